@@ -1,0 +1,141 @@
+/**
+ * Discovery over any `KvStore`, with Swarm classic's key layout:
+ * `<path prefix>/docker/nodes/<host:port>`, the address as the value.
+ * `--discovery-opt kv.path=...` replaces `docker/nodes`.
+ */
+import { Effect, Either, Option, type Scope, Stream } from "effect"
+import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
+import { BadResponse, InvalidUrl, type DiscoveryError, Unavailable } from "../DiscoveryError.js"
+import * as Entries from "../Entries.js"
+import * as Entry from "../Entry.js"
+import type { KvError, KvStoreShape } from "../KvStore.js"
+
+export const DEFAULT_PATH = "docker/nodes"
+
+export interface KvLocation {
+  readonly hosts: ReadonlyArray<string>
+  /** The path prefix from the URL, without leading or trailing slashes (may be empty). */
+  readonly prefix: string
+}
+
+/** Parses `h1,h2/prefix` (the part of `etcd://h1,h2/prefix` after the scheme). */
+export const parseLocation = (url: string, rest: string): Either.Either<KvLocation, InvalidUrl> => {
+  const slash = rest.indexOf("/")
+  const hostPart = slash < 0 ? rest : rest.slice(0, slash)
+  const prefix = (slash < 0 ? "" : rest.slice(slash + 1)).replace(/^\/+|\/+$/g, "")
+  const hosts = hostPart.split(",").map((h) => h.trim())
+  if (hostPart === "" || hosts.some((h) => h === "")) {
+    return Either.left(
+      new InvalidUrl({ url, reason: "expected one or more comma-separated host:port before the path" })
+    )
+  }
+  return Either.right({ hosts, prefix })
+}
+
+/** The directory, ending in `/`, that holds the entries. */
+export const directory = (prefix: string, options: Readonly<Record<string, string>>): string => {
+  const path = (options["kv.path"] ?? DEFAULT_PATH).replace(/^\/+|\/+$/g, "")
+  return [prefix, path].filter((p) => p !== "").join("/") + "/"
+}
+
+export interface TlsFiles {
+  readonly ca?: string
+  readonly cert?: string
+  readonly key?: string
+}
+
+export const tlsFiles = (options: Readonly<Record<string, string>>): TlsFiles | undefined => {
+  const ca = options["kv.cacertfile"]
+  const cert = options["kv.certfile"]
+  const key = options["kv.keyfile"]
+  if (ca === undefined && cert === undefined && key === undefined) return undefined
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) }
+}
+
+export const fromKvError =
+  (backend: string, target: string) =>
+  (error: KvError): DiscoveryError =>
+    error.reason === "BadResponse" || error.reason === "LimitExceeded" || error.reason === "Invalid"
+      ? new BadResponse({ backend, target, reason: "status", detail: error.detail })
+      : new Unavailable({
+          backend,
+          target,
+          reason: error.reason === "Timeout" ? "timeout" : "transport",
+          detail: error.detail,
+          cause: error.cause
+        })
+
+/** A `Discovery` over a store, under `directory` (which ends in `/`). */
+export const make = (
+  store: KvStoreShape,
+  config: {
+    readonly backend: string
+    readonly target: string
+    readonly directory: string
+    readonly ttl: ResolvedOptions["ttl"]
+  }
+): DiscoveryShape => {
+  const toError = fromKvError(config.backend, config.target)
+  const keyOf = (entry: Entry.Entry) => config.directory + Entry.format(entry)
+  return {
+    register: (entry) =>
+      store
+        .put(keyOf(entry), Entry.format(entry), { ttl: config.ttl })
+        .pipe(Effect.asVoid, Effect.mapError(toError)),
+    deregister: (entry) => store.delete(keyOf(entry)).pipe(Effect.asVoid, Effect.mapError(toError)),
+    watch: store.watch(config.directory).pipe(
+      Stream.mapError(toError),
+      Stream.mapEffect((snapshot) =>
+        Effect.forEach(snapshot.pairs, (pair) =>
+          Either.match(Entry.parse(pair.value), {
+            onLeft: (error) =>
+              Effect.logWarning(`ignoring key ${pair.key}: ${error.message}`).pipe(
+                Effect.as(Option.none<Entry.Entry>())
+              ),
+            onRight: (entry) => Effect.succeed(Option.some(entry))
+          })
+        ).pipe(
+          Effect.map((entries) => Entries.fromIterable(Option.all(entries).pipe(Option.getOrElse(() => []))))
+        )
+      ),
+      Stream.changesWith(Entries.equals)
+    )
+  }
+}
+
+/** `etcd://`, `zk://` and `consul://`: the store is loaded on demand so the CLI starts fast. */
+export const fromUrl = (
+  scheme: "etcd" | "zk" | "consul",
+  rest: string,
+  options: ResolvedOptions
+): Effect.Effect<DiscoveryShape, DiscoveryError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const url = `${scheme}://${rest}`
+    const location = yield* parseLocation(url, rest)
+    const tls = tlsFiles(options.options)
+    const toError = fromKvError(scheme, url)
+    const store: KvStoreShape = yield* (() => {
+      switch (scheme) {
+        case "etcd":
+          return Effect.promise(() => import("../KvStore/Etcd.js")).pipe(
+            Effect.flatMap((m) => m.make({ endpoints: location.hosts, ...(tls ? { tls } : {}) }))
+          )
+        case "zk":
+          return Effect.promise(() => import("../KvStore/Zookeeper.js")).pipe(
+            Effect.flatMap((m) =>
+              m.make({ hosts: location.hosts, sessionTimeout: options.ttl, ...(tls ? { tls } : {}) })
+            )
+          )
+        case "consul":
+          return Effect.promise(() => import("../KvStore/Consul.js")).pipe(
+            Effect.flatMap((m) => m.make({ address: location.hosts[0]!, ...(tls ? { tls } : {}) }))
+          )
+      }
+    })().pipe(Effect.mapError(toError))
+    return make(store, {
+      backend: scheme,
+      target: url,
+      directory: directory(location.prefix, options.options),
+      ttl: options.ttl
+    })
+  })

@@ -1,0 +1,53 @@
+/**
+ * The errors a `Discovery` backend can fail with. Each message tells a person
+ * what went wrong and what to do; none carries a token in full.
+ */
+import { Data } from "effect"
+import type { InvalidRange } from "./AddressRange.js"
+import { redact, type InvalidUrl, type NotSupported } from "./DiscoveryUrl.js"
+import type { InvalidEntry } from "./Entry.js"
+
+export { InvalidEntry } from "./Entry.js"
+export { InvalidUrl, NotSupported } from "./DiscoveryUrl.js"
+export { InvalidRange } from "./AddressRange.js"
+
+/** The backend cannot do this at all (for example `register` on `nodes://`). */
+export class NotImplemented extends Data.TaggedError("NotImplemented")<{
+  readonly backend: string
+  readonly operation: string
+  readonly hint?: string
+}> {
+  override get message(): string {
+    return `the ${this.backend} discovery backend cannot ${this.operation}${this.hint ? `: ${this.hint}` : ""}`
+  }
+}
+
+/** The backend could not be reached, or did not answer in time. */
+export class Unavailable extends Data.TaggedError("Unavailable")<{
+  readonly backend: string
+  readonly target: string
+  readonly reason: "transport" | "timeout" | "io"
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.backend} discovery at ${redact(this.target)} is unavailable (${this.reason}): ${redact(this.detail)}`
+  }
+}
+
+/** The backend answered, but not with something we can use. */
+export class BadResponse extends Data.TaggedError("BadResponse")<{
+  readonly backend: string
+  readonly target: string
+  readonly reason: "status" | "decode"
+  readonly status?: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    const status = this.status === undefined ? "" : ` with status ${this.status}`
+    return `${this.backend} discovery at ${redact(this.target)} answered${status}: ${redact(this.detail)}`
+  }
+}
+
+export type DiscoveryError =
+  NotSupported | NotImplemented | InvalidUrl | InvalidEntry | InvalidRange | Unavailable | BadResponse

@@ -1,0 +1,59 @@
+/**
+ * The storage service under the kv discovery backends and the discovery server.
+ *
+ * Keys are plain strings with `/` as separator; values are strings. Every key
+ * may carry a TTL. `watch(prefix)` is a stream of snapshots: the current one
+ * first, then one after every change under the prefix, each with an `index`
+ * that only grows (a store may also bump it for unrelated changes; consumers
+ * compare contents, never rely on gaps).
+ */
+import { Context, Data, type Duration, type Effect, type Stream } from "effect"
+
+export interface KvPair {
+  readonly key: string
+  readonly value: string
+}
+
+export interface KvSnapshot {
+  /** Sorted by key. */
+  readonly pairs: ReadonlyArray<KvPair>
+  /** Grows whenever the contents under the prefix change. */
+  readonly index: number
+}
+
+export interface PutOptions {
+  /** The key vanishes this long after the put unless it is put again. */
+  readonly ttl?: Duration.DurationInput
+  /**
+   * Refuse to create a new key when `prefix` already holds `max` keys
+   * (refreshing an existing key is always allowed). Exact on local stores,
+   * best effort on distributed ones.
+   */
+  readonly limit?: { readonly prefix: string; readonly max: number }
+}
+
+export type PutResult = "created" | "updated"
+
+export class KvError extends Data.TaggedError("KvError")<{
+  readonly store: string
+  readonly reason: "Unavailable" | "Timeout" | "BadResponse" | "LimitExceeded" | "Invalid"
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.store}: ${this.reason}: ${this.detail}`
+  }
+}
+
+export interface KvStoreShape {
+  readonly put: (key: string, value: string, options?: PutOptions) => Effect.Effect<PutResult, KvError>
+  /** Returns whether the key existed. */
+  readonly delete: (key: string) => Effect.Effect<boolean, KvError>
+  /** Removes every key under the prefix; returns how many. */
+  readonly deletePrefix: (prefix: string) => Effect.Effect<number, KvError>
+  readonly list: (prefix: string) => Effect.Effect<KvSnapshot, KvError>
+  /** The current snapshot first, then one per change under the prefix. */
+  readonly watch: (prefix: string) => Stream.Stream<KvSnapshot, KvError>
+}
+
+export class KvStore extends Context.Tag("swarm-discovery/KvStore")<KvStore, KvStoreShape>() {}

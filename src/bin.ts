@@ -1,0 +1,2 @@
+/** STUB entry point; the CLI helper writes the real one. */
+console.log("swarm: not built yet")

@@ -1,0 +1,10 @@
+/** swarm-discovery: the public API. */
+export * as AddressRange from "./AddressRange.js"
+export * as Discovery from "./Discovery.js"
+export * as DiscoveryUrl from "./DiscoveryUrl.js"
+export * as Entries from "./Entries.js"
+export * as Entry from "./Entry.js"
+export * as GoDuration from "./GoDuration.js"
+export * as Join from "./Join.js"
+export * as KvStore from "./KvStore.js"
+export * as MemoryKvStore from "./KvStore/Memory.js"

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // End-to-end suites start real servers and processes; two cores are all we have.
+    maxWorkers: 2,
+    minWorkers: 1
+  }
+})
