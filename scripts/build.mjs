@@ -1,9 +1,9 @@
 // Builds the ESM library (with .d.ts) into dist/esm and the `swarm` CLI as one bundled file.
 import { execFileSync } from "node:child_process"
-import { chmodSync, rmSync } from "node:fs"
+import { chmodSync } from "node:fs"
 import { build } from "esbuild"
 
-rmSync("dist", { recursive: true, force: true })
+// No wholesale rm: several builds may run side by side during development; CI builds from a clean clone.
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
   stdio: "inherit"
 })

@@ -1,0 +1,36 @@
+// Shared helpers for benchmarks: statistics, a printed table, and a JSON file with the same figures.
+import { mkdirSync, writeFileSync } from "node:fs"
+import { cpus } from "node:os"
+
+export const median = (xs) => percentile(xs, 50)
+
+export const percentile = (xs, p) => {
+  if (xs.length === 0) return NaN
+  const sorted = [...xs].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]
+}
+
+const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v))
+
+/**
+ * Prints `rows` (objects with the same keys) as a table and writes them, with
+ * the machine and date, to bench/results/<name>.json.
+ */
+export const report = (name, rows, notes = {}) => {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))]
+  const cells = [columns, ...rows.map((r) => columns.map((c) => fmt(r[c] ?? "")))]
+  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i].length)))
+  console.log(`\n## ${name}`)
+  for (const [i, row] of cells.entries()) {
+    console.log(row.map((cell, j) => cell.padEnd(widths[j])).join("  "))
+    if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "))
+  }
+  for (const [k, v] of Object.entries(notes)) console.log(`${k}: ${v}`)
+  mkdirSync("bench/results", { recursive: true })
+  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version }
+  writeFileSync(
+    `bench/results/${name}.json`,
+    JSON.stringify({ name, date: new Date().toISOString(), machine, rows, notes }, null, 2) + "\n"
+  )
+}
