@@ -17,6 +17,12 @@ export interface DiscoveryShape {
   readonly deregister: (entry: Entry) => Effect.Effect<void, DiscoveryError>
   /** The current members first, then the members after every change. */
   readonly watch: Stream.Stream<Entries.Entries, DiscoveryError>
+  /**
+   * `true` for backends that can never register (`nodes`, `file`), so `join`
+   * fails before its random delay rather than after it. Optional: absent means
+   * "try and see".
+   */
+  readonly readOnly?: boolean
 }
 
 export class Discovery extends Context.Tag("swarm-discovery/Discovery")<Discovery, DiscoveryShape>() {}

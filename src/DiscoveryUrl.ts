@@ -57,7 +57,8 @@ export const redactToken = (token: string): string => (token.length <= 4 ? "…"
  */
 export const redact = (text: string): string => {
   let out = text.replace(HEX_TOKEN, (_, head: string) => `${head}…`)
-  out = out.replace(/(token:\/\/(?:[^\s]*\/)?)([^\s/?#]+)/g, (_, head: string, token: string) =>
+  // A token is URL-safe text; stopping there keeps prose such as "token://, etcd://" intact.
+  out = out.replace(/(token:\/\/(?:[^\s/]*\/)*)([A-Za-z0-9._~%…-]+)/g, (_, head: string, token: string) =>
     token.endsWith("…") ? head + token : head + redactToken(token)
   )
   return out

@@ -19,9 +19,9 @@ export const empty: Entries = []
 
 /** Normalises any list of entries: drops duplicates and sorts by `host:port`. */
 export const fromIterable = (entries: Iterable<Entry.Entry>): Entries => {
-  const byKey = new Map<string, Entry.Entry>()
-  for (const entry of entries) byKey.set(Entry.format(entry), entry)
-  return [...byKey.keys()].sort().map((key) => byKey.get(key)!)
+  const keyed = new Map<string, Entry.Entry>()
+  for (const entry of entries) keyed.set(Entry.format(entry), entry)
+  return [...keyed.keys()].sort().map((key) => keyed.get(key)!)
 }
 
 /** Parses a list of `host:port` strings; fails on the first bad one. */
@@ -37,6 +37,12 @@ export const parseAll = (inputs: Iterable<string>): Either.Either<Entries, Entry
 
 const keySet = (entries: Entries): Set<string> => new Set(entries.map(Entry.format))
 
+const byKey = (entries: Entries): Map<string, Entry.Entry> => {
+  const map = new Map<string, Entry.Entry>()
+  for (const entry of entries) map.set(Entry.format(entry), entry)
+  return map
+}
+
 /** Set equality: same members, in any order. */
 export const equals = (a: Entries, b: Entries): boolean => {
   const left = keySet(a)
@@ -46,14 +52,15 @@ export const equals = (a: Entries, b: Entries): boolean => {
   return true
 }
 
-/** What changed from `previous` to `next`, in O(n). */
+/** What changed from `previous` to `next`, in O(n). Each entry appears once even if an input repeats it. */
 export const diff = (previous: Entries, next: Entries): Diff => {
-  const before = keySet(previous)
-  const after = keySet(next)
-  return {
-    added: next.filter((entry) => !before.has(Entry.format(entry))),
-    removed: previous.filter((entry) => !after.has(Entry.format(entry)))
-  }
+  const before = byKey(previous)
+  const after = byKey(next)
+  const added: Array<Entry.Entry> = []
+  const removed: Array<Entry.Entry> = []
+  for (const [key, entry] of after) if (!before.has(key)) added.push(entry)
+  for (const [key, entry] of before) if (!after.has(key)) removed.push(entry)
+  return { added, removed }
 }
 
 export const format = (entries: Entries): ReadonlyArray<string> => entries.map(Entry.format)

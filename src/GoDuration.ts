@@ -68,6 +68,7 @@ export const parse = (input: string): Either.Either<Duration.Duration, InvalidDu
 export const format = (duration: Duration.DurationInput): string => {
   const millis = Duration.toMillis(Duration.decode(duration))
   if (millis === 0) return "0s"
+  if (millis < 0.001) return `${Math.round(millis * 1e6)}ns`
   if (millis < 1) return `${+(millis * 1000).toFixed(3)}µs`
   if (millis < 1000) return `${+millis.toFixed(6)}ms`
   const hours = Math.floor(millis / 3_600_000)

@@ -7,6 +7,7 @@
 import { Cause, Duration, Effect, Random, Schedule } from "effect"
 import { Discovery, type NotImplemented } from "./Discovery.js"
 import * as Entry from "./Entry.js"
+import * as GoDuration from "./GoDuration.js"
 
 export interface JoinOptions {
   /** Default 60s. */
@@ -67,9 +68,11 @@ export const join = (
 ): Effect.Effect<never, NotImplemented, Discovery> =>
   Effect.gen(function* () {
     const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(60))
+    // A read-only backend fails its register at once, with its own message: no need to wait the delay first.
+    if ((yield* Discovery).readOnly === true) yield* registerOnce(entry)
     const wait = yield* randomDelay(options.delay ?? Duration.zero)
     if (Duration.toMillis(wait) > 0) {
-      yield* Effect.logInfo(`waiting ${Duration.format(wait)} before the first registration`)
+      yield* Effect.logInfo(`waiting ${GoDuration.format(wait)} before the first registration`)
       yield* Effect.sleep(wait)
     }
     return yield* registerOnce(entry).pipe(

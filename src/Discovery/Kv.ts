@@ -3,7 +3,7 @@
  * `<path prefix>/docker/nodes/<host:port>`, the address as the value.
  * `--discovery-opt kv.path=...` replaces `docker/nodes`.
  */
-import { Effect, Either, Option, type Scope, Stream } from "effect"
+import { Array as Arr, Effect, Either, Option, type Scope, Stream } from "effect"
 import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
 import { BadResponse, InvalidUrl, type DiscoveryError, Unavailable } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
@@ -95,7 +95,8 @@ export const make = (
             onRight: (entry) => Effect.succeed(Option.some(entry))
           })
         ).pipe(
-          Effect.map((entries) => Entries.fromIterable(Option.all(entries).pipe(Option.getOrElse(() => []))))
+          // Skip the bad values only: one stray key must not hide every member.
+          Effect.map((entries) => Entries.fromIterable(Arr.getSomes(entries)))
         )
       ),
       Stream.changesWith(Entries.equals)

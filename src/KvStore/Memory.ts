@@ -86,7 +86,11 @@ export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats
 
   const touch = (key: string) => {
     revision++
-    directoryIndex.set(directoryOf(key), revision)
+    // Every enclosing directory changes too, so a watch on `a/` sees `a/b/c`.
+    for (let dir = directoryOf(key); ; dir = directoryOf(dir.slice(0, -1))) {
+      directoryIndex.set(dir, revision)
+      if (dir === "") break
+    }
     Deferred.unsafeDone(changed, Effect.void)
     changed = Deferred.unsafeMake<void>(undefined as never)
   }

@@ -1,0 +1,279 @@
+import { assert, describe, it } from "@effect/vitest"
+import {
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  Option,
+  Queue,
+  Random,
+  Ref,
+  Scope,
+  Stream,
+  TestClock
+} from "effect"
+import * as Discovery from "../src/Discovery.js"
+import { Unavailable } from "../src/DiscoveryError.js"
+import * as Entries from "../src/Entries.js"
+import * as Entry from "../src/Entry.js"
+import * as Join from "../src/Join.js"
+
+const HEARTBEAT = Duration.seconds(10)
+const me = Entry.make("10.0.0.7", 2375)
+
+interface Call {
+  readonly op: "register" | "deregister"
+  readonly entry: string
+  readonly at: number
+}
+
+/**
+ * A `Discovery` test double that records every call with its virtual time.
+ * `fail(n)` makes the n-th register attempt (1-based) fail.
+ */
+const makeDouble = (behaviour: { readonly fail?: (attempt: number) => "ok" | "error" | "defect" } = {}) =>
+  Effect.gen(function* () {
+    const calls = yield* Ref.make<ReadonlyArray<Call>>([])
+    const registered = yield* Queue.unbounded<number>()
+    const record = (op: Call["op"], entry: Entry.Entry) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        Ref.updateAndGet(calls, (all) => [...all, { op, entry: Entry.format(entry), at }])
+      )
+    const shape: Discovery.DiscoveryShape = {
+      register: (entry) =>
+        Effect.gen(function* () {
+          const all = yield* record("register", entry)
+          const attempt = all.filter((c) => c.op === "register").length
+          yield* Queue.offer(registered, attempt)
+          const outcome = behaviour.fail?.(attempt) ?? "ok"
+          if (outcome === "error") {
+            return yield* new Unavailable({
+              backend: "test",
+              target: "token://0123456789abcdef0123456789abcdef",
+              reason: "transport",
+              detail: "connection refused"
+            })
+          }
+          if (outcome === "defect") return yield* Effect.die(new Error("backend bug"))
+        }),
+      deregister: (entry) => Effect.asVoid(record("deregister", entry)),
+      watch: Stream.never
+    }
+    const registers = Effect.map(Ref.get(calls), (all) => all.filter((c) => c.op === "register"))
+    const deregisters = Effect.map(Ref.get(calls), (all) => all.filter((c) => c.op === "deregister"))
+    return { layer: Layer.succeed(Discovery.Discovery, shape), registers, deregisters, registered }
+  })
+
+/** Lets the forked join fiber run what became runnable (no time passes). */
+const settle = Effect.forEach(Array.from({ length: 30 }), () => Effect.yieldNow(), { discard: true })
+
+const capture = (sink: Array<string>) =>
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ logLevel, message }) => {
+      sink.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
+    })
+  )
+
+describe("join", () => {
+  it.effect("registers at once, then once per heartbeat", () =>
+    Effect.gen(function* () {
+      const double = yield* makeDouble()
+      const fiber = yield* Effect.fork(
+        Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(double.layer))
+      )
+      assert.strictEqual(yield* Queue.take(double.registered), 1)
+      const N = 6
+      for (let i = 1; i <= N; i++) {
+        yield* TestClock.adjust(Duration.subtract(HEARTBEAT, Duration.millis(1)))
+        yield* settle
+        assert.strictEqual((yield* double.registers).length, i, `early registration before heartbeat ${i}`)
+        yield* TestClock.adjust(Duration.millis(1))
+        assert.strictEqual(yield* Queue.take(double.registered), i + 1)
+      }
+      const registers = yield* double.registers
+      assert.strictEqual(registers.length, N + 1)
+      assert.deepStrictEqual(
+        registers.map((c) => c.at),
+        Array.from({ length: N + 1 }, (_, i) => i * Duration.toMillis(HEARTBEAT))
+      )
+      assert.isTrue(registers.every((c) => c.entry === "10.0.0.7:2375"))
+      yield* Fiber.interrupt(fiber)
+    })
+  )
+
+  it.effect("the first registration waits the drawn delay, within [0, delay)", () =>
+    Effect.gen(function* () {
+      const delayMs = 30_000
+      for (let seed = 1; seed <= 12; seed++) {
+        // The same seed draws the same number: that is the delay join must wait.
+        const expected = yield* Random.nextIntBetween(0, delayMs).pipe(Effect.withRandom(Random.make(seed)))
+        assert.isTrue(expected >= 0 && expected < delayMs)
+        const double = yield* makeDouble()
+        const start = yield* Clock.currentTimeMillis
+        const fiber = yield* Effect.fork(
+          Join.join(me, { heartbeat: HEARTBEAT, delay: Duration.millis(delayMs) }).pipe(
+            Effect.provide(double.layer),
+            Effect.withRandom(Random.make(seed))
+          )
+        )
+        yield* settle
+        if (expected > 0) {
+          yield* TestClock.adjust(Duration.millis(expected - 1))
+          yield* settle
+          assert.strictEqual(
+            (yield* double.registers).length,
+            0,
+            `seed ${seed}: registered before ${expected}ms`
+          )
+          yield* TestClock.adjust(Duration.millis(1))
+        }
+        yield* Queue.take(double.registered)
+        const [first] = yield* double.registers
+        assert.strictEqual(first!.at - start, expected, `seed ${seed}`)
+        // Heartbeats count from the first registration.
+        yield* TestClock.adjust(HEARTBEAT)
+        yield* Queue.take(double.registered)
+        assert.strictEqual((yield* double.registers)[1]!.at - start, expected + Duration.toMillis(HEARTBEAT))
+        yield* Fiber.interrupt(fiber)
+      }
+    })
+  )
+
+  it.effect("randomDelay stays within [0, delay) over many seeds, and is 0 without a delay", () =>
+    Effect.gen(function* () {
+      const seen = new Set<number>()
+      for (let seed = 0; seed < 500; seed++) {
+        const d = yield* Join.randomDelay(Duration.millis(50)).pipe(Effect.withRandom(Random.make(seed)))
+        const ms = Duration.toMillis(d)
+        assert.isTrue(Number.isInteger(ms) && ms >= 0 && ms < 50, `${ms}`)
+        seen.add(ms)
+      }
+      // Uniform enough to reach both ends of the interval.
+      assert.isTrue(seen.has(0) && seen.has(49), [...seen].sort((a, b) => a - b).join(","))
+      assert.strictEqual(Duration.toMillis(yield* Join.randomDelay(Duration.zero)), 0)
+    })
+  )
+
+  it.effect("a failing backend is logged (without the token) and the loop carries on", () => {
+    const logs: Array<string> = []
+    return Effect.gen(function* () {
+      const double = yield* makeDouble({ fail: (n) => (n <= 2 ? "error" : n === 3 ? "defect" : "ok") })
+      const fiber = yield* Effect.fork(
+        Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(double.layer))
+      )
+      yield* Queue.take(double.registered)
+      for (let i = 2; i <= 5; i++) {
+        yield* TestClock.adjust(HEARTBEAT)
+        assert.strictEqual(yield* Queue.take(double.registered), i)
+      }
+      yield* settle
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "join ended")
+      const warnings = logs.filter((l) => l.startsWith("WARN"))
+      assert.strictEqual(warnings.length, 2)
+      assert.include(warnings[0]!, "retrying at the next heartbeat")
+      assert.include(warnings[0]!, "connection refused")
+      assert.isTrue(logs.some((l) => l.startsWith("ERROR") && l.includes("crashed")))
+      for (const line of logs) assert.notInclude(line, "0123456789abcdef0123456789abcdef")
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(capture(logs)))
+  })
+
+  it.effect("a backend that cannot register fails join at once", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(
+        Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(Discovery.layer("nodes://10.0.0.1:2375")))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* Effect.flip(
+        Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(Discovery.layer("nodes://10.0.0.1:2375")))
+      )
+      assert.strictEqual(error._tag, "NotImplemented")
+      assert.include(error.message, "cannot register")
+    })
+  )
+
+  it.effect("a read-only backend fails join before the random delay", () =>
+    Effect.gen(function* () {
+      // No clock adjustment: with a one-hour delay this would hang if join waited first.
+      const error = yield* Effect.flip(
+        Join.join(me, { heartbeat: HEARTBEAT, delay: Duration.hours(1) }).pipe(
+          Effect.provide(Discovery.layer("nodes://10.0.0.1:2375")),
+          Effect.withRandom(Random.make(7))
+        )
+      )
+      assert.strictEqual(error._tag, "NotImplemented")
+      assert.include(error.message, "nodes:// is a static list")
+    })
+  )
+
+  it.effect("interrupting the fiber deregisters", () =>
+    Effect.gen(function* () {
+      const double = yield* makeDouble()
+      const fiber = yield* Effect.fork(
+        Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(double.layer))
+      )
+      yield* Queue.take(double.registered)
+      yield* TestClock.adjust(HEARTBEAT)
+      yield* Queue.take(double.registered)
+      assert.strictEqual((yield* double.deregisters).length, 0)
+      yield* Fiber.interrupt(fiber)
+      const leaves = yield* double.deregisters
+      assert.deepStrictEqual(
+        leaves.map((c) => c.entry),
+        ["10.0.0.7:2375"]
+      )
+      // Nothing registers after leaving.
+      yield* TestClock.adjust(Duration.times(HEARTBEAT, 5))
+      assert.strictEqual((yield* double.registers).length, 2)
+    })
+  )
+
+  it.effect("closing the scope deregisters", () =>
+    Effect.gen(function* () {
+      const double = yield* makeDouble()
+      const scope = yield* Scope.make()
+      yield* Effect.forkIn(Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(double.layer)), scope)
+      yield* Queue.take(double.registered)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual((yield* double.deregisters).length, 1)
+    })
+  )
+
+  it.effect("interrupting during the delay leaves without deregistering (nothing was registered)", () =>
+    Effect.gen(function* () {
+      const double = yield* makeDouble()
+      const fiber = yield* Effect.fork(
+        Join.join(me, { heartbeat: HEARTBEAT, delay: Duration.minutes(1) }).pipe(
+          Effect.provide(double.layer),
+          Effect.withRandom(Random.make("fixed"))
+        )
+      )
+      yield* settle
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual((yield* double.registers).length, 0)
+      assert.strictEqual((yield* double.deregisters).length, 0)
+    })
+  )
+
+  it.scoped("over memory://, a watcher sees the node join, and leave on interruption", () =>
+    Effect.gen(function* () {
+      const layer = Discovery.layer(`memory://join-${process.pid}`, { ttl: Duration.seconds(30) })
+      const watcher = yield* Effect.provide(Discovery.Discovery, layer)
+      const out = yield* Queue.unbounded<ReadonlyArray<string>>()
+      yield* Effect.forkScoped(Stream.runForEach(watcher.watch, (e) => Queue.offer(out, Entries.format(e))))
+      assert.deepStrictEqual(yield* Queue.take(out), [])
+      const fiber = yield* Effect.fork(Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(layer)))
+      assert.deepStrictEqual(yield* Queue.take(out), ["10.0.0.7:2375"])
+      // Heartbeats keep it alive well past the TTL.
+      for (let i = 0; i < 10; i++) yield* TestClock.adjust(HEARTBEAT)
+      yield* settle
+      assert.strictEqual(yield* Queue.size(out), 0)
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(yield* Queue.take(out), [])
+    })
+  )
+})
