@@ -113,6 +113,10 @@ export const fromUrl = (
   Effect.gen(function* () {
     const url = `${scheme}://${rest}`
     const location = yield* parseLocation(url, rest)
+    if (scheme === "consul" && location.hosts.length > 1) {
+      // libkv refused this too: a Consul agent already knows the whole cluster.
+      return yield* new InvalidUrl({ url, reason: "consul:// takes one agent address (host:port), not a list" })
+    }
     const tls = tlsFiles(options.options)
     const toError = fromKvError(scheme, url)
     const store: KvStoreShape = yield* (() => {
