@@ -1,6 +1,12 @@
-// Builds the ESM library (with .d.ts) into dist/esm and the `swarm` CLI as one bundled file.
+// Builds the ESM library (with .d.ts) into dist/esm, and the `swarm` CLI:
+//   dist/swarm-main.cjs        the CLI and everything it needs, bundled and minified
+//   dist/swarm.cjs             a small loader (the package's bin) that compiles the bundle with V8's code cache
+//   dist/swarm-main.<hash>.v8  that code cache, made here by running the CLI once
+// Why: cold start. Compiling the bundle from source costs more than Node's own start-up; with the cache it
+// is a quick deserialisation. See bench/coldstart.bench.mjs.
 import { execFileSync } from "node:child_process"
-import { chmodSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { chmodSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { build } from "esbuild"
 
 // No wholesale rm: several builds may run side by side during development; CI builds from a clean clone.
@@ -8,16 +14,70 @@ execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconf
   stdio: "inherit"
 })
 
-await build({
+const { version } = JSON.parse(readFileSync("package.json", "utf8"))
+
+/**
+ * `import { Effect, Stream } from "effect"` pulls in the package index, and with it modules that esbuild
+ * cannot drop (fast-check, undici, ws, msgpackr: CommonJS, or re-exported with `export *`). Each
+ * capitalised name of these packages is a module of its own, so import it from there instead.
+ * Only our own sources are rewritten, and only for the bundle; the library build is untouched.
+ */
+const BARRELS =
+  /import\s*\{([^}]*)\}\s*from\s*"(effect|@effect\/platform|@effect\/platform-node|@effect\/cli)"/g
+const FUNCTION_EXPORTS = new Set(["absurd", "flow", "hole", "identity", "pipe", "unsafeCoerce"])
+const deepImports = {
+  name: "deep-imports",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8")
+      const contents = source.replace(BARRELS, (whole, names, pkg) => {
+        const kept = []
+        const out = []
+        for (const raw of names.split(",")) {
+          const spec = raw.trim()
+          if (spec === "" || spec.startsWith("type ")) continue
+          const [name, alias = name] = spec.split(/\s+as\s+/)
+          if (/^[A-Z]/.test(name)) out.push(`import * as ${alias} from "${pkg}/${name}"`)
+          else if (pkg === "effect" && FUNCTION_EXPORTS.has(name))
+            out.push(`import { ${spec} } from "effect/Function"`)
+          else kept.push(spec)
+        }
+        if (kept.length > 0) out.push(`import { ${kept.join(", ")} } from "${pkg}"`)
+        return out.length === 0 ? "" : out.join(";")
+      })
+      return { contents, loader: "ts" }
+    })
+  }
+}
+
+/**
+ * @effect/cli parses YAML, TOML and INI for `Options.fileParse` and config files, which `swarm` does not
+ * use; their parsers would still load at every start. They are replaced by stubs that fail if called.
+ */
+const stubs = {
+  name: "stubs",
+  setup(b) {
+    b.onResolve({ filter: /^(yaml|toml|ini)$/ }, (args) => ({ path: args.path, namespace: "stub" }))
+    b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
+      contents: `const fail = () => { throw new Error("swarm is built without ${args.path} support") }
+        module.exports = { parse: fail, stringify: fail, decode: fail, encode: fail }`,
+      loader: "js"
+    }))
+  }
+}
+
+const result = await build({
   entryPoints: ["src/bin.ts"],
-  outfile: "dist/swarm.cjs",
+  outfile: `dist/swarm-main.cjs.${process.pid}.tmp`,
   bundle: true,
   platform: "node",
   format: "cjs",
   target: "node20",
   minify: true,
   legalComments: "none",
-  banner: { js: "#!/usr/bin/env node" },
+  // `swarm --version` without reading package.json at run time.
+  define: { __SWARM_VERSION__: JSON.stringify(version) },
+  plugins: [deepImports, stubs],
   // Native or file-loading packages stay in node_modules; they load only when a command needs them.
   external: [
     "better-sqlite3",
@@ -27,6 +87,29 @@ await build({
     "etcd3",
     "node-zookeeper-client"
   ],
-  logLevel: "warning"
+  logLevel: "warning",
+  // SWARM_BUILD_META=meta.json: write esbuild's metafile, to see what the bundle is made of.
+  metafile: process.env.SWARM_BUILD_META !== undefined
 })
-chmodSync("dist/swarm.cjs", 0o755)
+if (process.env.SWARM_BUILD_META) writeFileSync(process.env.SWARM_BUILD_META, JSON.stringify(result.metafile))
+
+// The cache is only valid for the exact bundle: its name carries the bundle's hash.
+const bundle = readFileSync(`dist/swarm-main.cjs.${process.pid}.tmp`)
+const hash = createHash("sha256").update(bundle).digest("hex").slice(0, 16)
+renameSync(`dist/swarm-main.cjs.${process.pid}.tmp`, "dist/swarm-main.cjs")
+
+const loader = readFileSync("scripts/swarm-loader.cjs", "utf8").replace("__BUNDLE_HASH__", hash)
+writeFileSync(`dist/swarm.cjs.${process.pid}.tmp`, loader)
+chmodSync(`dist/swarm.cjs.${process.pid}.tmp`, 0o755)
+renameSync(`dist/swarm.cjs.${process.pid}.tmp`, "dist/swarm.cjs")
+
+// Make the code cache: run a command that goes through parsing, a backend and output, and let the loader
+// write the cache on exit. Caches of older bundles are removed.
+for (const file of readdirSync("dist")) {
+  if (/^swarm-main\.[0-9a-f]{16}\.v8$/.test(file) && !file.includes(hash))
+    rmSync(`dist/${file}`, { force: true })
+}
+execFileSync(process.execPath, ["dist/swarm.cjs", "list", "nodes://127.0.0.1:[1:2]"], {
+  stdio: "ignore",
+  env: { ...process.env, SWARM_CODE_CACHE: "write" }
+})

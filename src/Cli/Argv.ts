@@ -1,0 +1,179 @@
+/**
+ * Puts the command line into the one shape @effect/cli parses reliably,
+ * and catches what it gets wrong, before it sees the arguments.
+ *
+ * Why: with @effect/cli 0.77, an option given without its value
+ * (`swarm join --advertise a:1 --heartbeat`) is silently taken as the
+ * positional argument, `--flag=value` followed by a positional fails for
+ * repeated options, and a built-in such as `--log-level` after the
+ * subcommand breaks parsing. So this module:
+ * - rejects a value option with no value (end of line, or another option next);
+ * - splits `--flag=value` into `--flag value`;
+ * - moves options before positionals, and built-ins (`--log-level`,
+ *   `--version`) in front of the subcommand;
+ * - turns `swarm join ... --help` into a form whose usage line names
+ *   `swarm join`.
+ *
+ * Which options take a value is read from each command's @effect/cli usage,
+ * so commands written elsewhere (`serve`, `create`) are covered too.
+ */
+import type { Usage } from "@effect/cli"
+import { Either } from "effect"
+import { UsageError } from "./Common.js"
+
+export interface CommandSpec {
+  /** Names (with dashes) of options that take a value. */
+  readonly valueOptions: ReadonlySet<string>
+  /** Names of options that take no value. */
+  readonly flags: ReadonlySet<string>
+}
+
+/** @effect/cli's built-ins, valid before or after the subcommand. */
+const GLOBAL_VALUE_OPTIONS = new Set(["--log-level", "--completions"])
+const GLOBAL_FLAGS = new Set(["--version", "--wizard"])
+const HELP = new Set(["--help", "-h"])
+
+/** Reads which options take a value from a command's usage. */
+export const specOf = (usage: Usage.Usage): CommandSpec => {
+  const valueOptions = new Set<string>()
+  const flags = new Set<string>()
+  const walk = (u: Usage.Usage): void => {
+    switch (u._tag) {
+      case "Named":
+        for (const name of u.names) {
+          if (name.startsWith("-")) (u.acceptedValues._tag === "Some" ? valueOptions : flags).add(name)
+        }
+        return
+      case "Optional":
+      case "Repeated":
+        return walk(u.usage)
+      case "Alternation":
+      case "Concat":
+        walk(u.left)
+        return walk(u.right)
+      default:
+        return
+    }
+  }
+  walk(usage)
+  return { valueOptions, flags }
+}
+
+export interface Normalized {
+  /** The arguments to hand to @effect/cli (without `node` and the script). */
+  readonly args: ReadonlyArray<string>
+  /** The subcommand, when one was named. */
+  readonly command: string | undefined
+}
+
+const isOptionLike = (arg: string): boolean => arg.startsWith("--") || HELP.has(arg)
+
+/**
+ * Normalises `args` (the command line after the script) for @effect/cli,
+ * or fails with the first option that is missing its value.
+ */
+export const normalize = (
+  args: ReadonlyArray<string>,
+  commands: ReadonlyMap<string, CommandSpec>
+): Either.Either<Normalized, UsageError> => {
+  const globals: Array<string> = []
+  let i = 0
+  // Built-ins before the subcommand.
+  for (; i < args.length; i++) {
+    const arg = args[i]!
+    if (commands.has(arg)) break
+    const [name, inline] = splitInline(arg)
+    if (GLOBAL_VALUE_OPTIONS.has(name) && inline === undefined) {
+      const value = args[i + 1]
+      if (value === undefined || isOptionLike(value)) return Either.left(missingValue(undefined, name))
+      globals.push(name, value)
+      i++
+    } else if (GLOBAL_VALUE_OPTIONS.has(name)) {
+      globals.push(name, inline!)
+    } else if (arg.startsWith("-")) {
+      globals.push(arg)
+    } else {
+      // Not a subcommand: leave the rest to @effect/cli, which names the valid ones.
+      return Either.right({ args: [...globals, ...args.slice(i)], command: undefined })
+    }
+  }
+  if (i >= args.length)
+    return Either.right({ args: globals.length === 0 ? ["--help"] : globals, command: undefined })
+
+  const command = args[i]!
+  // `swarm --help join` means join's help, as `swarm join --help` does.
+  if (globals.some((g) => HELP.has(g))) return Either.right({ args: ["--help", command, "--help"], command })
+  const spec = commands.get(command)!
+  const options: Array<string> = []
+  const positionals: Array<string> = []
+  for (i++; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1))
+      break
+    }
+    if (HELP.has(arg)) return Either.right({ args: ["--help", command, "--help"], command })
+    if (!arg.startsWith("-") || arg === "-") {
+      positionals.push(arg)
+      continue
+    }
+    const [name, inline] = splitInline(arg)
+    const global = GLOBAL_VALUE_OPTIONS.has(name)
+    if (global || spec.valueOptions.has(name)) {
+      let value = inline
+      if (value === undefined) {
+        value = args[i + 1]
+        // A value may start with one dash (`--delay -1s` gets its own message later), not with two.
+        if (value === undefined || isOptionLike(value)) return Either.left(missingValue(command, name))
+        i++
+      }
+      ;(global ? globals : options).push(name, value)
+    } else if (GLOBAL_FLAGS.has(arg)) {
+      globals.push(arg)
+    } else if (spec.flags.has(name)) {
+      options.push(arg)
+    } else if (/^-[0-9]/.test(arg)) {
+      // A negative number is a value, not an option.
+      positionals.push(arg)
+    } else {
+      return Either.left(unknownOption(command, name, spec))
+    }
+  }
+  const separator = positionals.some((p) => p.startsWith("-")) ? ["--"] : []
+  return Either.right({ args: [...globals, command, ...options, ...separator, ...positionals], command })
+}
+
+const splitInline = (arg: string): readonly [string, string | undefined] => {
+  if (!arg.startsWith("--")) return [arg, undefined]
+  const eq = arg.indexOf("=")
+  return eq < 0 ? [arg, undefined] : [arg.slice(0, eq), arg.slice(eq + 1)]
+}
+
+/** Levenshtein distance, for "did you mean". */
+const distance = (a: string, b: string): number => {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    row = next
+  }
+  return row[b.length]!
+}
+
+const unknownOption = (command: string, name: string, spec: CommandSpec) => {
+  const known = [...spec.valueOptions, ...spec.flags, ...GLOBAL_VALUE_OPTIONS, ...GLOBAL_FLAGS, ...HELP]
+  const best = known
+    .map((candidate) => [candidate, distance(name, candidate)] as const)
+    .filter(([, d]) => d <= 2)
+    .sort((a, b) => a[1] - b[1])[0]
+  const hint = best === undefined ? "" : ` (did you mean ${best[0]}?)`
+  return new UsageError({ command, reason: `unknown option ${name}${hint}` })
+}
+
+const missingValue = (command: string | undefined, name: string) =>
+  new UsageError({
+    command,
+    reason: `option ${name} needs a value: ${name} VALUE or ${name}=VALUE`
+  })

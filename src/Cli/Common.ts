@@ -1,0 +1,247 @@
+/**
+ * What the `swarm` commands share: the discovery URL argument and its env
+ * fallback, `--discovery-opt`, Go-duration flags, `--format`, the stderr
+ * logger, the console that drops colours, and the one place errors are printed.
+ *
+ * Exit codes: 0 success (and after SIGINT/SIGTERM), 1 a runtime failure
+ * (backend unavailable, `list` timed out, backend cannot register),
+ * 2 a usage error (bad or missing flag, argument or value).
+ */
+import { Args, Options } from "@effect/cli"
+import { Cause, Config, type Console, Data, Duration, Effect, Either, Logger, LogLevel, Option } from "effect"
+import * as DiscoveryUrl from "../DiscoveryUrl.js"
+import * as GoDuration from "../GoDuration.js"
+
+/** A mistake in how the command was called: exit code 2. */
+export class UsageError extends Data.TaggedError("UsageError")<{
+  /** The subcommand (`join`), to point at its help. */
+  readonly command?: string | undefined
+  readonly reason: string
+}> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** `list` got no member list within `--timeout`: exit code 1. */
+export class Timeout extends Data.TaggedError("Timeout")<{
+  readonly url: string
+  readonly timeout: Duration.Duration
+}> {
+  override get message(): string {
+    return `no member list from ${DiscoveryUrl.redact(this.url)} within ${GoDuration.format(this.timeout)} (raise --timeout, or check that the discovery service is reachable)`
+  }
+}
+
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_USAGE = 2
+
+// ---------------------------------------------------------------------------
+// Shared arguments and options
+// ---------------------------------------------------------------------------
+
+/** The discovery URL; optional here because `SWARM_DISCOVERY` may give it (see `discoveryUrl`). */
+export const discoveryArg = Args.text({ name: "discovery" }).pipe(
+  Args.withDescription(
+    "The discovery URL: token://<token>, file:///path, nodes://host:port,..., etcd://h1,h2/path, zk://..., consul://..., memory://name. A bare host:port list means nodes://. Env: SWARM_DISCOVERY."
+  ),
+  Args.optional
+)
+
+export const discoveryOpt = Options.text("discovery-opt").pipe(
+  Options.withPseudoName("key=value"),
+  Options.withDescription(
+    "A discovery option, for example kv.path=docker/nodes or token.cacert=/ca.pem. Repeatable."
+  ),
+  Options.repeated
+)
+
+export const format = Options.choice("format", ["text", "json"]).pipe(
+  Options.withDescription("text: one host:port per line; json: JSON."),
+  Options.withDefault("text" as const)
+)
+
+/** A Go-duration flag; parse and check it with `duration`. */
+export const durationOption = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("duration"),
+    Options.withDescription(description),
+    Options.optional
+  )
+
+/** Reads an env var through Effect's `Config`, so tests can supply their own; empty counts as unset. */
+export const env = (name: string): Effect.Effect<Option.Option<string>> =>
+  Config.option(Config.string(name)).pipe(
+    Effect.map(Option.filter((value) => value.trim() !== "")),
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
+
+/** The discovery URL from the argument, else `SWARM_DISCOVERY`; checks the scheme. */
+export const discoveryUrl = (
+  command: string,
+  arg: Option.Option<string>
+): Effect.Effect<string, UsageError> =>
+  Effect.gen(function* () {
+    const url = Option.isSome(arg) ? Option.some(arg.value) : yield* env("SWARM_DISCOVERY")
+    if (Option.isNone(url)) {
+      return yield* new UsageError({
+        command,
+        reason:
+          "missing discovery URL: give it as the last argument (for example token://<token>) or set SWARM_DISCOVERY"
+      })
+    }
+    const parsed = DiscoveryUrl.parse(url.value)
+    if (Either.isLeft(parsed)) return yield* new UsageError({ command, reason: parsed.left.message })
+    return url.value.trim()
+  })
+
+/** Parses `--discovery-opt k=v` values; a later repeat of a key wins. */
+export const discoveryOptions = (
+  command: string,
+  values: ReadonlyArray<string>
+): Either.Either<Record<string, string>, UsageError> => {
+  const out: Record<string, string> = {}
+  for (const value of values) {
+    const eq = value.indexOf("=")
+    if (eq <= 0) {
+      return Either.left(
+        new UsageError({
+          command,
+          reason: `--discovery-opt expects key=value, got ${JSON.stringify(value)} (for example --discovery-opt kv.path=docker/nodes)`
+        })
+      )
+    }
+    out[value.slice(0, eq).trim()] = value.slice(eq + 1)
+  }
+  return Either.right(out)
+}
+
+export interface DurationRule {
+  readonly default: Duration.Duration
+  /** The smallest allowed value, inclusive. */
+  readonly min?: Duration.Duration
+  /** When true the value must be strictly greater than `min`. */
+  readonly exclusive?: boolean
+}
+
+/** Parses a Go-duration flag value (or takes the default) and checks its lower bound. */
+export const duration = (
+  command: string,
+  flag: string,
+  value: Option.Option<string>,
+  rule: DurationRule
+): Either.Either<Duration.Duration, UsageError> => {
+  if (Option.isNone(value)) return Either.right(rule.default)
+  const fail = (reason: string) => Either.left(new UsageError({ command, reason: `--${flag}: ${reason}` }))
+  const millis = GoDuration.parseMillis(value.value)
+  if (Either.isLeft(millis)) return fail(millis.left.message)
+  const parsed = Duration.millis(Math.max(0, millis.right))
+  if (rule.min !== undefined) {
+    const min = Duration.toMillis(rule.min)
+    const ok = rule.exclusive ? millis.right > min : millis.right >= min
+    if (!ok) {
+      const bound = rule.exclusive
+        ? `greater than ${GoDuration.format(rule.min)}`
+        : `at least ${GoDuration.format(rule.min)}`
+      return fail(`must be ${bound}, got ${value.value.trim()}`)
+    }
+  }
+  return Either.right(parsed)
+}
+
+// ---------------------------------------------------------------------------
+// Terminal output: colours, logs, errors
+// ---------------------------------------------------------------------------
+
+/** Colours only for a terminal, and never with NO_COLOR set (https://no-color.org). */
+export const useColour = (stream: { readonly isTTY?: boolean }, environment = process.env): boolean =>
+  stream.isTTY === true && process.stdout.isTTY === true && (environment.NO_COLOR ?? "") === ""
+
+const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g
+
+export const stripAnsi = (text: string): string => text.replace(ANSI, "")
+
+export interface Sink {
+  readonly write: (text: string) => void
+  readonly colour: boolean
+}
+
+export const stdoutSink = (): Sink => ({
+  write: (text) => void process.stdout.write(text),
+  colour: useColour(process.stdout)
+})
+export const stderrSink = (): Sink => ({
+  write: (text) => void process.stderr.write(text),
+  colour: useColour(process.stderr)
+})
+
+const render = (args: ReadonlyArray<unknown>): string =>
+  args.map((a) => (typeof a === "string" ? a : String(a))).join(" ")
+
+/**
+ * The `Console` the CLI runs with: `log` goes to `out`, `error` to `err`,
+ * ANSI codes are dropped where colours are off, and @effect/cli's parse
+ * errors (the only `Console.error` calls) are reformatted by `formatError`.
+ */
+export const makeConsole = (
+  base: Console.Console,
+  out: Sink,
+  err: Sink,
+  formatError: (text: string) => string
+): Console.Console => ({
+  ...base,
+  log: (...args) =>
+    Effect.sync(() => {
+      // @effect/cli's rendered help and version end in a newline of their own.
+      const text = render(args).replace(/\n+$/, "")
+      out.write(`${out.colour ? text : stripAnsi(text)}\n`)
+    }),
+  error: (...args) =>
+    Effect.sync(() => {
+      const text = formatError(stripAnsi(render(args)).trim())
+      err.write(`${text}\n`)
+    })
+})
+
+/** `swarm join: <message>`, redacted, plus a pointer to the help for usage errors. */
+export const formatError = (command: string | undefined, message: string, usage: boolean): string => {
+  const prefix = command === undefined ? "swarm" : `swarm ${command}`
+  const hint = usage ? `\nRun '${prefix} --help' for usage.` : ""
+  return `${prefix}: ${DiscoveryUrl.redact(message)}${hint}`
+}
+
+const renderMessage = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message]
+  return parts
+    .map((part) =>
+      typeof part === "string" ? part : part instanceof Error ? part.message : JSON.stringify(part)
+    )
+    .join(" ")
+}
+
+/** Logs as `2025-01-02T03:04:05.678Z INFO message`, one line each, redacted; causes follow, indented. */
+export const makeLogger = (write: (line: string) => void): Logger.Logger<unknown, void> =>
+  Logger.make(({ cause, date, logLevel, message }) => {
+    let line = `${date.toISOString()} ${logLevel.label} ${renderMessage(message)}`
+    if (!Cause.isEmpty(cause)) line += `\n  ${Cause.pretty(cause).split("\n").join("\n  ")}`
+    write(`${DiscoveryUrl.redact(line)}\n`)
+  })
+
+export const stderrLogger = makeLogger((line) => void process.stderr.write(line))
+
+const LEVELS: Record<string, LogLevel.LogLevel> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None
+}
+
+/** `SWARM_LOG_LEVEL` (trace, debug, info, warning, error, none); info when unset or unknown. */
+export const logLevelFrom = (value: string | undefined): LogLevel.LogLevel =>
+  LEVELS[(value ?? "").trim().toLowerCase()] ?? LogLevel.Info

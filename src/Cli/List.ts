@@ -1,0 +1,88 @@
+/**
+ * `swarm list`: print the current members once: the first snapshot of the
+ * backend's `watch`, or a timeout error after `--timeout`.
+ */
+import { Command } from "@effect/cli"
+import { Console, Duration, Effect, Layer, Option, Stream } from "effect"
+import * as Discovery from "../Discovery.js"
+import * as Entries from "../Entries.js"
+import * as Common from "./Common.js"
+
+const NAME = "list"
+
+export type Format = "text" | "json"
+
+export interface ListConfig {
+  readonly url: string
+  readonly timeout: Duration.Duration
+  readonly format: Format
+  readonly options: Readonly<Record<string, string>>
+}
+
+export interface ListInput {
+  readonly discovery: Option.Option<string>
+  readonly timeout: Option.Option<string>
+  readonly format: Format
+  readonly discoveryOpt: ReadonlyArray<string>
+}
+
+export const DEFAULT_TIMEOUT = Duration.seconds(10)
+
+export const parse = (input: ListInput): Effect.Effect<ListConfig, Common.UsageError> =>
+  Effect.gen(function* () {
+    const timeout = yield* Common.duration(NAME, "timeout", input.timeout, {
+      default: DEFAULT_TIMEOUT,
+      min: Duration.zero,
+      exclusive: true
+    })
+    const options = yield* Common.discoveryOptions(NAME, input.discoveryOpt)
+    const url = yield* Common.discoveryUrl(NAME, input.discovery)
+    return { url, timeout, format: input.format, options }
+  })
+
+/**
+ * The first member list from `discovery`, building the backend included,
+ * or `Timeout` once `timeout` has passed on the Effect clock.
+ */
+export const firstSnapshot = <E, R>(
+  url: string,
+  discovery: Layer.Layer<Discovery.Discovery, E, R>,
+  timeout: Duration.Duration
+): Effect.Effect<Entries.Entries, E | Discovery.DiscoveryError | Common.Timeout, R> =>
+  Effect.flatMap(Discovery.Discovery, (d) => Stream.runHead(d.watch)).pipe(
+    // A stream that ends without a list means nobody is there.
+    Effect.map(Option.getOrElse(() => Entries.empty)),
+    Effect.provide(discovery),
+    // Disconnected, so a backend stuck in an uninterruptible connect cannot hold the timeout up.
+    Effect.disconnect,
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Common.Timeout({ url, timeout }) })
+  )
+
+/** Text: one host:port per line (nothing for no members). JSON: one array. */
+export const render = (entries: Entries.Entries, format: Format): Option.Option<string> =>
+  format === "json"
+    ? Option.some(JSON.stringify(Entries.format(entries)))
+    : entries.length === 0
+      ? Option.none()
+      : Option.some(Entries.format(entries).join("\n"))
+
+export const run = (config: ListConfig) =>
+  firstSnapshot(config.url, Discovery.layer(config.url, { options: config.options }), config.timeout).pipe(
+    Effect.flatMap((entries) =>
+      Option.match(render(entries, config.format), { onNone: () => Effect.void, onSome: Console.log })
+    )
+  )
+
+export const command = Command.make(
+  NAME,
+  {
+    discovery: Common.discoveryArg,
+    timeout: Common.durationOption(
+      "timeout",
+      "How long to wait for the member list; more than 0. Default 10s."
+    ),
+    format: Common.format,
+    discoveryOpt: Common.discoveryOpt
+  },
+  (input) => Effect.flatMap(parse(input), run)
+).pipe(Command.withDescription("Print the members of a cluster, one host:port per line."))
