@@ -37,12 +37,6 @@ export const parseAll = (inputs: Iterable<string>): Either.Either<Entries, Entry
 
 const keySet = (entries: Entries): Set<string> => new Set(entries.map(Entry.format))
 
-const byKey = (entries: Entries): Map<string, Entry.Entry> => {
-  const map = new Map<string, Entry.Entry>()
-  for (const entry of entries) map.set(Entry.format(entry), entry)
-  return map
-}
-
 /** Set equality: same members, in any order. */
 export const equals = (a: Entries, b: Entries): boolean => {
   const left = keySet(a)
@@ -52,15 +46,60 @@ export const equals = (a: Entries, b: Entries): boolean => {
   return true
 }
 
-/** What changed from `previous` to `next`, in O(n). Each entry appears once even if an input repeats it. */
+/**
+ * host → port (or ports). Keyed by the entries' own host strings, whose hashes
+ * V8 caches, so no string is built per lookup; one port is stored bare, the
+ * common case, to save a Set per host.
+ */
+interface Index {
+  readonly ports: Map<string, number | Set<number>>
+  /** How many distinct entries went in. */
+  size: number
+}
+
+const add = (index: Index, { host, port }: Entry.Entry): void => {
+  const current = index.ports.get(host)
+  if (current === undefined) index.ports.set(host, port)
+  else if (typeof current === "number") {
+    if (current !== port) index.ports.set(host, new Set([current, port]))
+    else return
+  } else if (!current.has(port)) current.add(port)
+  else return
+  index.size++
+}
+
+const has = (index: Index, { host, port }: Entry.Entry): boolean => {
+  const current = index.ports.get(host)
+  return current === port || (typeof current === "object" && current.has(port))
+}
+
+const indexOf = (entries: Entries): Index => {
+  const index: Index = { ports: new Map(), size: 0 }
+  for (const entry of entries) add(index, entry)
+  return index
+}
+
+/** Members of `entries` missing from `other`, each once. */
+const missingFrom = (entries: Entries, own: Index, other: Index): Array<Entry.Entry> => {
+  const out: Array<Entry.Entry> = []
+  // Only a list with repeats needs to remember what it already reported.
+  const seen: Index | undefined = own.size === entries.length ? undefined : { ports: new Map(), size: 0 }
+  for (const entry of entries) {
+    if (has(other, entry)) continue
+    if (seen !== undefined) {
+      if (has(seen, entry)) continue
+      add(seen, entry)
+    }
+    out.push(entry)
+  }
+  return out
+}
+
+/** What changed from `previous` to `next`, in O(n), in any order; each entry appears once even if an input repeats it. */
 export const diff = (previous: Entries, next: Entries): Diff => {
-  const before = byKey(previous)
-  const after = byKey(next)
-  const added: Array<Entry.Entry> = []
-  const removed: Array<Entry.Entry> = []
-  for (const [key, entry] of after) if (!before.has(key)) added.push(entry)
-  for (const [key, entry] of before) if (!after.has(key)) removed.push(entry)
-  return { added, removed }
+  const before = indexOf(previous)
+  const after = indexOf(next)
+  return { added: missingFrom(next, after, before), removed: missingFrom(previous, before, after) }
 }
 
 export const format = (entries: Entries): ReadonlyArray<string> => entries.map(Entry.format)

@@ -19,8 +19,8 @@
  *
  * It cannot register: the file is edited by people or tools, not by `join`.
  */
-import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Duration, Effect, Either, Option, type Scope, Stream } from "effect"
 import * as NodePath from "node:path"
 import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
