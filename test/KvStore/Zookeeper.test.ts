@@ -1,0 +1,344 @@
+/**
+ * The ZooKeeper KvStore against a real ZooKeeper (started here on a free
+ * loopback port, tickTime 500ms so sessions may be 1s..10s). Real time:
+ * sessions are ZooKeeper's, so waits are real but short.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { createRequire } from "node:module"
+import { Duration, Effect, Either, Queue, Stream } from "effect"
+import type { KvSnapshot, KvStoreShape } from "../../src/KvStore.js"
+import * as Zookeeper from "../../src/KvStore/Zookeeper.js"
+import { freePort } from "../support/net.js"
+import { tcpProxy } from "../support/kv-server.js"
+import { startZookeeper, type ZookeeperServer, zookeeperAvailable } from "../support/zookeeper.js"
+
+const available = zookeeperAvailable()
+
+// node-zookeeper-client ships no types; the raw client here only checks what the store wrote.
+const zk = createRequire(import.meta.url)("node-zookeeper-client")
+
+let server: ZookeeperServer
+let run = 0
+const fresh = () => `t${process.pid}-${++run}/`
+
+const store = (config: Partial<Zookeeper.ZookeeperConfig> = {}) =>
+  Zookeeper.make({ hosts: [server.endpoint], sessionTimeout: "3 seconds", timeout: "5 seconds", ...config })
+
+interface Raw {
+  readonly stat: (path: string) => Promise<{ ephemeralOwner: Buffer } | null>
+  readonly create: (path: string, data: string, ephemeral: boolean) => Promise<void>
+  readonly setData: (path: string, data: string) => Promise<void>
+  readonly remove: (path: string) => Promise<void>
+  readonly sessionId: () => Buffer
+  readonly close: () => void
+}
+
+/** A raw client on the same server, scoped. */
+const raw = (endpoint = server.endpoint) =>
+  Effect.acquireRelease(
+    Effect.async<Raw>((resume) => {
+      const c = zk.createClient(endpoint, { sessionTimeout: 3000 })
+      const cb = (ok: (v?: any) => void, ko: (e: unknown) => void) => (e: unknown, v?: unknown) =>
+        e ? ko(e) : ok(v)
+      c.once("connected", () =>
+        resume(
+          Effect.succeed({
+            stat: (path) => new Promise((ok, ko) => c.exists(path, cb(ok, ko))),
+            create: (path, data, ephemeral) =>
+              new Promise((ok, ko) =>
+                c.create(
+                  path,
+                  Buffer.from(data),
+                  ephemeral ? zk.CreateMode.EPHEMERAL : zk.CreateMode.PERSISTENT,
+                  cb(ok, ko)
+                )
+              ),
+            setData: (path, data) =>
+              new Promise((ok, ko) => c.setData(path, Buffer.from(data), -1, cb(ok, ko))),
+            remove: (path) => new Promise((ok, ko) => c.remove(path, -1, cb(ok, ko))),
+            sessionId: () => c.getSessionId(),
+            close: () => c.close()
+          })
+        )
+      )
+      c.connect()
+    }),
+    (r) => Effect.sync(() => r.close())
+  )
+
+const isEphemeral = (stat: { ephemeralOwner: Buffer } | null) =>
+  stat !== null && !stat.ephemeralOwner.equals(Buffer.alloc(8))
+
+const watching = (kv: KvStoreShape, prefix: string) =>
+  Effect.gen(function* () {
+    const queue = yield* Queue.unbounded<KvSnapshot>()
+    const seen: Array<KvSnapshot> = []
+    yield* kv.watch(prefix).pipe(
+      Stream.runForEach((s) => Queue.offer(queue, s)),
+      Effect.forkScoped
+    )
+    const until = (predicate: (s: KvSnapshot) => boolean, what: string, limit = Duration.seconds(15)) =>
+      Effect.gen(function* () {
+        for (;;) {
+          const last = seen[seen.length - 1]
+          if (last !== undefined && predicate(last)) return last
+          seen.push(yield* Queue.take(queue))
+        }
+      }).pipe(
+        Effect.timeoutFail({
+          duration: limit,
+          onTimeout: () => new Error(`timed out waiting for ${what}; saw ${JSON.stringify(seen.map(keysOf))}`)
+        })
+      )
+    return { until, seen }
+  })
+
+const keysOf = (s: KvSnapshot) => s.pairs.map((p) => p.key)
+const hasKeys =
+  (...keys: ReadonlyArray<string>) =>
+  (s: KvSnapshot) =>
+    JSON.stringify(keysOf(s)) === JSON.stringify([...keys].sort())
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+describe("KvStore/Zookeeper paths", () => {
+  it("keyToPath and prefixToDirectory", () => {
+    assert.strictEqual(Zookeeper.keyToPath("a/b/c"), "/a/b/c")
+    assert.strictEqual(Zookeeper.keyToPath("/a/[::1]:80"), "/a/[::1]:80")
+    assert.isUndefined(Zookeeper.keyToPath("a//b"))
+    assert.isUndefined(Zookeeper.keyToPath("a/b/"))
+    assert.isUndefined(Zookeeper.keyToPath("a/../b"))
+    assert.deepStrictEqual(Zookeeper.prefixToDirectory("a/b/"), { dir: "/a/b", name: "" })
+    assert.deepStrictEqual(Zookeeper.prefixToDirectory("a/b/x"), { dir: "/a/b", name: "x" })
+    assert.deepStrictEqual(Zookeeper.prefixToDirectory("top"), { dir: "/", name: "top" })
+    assert.isUndefined(Zookeeper.prefixToDirectory("a//b/"))
+  })
+})
+
+describe.skipIf(!available)("KvStore/Zookeeper (real ZooKeeper)", () => {
+  beforeAll(async () => {
+    server = await startZookeeper({ tickTime: 500 })
+  })
+  afterAll(async () => {
+    await server?.dispose()
+  })
+
+  it.scopedLive("put, list one level sorted, delete, deletePrefix; IPv6 names are fine", () =>
+    Effect.gen(function* () {
+      const kv = yield* store()
+      const p = fresh()
+      assert.strictEqual(yield* kv.put(`${p}b`, "2"), "created")
+      assert.strictEqual(yield* kv.put(`${p}[2001:db8::1]:2375`, "[2001:db8::1]:2375"), "created")
+      assert.strictEqual(yield* kv.put(`${p}a`, "1"), "created")
+      assert.strictEqual(yield* kv.put(`${p}a`, "1bis"), "updated")
+      assert.strictEqual(yield* kv.put(`${p}a`, "1bis"), "updated")
+      yield* kv.put(`${p}sub/deep`, "x")
+      const listed = yield* kv.list(p)
+      assert.deepStrictEqual(listed.pairs, [
+        { key: `${p}[2001:db8::1]:2375`, value: "[2001:db8::1]:2375" },
+        { key: `${p}a`, value: "1bis" },
+        { key: `${p}b`, value: "2" }
+      ])
+      assert.deepStrictEqual(keysOf(yield* kv.list(`${p}b`)), [`${p}b`])
+      assert.isTrue(yield* kv.delete(`${p}a`))
+      assert.isFalse(yield* kv.delete(`${p}a`))
+      assert.isAbove((yield* kv.list(p)).index, listed.index)
+      assert.strictEqual(yield* kv.deletePrefix(p), 3)
+      assert.deepStrictEqual((yield* kv.list(p)).pairs, [])
+      assert.deepStrictEqual((yield* kv.list("nowhere/at/all/")).pairs, [])
+      const bad = yield* Effect.either(kv.put("a//b", "x"))
+      assert.isTrue(Either.isLeft(bad) && bad.left.reason === "Invalid")
+    })
+  )
+
+  it.scopedLive("a put with a TTL is ephemeral in the store's session; without, persistent", () =>
+    Effect.gen(function* () {
+      const p = fresh()
+      const r = yield* raw()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const kv = yield* store()
+          yield* kv.put(`${p}eph`, "e", { ttl: "3 seconds" })
+          yield* kv.put(`${p}per`, "p")
+          assert.isTrue(isEphemeral(yield* promise(() => r.stat(`/${p}eph`))))
+          assert.isFalse(isEphemeral(yield* promise(() => r.stat(`/${p}per`))))
+          assert.isFalse(
+            isEphemeral(yield* promise(() => r.stat(`/${p.slice(0, -1)}`))),
+            "parents are persistent"
+          )
+        })
+      )
+      // The store closed its session: the ephemeral node went with it, the persistent one stayed.
+      assert.isNull(yield* promise(() => r.stat(`/${p}eph`)))
+      assert.isNotNull(yield* promise(() => r.stat(`/${p}per`)))
+    })
+  )
+
+  it.scopedLive("a TTL key not put again within its TTL is removed, even while the session lives", () =>
+    Effect.gen(function* () {
+      const kv = yield* store({ sessionTimeout: "10 seconds" })
+      const p = fresh()
+      yield* kv.put(`${p}short`, "s", { ttl: "1 second" })
+      yield* kv.put(`${p}refreshed`, "r", { ttl: "1 second" })
+      yield* kv.put(`${p}plain`, "p")
+      const w = yield* watching(kv, p)
+      yield* w.until(hasKeys(`${p}plain`, `${p}refreshed`, `${p}short`), "all three")
+      for (let i = 0; i < 4; i++) {
+        yield* Effect.sleep("400 millis")
+        yield* kv.put(`${p}refreshed`, "r", { ttl: "1 second" })
+      }
+      // 1.6s in: `short` is gone, `refreshed` (put every 0.4s) stays.
+      assert.deepStrictEqual(keysOf(yield* kv.list(p)), [`${p}plain`, `${p}refreshed`])
+      yield* w.until(hasKeys(`${p}plain`), "refreshed to expire once no longer put", Duration.seconds(5))
+    })
+  )
+
+  it.scopedLive("a TTL put over another session's ephemeral node takes it over", () =>
+    Effect.gen(function* () {
+      const p = fresh()
+      const kv = yield* store()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const other = yield* raw()
+          yield* kv.put(`${p}parent-made`, "x") // make the parent
+          yield* promise(() => other.create(`/${p}n`, "old", true))
+          assert.strictEqual(yield* kv.put(`${p}n`, "new", { ttl: "3 seconds" }), "updated")
+        })
+      )
+      // The other session is closed; our node stays, with our value.
+      assert.deepStrictEqual((yield* kv.list(p)).pairs, [
+        { key: `${p}n`, value: "new" },
+        { key: `${p}parent-made`, value: "x" }
+      ])
+    })
+  )
+
+  it.scopedLive("limit refuses a new key past the bound, but allows a refresh", () =>
+    Effect.gen(function* () {
+      const kv = yield* store()
+      const p = fresh()
+      const limit = { prefix: p, max: 2 }
+      yield* kv.put(`${p}a`, "1", { limit, ttl: "3 seconds" })
+      yield* kv.put(`${p}b`, "2", { limit, ttl: "3 seconds" })
+      const refused = yield* Effect.either(kv.put(`${p}c`, "3", { limit }))
+      assert.isTrue(Either.isLeft(refused) && refused.left.reason === "LimitExceeded")
+      assert.strictEqual(yield* kv.put(`${p}a`, "1again", { limit, ttl: "3 seconds" }), "updated")
+    })
+  )
+
+  it.scopedLive("watch: missing directory, then creations, data changes, deletions, directory removal", () =>
+    Effect.gen(function* () {
+      const kv = yield* store()
+      const p = fresh()
+      const w = yield* watching(kv, p)
+      const first = yield* w.until(() => true, "the first snapshot")
+      assert.deepStrictEqual(first.pairs, [])
+      const r = yield* raw()
+      yield* kv.put(`${p}a`, "1", { ttl: "3 seconds" })
+      yield* w.until(hasKeys(`${p}a`), "a")
+      yield* promise(() => r.create(`/${p}b`, "from-raw", false))
+      yield* w.until(hasKeys(`${p}a`, `${p}b`), "b from another client")
+      yield* promise(() => r.setData(`/${p}b`, "changed"))
+      yield* w.until((s) => s.pairs.some((x) => x.value === "changed"), "b's new value")
+      yield* kv.delete(`${p}a`)
+      yield* w.until(hasKeys(`${p}b`), "a deleted")
+      yield* kv.deletePrefix(p)
+      yield* promise(() => r.remove(`/${p.slice(0, -1)}`))
+      yield* w.until(hasKeys(), "the directory removed")
+      yield* kv.put(`${p}c`, "3")
+      yield* w.until(hasKeys(`${p}c`), "c in the re-created directory")
+      for (let i = 1; i < w.seen.length; i++) assert.isAbove(w.seen[i]!.index, w.seen[i - 1]!.index)
+    })
+  )
+
+  it.scopedLive("ZooKeeper stopped and started: no crash, the watch converges, the session survives", () =>
+    Effect.gen(function* () {
+      // A generous bound: on a loaded machine the JVM may take a while to serve again after a start.
+      const kv = yield* store({ timeout: "20 seconds" })
+      const other = yield* store({ timeout: "20 seconds" })
+      const p = fresh()
+      yield* kv.put(`${p}a`, "1", { ttl: "3 seconds" })
+      const w = yield* watching(other, p)
+      yield* w.until(hasKeys(`${p}a`), "a")
+      yield* promise(() => server.stop())
+      const down = yield* Effect.either(
+        Zookeeper.make({ hosts: [server.endpoint], sessionTimeout: "2 seconds", timeout: "1 second" }).pipe(
+          Effect.flatMap((s) => s.list(p))
+        )
+      )
+      assert.isTrue(Either.isLeft(down))
+      yield* promise(() => server.start())
+      yield* kv.put(`${p}b`, "2", { ttl: "3 seconds" })
+      yield* w.until(hasKeys(`${p}a`, `${p}b`), "b after the restart")
+      yield* promise(() => server.kill())
+      yield* Effect.sleep("500 millis")
+      yield* promise(() => server.start())
+      yield* kv.delete(`${p}a`)
+      yield* w.until(hasKeys(`${p}b`), "a deleted after a kill -9 and start")
+    })
+  )
+
+  it.scopedLive(
+    "after its session expires, the store re-creates its ephemeral nodes and watches re-arm",
+    () =>
+      Effect.gen(function* () {
+        const proxy = yield* Effect.acquireRelease(
+          promise(() => tcpProxy(server.port)),
+          (p) => promise(() => p.close())
+        )
+        const p = fresh()
+        // The store's session runs through the proxy; the watcher's does not.
+        const kv = yield* store({ hosts: [proxy.endpoint], sessionTimeout: "2 seconds" })
+        const observer = yield* store()
+        // A TTL longer than the outage (joiners heartbeat well within theirs); the session times out after 2s.
+        yield* kv.put(`${p}mine`, "m", { ttl: "60 seconds" })
+        yield* kv.put(`${p}kept`, "k")
+        const w = yield* watching(observer, p)
+        yield* w.until(hasKeys(`${p}kept`, `${p}mine`), "both")
+        const ownWatch = yield* watching(kv, p)
+        yield* ownWatch.until(hasKeys(`${p}kept`, `${p}mine`), "both, seen by the store itself")
+        proxy.cut()
+        // ZooKeeper expires the cut-off session and drops its ephemeral node.
+        yield* w.until(hasKeys(`${p}kept`), "mine to expire with the session", Duration.seconds(10))
+        proxy.heal()
+        // The store notices the expiry on reconnecting, opens a new session and puts `mine` back.
+        yield* w.until(hasKeys(`${p}kept`, `${p}mine`), "mine re-created", Duration.seconds(15))
+        // Its own watch re-armed on the new session too.
+        yield* observer.put(`${p}late`, "l")
+        yield* ownWatch.until(
+          hasKeys(`${p}kept`, `${p}late`, `${p}mine`),
+          "late, seen through the new session"
+        )
+      })
+  )
+
+  it.scopedLive("an unreachable server: list fails with Unavailable naming it, within the timeout", () =>
+    Effect.gen(function* () {
+      const port = yield* promise(() => freePort())
+      const kv = yield* Zookeeper.make({
+        hosts: [`127.0.0.1:${port}`],
+        sessionTimeout: "3 seconds",
+        timeout: "1 second"
+      })
+      const started = Date.now()
+      const result = yield* Effect.either(kv.list("x/"))
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left.reason, "Unavailable")
+        assert.include(result.left.detail, `127.0.0.1:${port}`)
+      }
+      assert.isBelow(Date.now() - started, 3000)
+    })
+  )
+
+  it.scopedLive("TLS options are refused with a clear message", () =>
+    Effect.gen(function* () {
+      const result = yield* Effect.either(store({ tls: { ca: "/x/ca.pem" } }))
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left.reason, "Invalid")
+        assert.include(result.left.detail, "TLS")
+      }
+    })
+  )
+})

@@ -1,0 +1,207 @@
+/**
+ * Starts a real single-member etcd (v3.4 from Debian) on free loopback ports
+ * with a temporary data dir, for tests. `stop`/`kill` and `start` keep the
+ * ports and the data, so a test can restart etcd under a running client.
+ */
+import { execFile, execFileSync } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { freePort } from "./net.js"
+import { ManagedProcess, onPath, removeDir, requireServer, tempDir, waitUntil } from "./kv-server.js"
+
+const run = promisify(execFile)
+
+/** True when etcd can run here; throws with CI=true when it cannot, warns and returns false otherwise. */
+export const etcdAvailable = (): boolean =>
+  requireServer(
+    "etcd",
+    onPath("etcd") && onPath("etcdctl", ["version"]),
+    "apt-get install etcd-server etcd-client"
+  )
+
+/** Server and client certificates for an etcd with mutual TLS. */
+export interface EtcdTls {
+  readonly ca: string
+  readonly cert: string
+  readonly key: string
+  readonly clientCert: string
+  readonly clientKey: string
+}
+
+/**
+ * A throwaway CA, server and client certificate for etcd, made with openssl in
+ * `dir`. Unlike ./tls.js the server certificate also allows clientAuth: etcd's
+ * gRPC gateway dials its own client port with it.
+ */
+export const makeEtcdTls = (dir: string): EtcdTls => {
+  const f = (name: string) => join(dir, name)
+  const ssl = (...args: Array<string>) =>
+    execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] })
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+  writeFileSync(f("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+  writeFileSync(
+    f("server.ext"),
+    "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
+  )
+  writeFileSync(f("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+  ssl("req", "-new", ...ec, "-keyout", "ca.key", "-out", "ca.csr", "-subj", "/CN=swarm etcd test CA")
+  ssl(
+    "x509",
+    "-req",
+    "-in",
+    "ca.csr",
+    "-signkey",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "ca.ext"
+  )
+  for (const name of ["server", "client"]) {
+    ssl("req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`)
+    ssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "1",
+      "-extfile",
+      `${name}.ext`
+    )
+  }
+  return {
+    ca: f("ca.pem"),
+    cert: f("server.pem"),
+    key: f("server.key"),
+    clientCert: f("client.pem"),
+    clientKey: f("client.key")
+  }
+}
+
+export interface EtcdServer {
+  /** `127.0.0.1:port` */
+  readonly endpoint: string
+  /** `http(s)://127.0.0.1:port` */
+  readonly url: string
+  readonly dataDir: string
+  readonly pid: number | undefined
+  readonly isRunning: boolean
+  /** SIGTERM and wait. */
+  readonly stop: () => Promise<void>
+  /** SIGKILL and wait. */
+  readonly kill: () => Promise<void>
+  /** Start again on the same ports and data dir, and wait until healthy. */
+  readonly start: () => Promise<void>
+  readonly restart: () => Promise<void>
+  /** Stop and remove the data dir. */
+  readonly dispose: () => Promise<void>
+  /** Runs etcdctl (API v3) against this server; returns stdout. */
+  readonly etcdctl: (...args: ReadonlyArray<string>) => Promise<string>
+  readonly logTail: () => string
+}
+
+export const startEtcd = async (
+  options: { readonly tls?: EtcdTls; /** Default: a free one. */ readonly clientPort?: number } = {}
+): Promise<EtcdServer> => {
+  const dir = tempDir("etcd")
+  const dataDir = join(dir, "data")
+  const clientPort = options.clientPort ?? (await freePort())
+  const peerPort = await freePort()
+  const tls = options.tls
+  const scheme = tls ? "https" : "http"
+  const endpoint = `127.0.0.1:${clientPort}`
+  const url = `${scheme}://${endpoint}`
+  const peer = `http://127.0.0.1:${peerPort}`
+  const args = [
+    "--name",
+    "default",
+    "--data-dir",
+    dataDir,
+    "--listen-client-urls",
+    url,
+    "--advertise-client-urls",
+    url,
+    "--listen-peer-urls",
+    peer,
+    "--initial-advertise-peer-urls",
+    peer,
+    "--initial-cluster",
+    `default=${peer}`,
+    "--logger",
+    "zap",
+    "--log-level",
+    "warn",
+    ...(tls
+      ? ["--cert-file", tls.cert, "--key-file", tls.key, "--trusted-ca-file", tls.ca, "--client-cert-auth"]
+      : [])
+  ]
+  const proc = new ManagedProcess("etcd", args, join(dir, "etcd.log"))
+  const ctlArgs = (extra: ReadonlyArray<string>) => [
+    "--endpoints",
+    url,
+    "--dial-timeout",
+    "2s",
+    "--command-timeout",
+    "5s",
+    ...(tls ? ["--cacert", tls.ca, "--cert", tls.clientCert, "--key", tls.clientKey] : []),
+    ...extra
+  ]
+  const exec = (extra: ReadonlyArray<string>) =>
+    run("etcdctl", ctlArgs(extra), { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 15_000 })
+  const etcdctl = async (...extra: ReadonlyArray<string>) => (await exec(extra)).stdout
+  // `endpoint health` reports on stderr.
+  const etcdctlAll = async (...extra: ReadonlyArray<string>) => {
+    const { stdout, stderr } = await exec(extra)
+    return stdout + stderr
+  }
+
+  const start = async () => {
+    proc.start()
+    await waitUntil(
+      `etcd on ${url}`,
+      async () => proc.isRunning && (await etcdctlAll("endpoint", "health")).includes("is healthy"),
+      30_000,
+      () => proc.logTail()
+    )
+  }
+  await start().catch(async (error) => {
+    await proc.stop("SIGKILL")
+    removeDir(dir)
+    throw error
+  })
+  return {
+    endpoint,
+    url,
+    dataDir,
+    get pid() {
+      return proc.pid
+    },
+    get isRunning() {
+      return proc.isRunning
+    },
+    stop: () => proc.stop("SIGTERM"),
+    kill: () => proc.stop("SIGKILL"),
+    start,
+    restart: async () => {
+      await proc.stop("SIGTERM")
+      await start()
+    },
+    dispose: async () => {
+      await proc.stop("SIGTERM")
+      removeDir(dir)
+    },
+    etcdctl,
+    logTail: () => proc.logTail()
+  }
+}
