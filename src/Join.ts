@@ -16,6 +16,9 @@ export interface JoinOptions {
   readonly delay?: Duration.DurationInput
 }
 
+/** How long leaving may take before the process exits anyway (the entry then expires by TTL). */
+export const LEAVE_TIMEOUT = Duration.seconds(5)
+
 /** A random wait in `[0, delay)`, drawn from Effect's `Random` so tests can pin it. */
 export const randomDelay = (delay: Duration.DurationInput): Effect.Effect<Duration.Duration> => {
   const millis = Math.floor(Duration.toMillis(Duration.decode(delay)))
@@ -49,9 +52,18 @@ export const registerOnce = (entry: Entry.Entry): Effect.Effect<void, NotImpleme
   )
 
 /** Leaves: deregisters, logging the outcome. Never fails. */
-export const leave = (entry: Entry.Entry) =>
+export const leave = (entry: Entry.Entry, timeout: Duration.DurationInput = LEAVE_TIMEOUT) =>
   Effect.flatMap(Discovery, (discovery) =>
     discovery.deregister(entry).pipe(
+      // Leaving runs in a finalizer, which is uninterruptible: without this a hung backend would block exit forever.
+      Effect.interruptible,
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => ({
+          _tag: "Timeout" as const,
+          message: `no answer within ${Duration.format(timeout)}`
+        })
+      }),
       Effect.tap(() => Effect.logInfo(`left: deregistered ${Entry.format(entry)}`)),
       Effect.catchAll((error) =>
         error._tag === "NotImplemented"

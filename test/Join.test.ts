@@ -232,6 +232,25 @@ describe("join", () => {
     })
   )
 
+  it.effect("a deregister that never answers does not block leaving past the leave timeout", () =>
+    Effect.gen(function* () {
+      const registered = yield* Queue.unbounded<void>()
+      const hung = Layer.succeed(Discovery.Discovery, {
+        register: () => Queue.offer(registered, undefined),
+        deregister: () => Effect.never,
+        watch: Stream.never
+      })
+      const fiber = yield* Effect.fork(Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(hung)))
+      yield* Queue.take(registered)
+      const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+      yield* TestClock.adjust(Duration.subtract(Join.LEAVE_TIMEOUT, Duration.millis(1)))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(interrupting)), "still leaving before the timeout")
+      yield* TestClock.adjust(Duration.millis(1))
+      const exit = yield* Fiber.await(interrupting)
+      assert.isTrue(Exit.isSuccess(exit))
+    })
+  )
+
   it.effect("closing the scope deregisters", () =>
     Effect.gen(function* () {
       const double = yield* makeDouble()
