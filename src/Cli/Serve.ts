@@ -1,5 +1,348 @@
-/** STUB: `swarm serve`, to be written. */
-import { Command } from "@effect/cli"
-import { Effect } from "effect"
+/**
+ * `swarm serve`: the token discovery server (Docker Hub's v1 API plus
+ * long-poll watches, per-entry delete, /healthz and /metrics).
+ *
+ * The server and the SQLite driver (a native module) are imported only
+ * when this command runs, so the other commands start without them.
+ */
+import { Command, Options } from "@effect/cli"
+import { mkdirSync } from "node:fs"
+import { readFile } from "node:fs/promises"
+import { homedir } from "node:os"
+import { isAbsolute, join, resolve } from "node:path"
+import { Duration, Effect, Either, Option } from "effect"
+import * as Entry from "../Entry.js"
+import * as GoDuration from "../GoDuration.js"
+import type { TlsOptions } from "../Server/Listen.js"
+import * as Common from "./Common.js"
 
-export const command = Command.make("serve", {}, () => Effect.dieMessage("swarm serve is not written yet"))
+const NAME = "serve"
+
+export const DEFAULT_LISTEN = "127.0.0.1:8375"
+export const DEFAULT_TTL = Duration.seconds(180)
+export const DEFAULT_MIN_TTL = Duration.seconds(1)
+export const DEFAULT_MAX_TTL = Duration.hours(1)
+export const DEFAULT_MAX_ENTRIES = 1000
+/** The file inside --data-dir. */
+export const DATABASE_FILE = "discovery.db"
+
+export type StoreChoice =
+  | { readonly kind: "memory" }
+  | { readonly kind: "sqlite"; readonly file: string; readonly synchronous: "normal" | "full" }
+
+export interface ServeConfig {
+  readonly host: string
+  readonly port: number
+  readonly store: StoreChoice
+  readonly dataDir: string
+  readonly defaultTtl: Duration.Duration
+  readonly minTtl: Duration.Duration
+  readonly maxTtl: Duration.Duration
+  readonly maxEntries: number
+  readonly tls: Option.Option<{
+    readonly cert: string
+    readonly key: string
+    readonly ca: Option.Option<string>
+    readonly verify: boolean
+  }>
+}
+
+export interface ServeInput {
+  readonly listen: string
+  readonly store: Option.Option<string>
+  readonly dataDir: Option.Option<string>
+  readonly defaultTtl: Option.Option<string>
+  readonly minTtl: Option.Option<string>
+  readonly maxTtl: Option.Option<string>
+  readonly maxEntries: number
+  readonly tlscert: Option.Option<string>
+  readonly tlskey: Option.Option<string>
+  readonly tlscacert: Option.Option<string>
+  readonly tlsverify: boolean
+}
+
+const usage = (reason: string) => new Common.UsageError({ command: NAME, reason })
+
+/** `host:port`, `[v6]:port` or `:port` (every interface); port 0 picks a free one. */
+export const parseListen = (
+  value: string
+): Either.Either<{ host: string; port: number }, Common.UsageError> => {
+  const text = value.trim()
+  const fail = (why: string) =>
+    Either.left(
+      usage(
+        `--listen ${JSON.stringify(value)}: ${why}; expected host:port, for example 127.0.0.1:8375, 0.0.0.0:8375, [::1]:8375 or :8375`
+      )
+    )
+  if (/^:[0-9]{1,5}$/.test(text)) {
+    const port = Number(text.slice(1))
+    return port <= 65535 ? Either.right({ host: "0.0.0.0", port }) : fail("the port is above 65535")
+  }
+  // Port 0 is fine for a server (the kernel picks one); Entry's rules want 1-65535, so check with 1.
+  const zero = /:0+$/.test(text)
+  const parsed = Entry.parse(zero ? text.replace(/:0+$/, ":1") : text)
+  if (Either.isLeft(parsed)) return fail(parsed.left.reason)
+  return Either.right({ host: parsed.right.host, port: zero ? 0 : parsed.right.port })
+}
+
+/** `memory://`, `sqlite://` (the data dir), `sqlite:///path/file.db[?synchronous=full]`. */
+export const parseStore = (
+  value: Option.Option<string>,
+  dataDir: string
+): Either.Either<StoreChoice, Common.UsageError> => {
+  const defaultFile = join(dataDir, DATABASE_FILE)
+  if (Option.isNone(value)) return Either.right({ kind: "sqlite", file: defaultFile, synchronous: "normal" })
+  const text = value.value.trim()
+  const at = text.indexOf("://")
+  const scheme = (at < 0 ? text : text.slice(0, at)).toLowerCase()
+  const rest = at < 0 ? "" : text.slice(at + 3)
+  const fail = (why: string) => Either.left(usage(`--store ${JSON.stringify(value.value)}: ${why}`))
+  switch (scheme) {
+    case "memory":
+      return rest.replace(/\/+$/, "") === ""
+        ? Either.right({ kind: "memory" })
+        : fail("memory:// takes nothing after the scheme (the server's memory store is its own)")
+    case "sqlite": {
+      const q = rest.indexOf("?")
+      const path = q < 0 ? rest : rest.slice(0, q)
+      const params = new URLSearchParams(q < 0 ? "" : rest.slice(q + 1))
+      const sync = (params.get("synchronous") ?? "normal").toLowerCase()
+      if (sync !== "normal" && sync !== "full") {
+        return fail(`synchronous=${JSON.stringify(params.get("synchronous"))} is not normal or full`)
+      }
+      for (const key of params.keys()) {
+        if (key !== "synchronous")
+          return fail(`unknown parameter ${JSON.stringify(key)} (only synchronous=normal|full)`)
+      }
+      const file = path === "" ? defaultFile : isAbsolute(path) ? path : resolve(path)
+      return Either.right({ kind: "sqlite", file, synchronous: sync })
+    }
+    case "etcd":
+      return fail(
+        "etcd is not supported yet as the server's store (it comes with the HA release); use sqlite:// or memory://"
+      )
+    default:
+      return fail(
+        "unknown store; use sqlite:// (the default, a file in --data-dir), sqlite:///path/file.db or memory://"
+      )
+  }
+}
+
+/** `$XDG_STATE_HOME/swarm-discovery`, else `~/.local/state/swarm-discovery`. */
+export const defaultDataDir: Effect.Effect<string> = Effect.map(Common.env("XDG_STATE_HOME"), (xdg) =>
+  join(
+    Option.getOrElse(xdg, () => join(homedir(), ".local", "state")),
+    "swarm-discovery"
+  )
+)
+
+export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.UsageError> =>
+  Effect.gen(function* () {
+    const { host, port } = yield* parseListen(input.listen)
+    const dataDir = Option.isSome(input.dataDir) ? resolve(input.dataDir.value) : yield* defaultDataDir
+    const store = yield* parseStore(input.store, dataDir)
+    const minTtl = yield* Common.duration(NAME, "min-ttl", input.minTtl, {
+      default: DEFAULT_MIN_TTL,
+      min: Duration.zero,
+      exclusive: true
+    })
+    const maxTtl = yield* Common.duration(NAME, "max-ttl", input.maxTtl, {
+      default: DEFAULT_MAX_TTL,
+      min: minTtl
+    })
+    const defaultTtl = yield* Common.duration(NAME, "default-ttl", input.defaultTtl, {
+      default: Duration.clamp(DEFAULT_TTL, { minimum: minTtl, maximum: maxTtl }),
+      min: minTtl
+    })
+    if (Duration.greaterThan(defaultTtl, maxTtl)) {
+      return yield* usage(
+        `--default-ttl ${GoDuration.format(defaultTtl)} is above --max-ttl ${GoDuration.format(maxTtl)}`
+      )
+    }
+    if (!Number.isInteger(input.maxEntries) || input.maxEntries < 1) {
+      return yield* usage(`--max-entries must be a whole number of at least 1, got ${input.maxEntries}`)
+    }
+    const given = (o: Option.Option<string>) => Option.filter(o, (s) => s.trim() !== "")
+    const cert = given(input.tlscert)
+    const key = given(input.tlskey)
+    const ca = given(input.tlscacert)
+    if (Option.isSome(cert) !== Option.isSome(key)) {
+      return yield* usage("--tlscert and --tlskey go together: give both to serve HTTPS")
+    }
+    if (input.tlsverify && Option.isNone(ca)) {
+      return yield* usage("--tlsverify needs --tlscacert, the CA that client certificates must be signed by")
+    }
+    if (Option.isSome(ca) && !input.tlsverify) {
+      return yield* usage(
+        "--tlscacert only matters with --tlsverify (mutual TLS); add --tlsverify or drop --tlscacert"
+      )
+    }
+    if (input.tlsverify && Option.isNone(cert)) {
+      return yield* usage("--tlsverify needs --tlscert and --tlskey: mutual TLS is TLS first")
+    }
+    const tls =
+      Option.isSome(cert) && Option.isSome(key)
+        ? Option.some({ cert: cert.value, key: key.value, ca, verify: input.tlsverify })
+        : Option.none()
+    return { host, port, store, dataDir, defaultTtl, minTtl, maxTtl, maxEntries: input.maxEntries, tls }
+  })
+
+const readPem = (flag: string, path: string) =>
+  Effect.tryPromise({
+    try: () => readFile(path),
+    catch: (error) => usage(`${flag} ${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`)
+  })
+
+/** The lines `npm start` shows: how to create, join and list a cluster on this server. */
+export const instructions = (url: string, wildcard: boolean): string => {
+  // The client's default service is this server's default address: the short forms work there.
+  const short = url === "http://127.0.0.1:8375/v1"
+  const create = short ? "npx swarm create" : `npx swarm create --url ${url}`
+  const target = short ? "token://$TOKEN" : `token://${url}/$TOKEN`
+  const lines = [
+    `swarm discovery service ready at ${url}`,
+    "",
+    `  create a cluster:  TOKEN=$(${create})`,
+    `  join it:           npx swarm join --advertise 10.0.0.1:2375 ${target}`,
+    `  list it:           npx swarm list ${target}`,
+    `  watch it:          npx swarm watch ${target}`,
+    ""
+  ]
+  if (url.startsWith("https:"))
+    lines.push("  (a private CA: add --discovery-opt token.cacert=/path/ca.pem to each command)", "")
+  if (wildcard) lines.push("  (other machines use this machine's address instead of the loopback one)", "")
+  return lines.join("\n")
+}
+
+const run = (config: ServeConfig) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const Server = yield* Effect.promise(() => import("../Server/Server.js"))
+      const tls: TlsOptions | undefined = Option.isNone(config.tls)
+        ? undefined
+        : {
+            cert: yield* readPem("--tlscert", config.tls.value.cert),
+            key: yield* readPem("--tlskey", config.tls.value.key),
+            ca: Option.isSome(config.tls.value.ca)
+              ? yield* readPem("--tlscacert", config.tls.value.ca.value)
+              : undefined,
+            verify: config.tls.value.verify
+          }
+      const { description, ...opened } = yield* openStore(config)
+      yield* Effect.addFinalizer(() => Effect.logInfo(`stopped; ${description} closed`))
+      const listening = yield* Server.listen({
+        host: config.host,
+        port: config.port,
+        tls,
+        ...opened,
+        defaultTtl: config.defaultTtl,
+        minTtl: config.minTtl,
+        maxTtl: config.maxTtl,
+        maxEntries: config.maxEntries
+      })
+      yield* Effect.addFinalizer(() =>
+        Effect.logInfo(
+          "shutting down: no new connections; answering long-polls and finishing requests in flight"
+        )
+      )
+      const wildcard = config.host === "0.0.0.0" || config.host === "::"
+      yield* Effect.logInfo(
+        `listening on ${config.host.includes(":") ? `[${config.host}]` : config.host}:${listening.port} ` +
+          `(${tls === undefined ? "http" : tls.verify ? "https, client certificates required" : "https"}); ` +
+          `store: ${description}; ttl ${GoDuration.format(config.defaultTtl)} in [${GoDuration.format(config.minTtl)}, ${GoDuration.format(config.maxTtl)}]; ` +
+          `max ${config.maxEntries} entries per cluster`
+      )
+      // Plain text on stderr, not a log line: it is meant to be copied.
+      yield* Effect.sync(() => process.stderr.write(`\n${instructions(listening.url, wildcard)}\n`))
+      return yield* Effect.never
+    })
+  )
+
+const openStore = (config: ServeConfig) =>
+  Effect.gen(function* () {
+    if (config.store.kind === "memory") {
+      const Memory = yield* Effect.promise(() => import("../KvStore/Memory.js"))
+      const Server = yield* Effect.promise(() => import("../Server/Server.js"))
+      const store = Memory.unsafeMake()
+      return {
+        store,
+        stats: Server.memoryStats(store),
+        description: "memory (nothing survives a restart)"
+      }
+    }
+    const { file, synchronous } = config.store
+    yield* Effect.try({
+      try: () => mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 }),
+      catch: (error) => usage(`cannot create the data directory for ${file}: ${(error as Error).message}`)
+    })
+    const Sqlite = yield* Effect.tryPromise({
+      try: () => import("../KvStore/Sqlite.js"),
+      catch: (error) =>
+        new Common.UsageError({
+          command: NAME,
+          reason: `the SQLite store cannot load (better-sqlite3 is a native module: reinstall with npm ci, or use --store memory://): ${(error as Error).message}`
+        })
+    })
+    const store = yield* Sqlite.make({ filename: file, synchronous })
+    return {
+      store,
+      stats: store.stats,
+      early: { store: store.early, whenDurable: store.whenDurable },
+      description: `sqlite ${file} (WAL, synchronous=${synchronous})`
+    }
+  })
+
+const options = {
+  listen: Options.text("listen").pipe(
+    Options.withPseudoName("host:port"),
+    Options.withDescription(
+      "Address to listen on: host:port, [::1]:port, or :port for every interface. Default 127.0.0.1:8375."
+    ),
+    Options.withDefault(DEFAULT_LISTEN)
+  ),
+  store: Options.text("store").pipe(
+    Options.withPseudoName("URL"),
+    Options.withDescription(
+      "Where entries live: sqlite:// (default: a file in --data-dir), sqlite:///path/file.db[?synchronous=full], or memory://."
+    ),
+    Options.optional
+  ),
+  dataDir: Options.text("data-dir").pipe(
+    Options.withPseudoName("dir"),
+    Options.withDescription(
+      "Directory of the SQLite file, created if missing. Default: $XDG_STATE_HOME/swarm-discovery or ~/.local/state/swarm-discovery."
+    ),
+    Options.optional
+  ),
+  defaultTtl: Common.durationOption("default-ttl", "TTL of a registration that gives none. Default 180s."),
+  minTtl: Common.durationOption("min-ttl", "Smaller TTLs are raised to this. Default 1s."),
+  maxTtl: Common.durationOption("max-ttl", "Larger TTLs are lowered to this. Default 1h."),
+  maxEntries: Options.integer("max-entries").pipe(
+    Options.withDescription("Entries per cluster; a registration past it gets 409. Refreshes always pass."),
+    Options.withDefault(DEFAULT_MAX_ENTRIES)
+  ),
+  tlscert: Options.text("tlscert").pipe(
+    Options.withPseudoName("file"),
+    Options.withDescription("PEM certificate: serve HTTPS (with --tlskey)."),
+    Options.optional
+  ),
+  tlskey: Options.text("tlskey").pipe(
+    Options.withPseudoName("file"),
+    Options.withDescription("PEM private key of --tlscert."),
+    Options.optional
+  ),
+  tlscacert: Options.text("tlscacert").pipe(
+    Options.withPseudoName("file"),
+    Options.withDescription("PEM CA that client certificates must be signed by (with --tlsverify)."),
+    Options.optional
+  ),
+  tlsverify: Options.boolean("tlsverify").pipe(
+    Options.withDescription("Mutual TLS: require a client certificate signed by --tlscacert.")
+  )
+}
+
+export const command = Command.make(NAME, options, (input) => Effect.flatMap(parse(input), run)).pipe(
+  Command.withDescription(
+    "Run the token discovery service: Docker Hub's v1 API (create, register, list, delete) with TTL expiry, long-poll watches, /healthz and /metrics."
+  )
+)

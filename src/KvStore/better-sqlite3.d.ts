@@ -1,0 +1,22 @@
+/**
+ * The slice of better-sqlite3 (which ships no types) that `Sqlite.ts` uses.
+ * Only this module imports it, so the declaration stays out of the public API.
+ */
+declare module "better-sqlite3" {
+  interface Statement {
+    run(...params: ReadonlyArray<unknown>): { changes: number }
+    get(...params: ReadonlyArray<unknown>): unknown
+    all(...params: ReadonlyArray<unknown>): Array<unknown>
+    pluck(on?: boolean): Statement
+    raw(on?: boolean): Statement
+  }
+  interface Database {
+    prepare(sql: string): Statement
+    exec(sql: string): void
+    pragma(sql: string, options?: { simple?: boolean }): unknown
+    transaction<A extends ReadonlyArray<unknown>, R>(fn: (...args: A) => R): (...args: A) => R
+    close(): void
+  }
+  const Database: new (filename: string, options?: { timeout?: number }) => Database
+  export default Database
+}

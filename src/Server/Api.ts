@@ -1,0 +1,304 @@
+/**
+ * The discovery server's wire format: routes, request decoding and answers.
+ * Pure: no I/O, no store; `Server.ts` gives the decoded requests meaning.
+ *
+ * Hub API v1 (Docker's own client talks to it unchanged):
+ *
+ *   POST   /v1/clusters                       200 text/plain token (32 lowercase hex, no newline)
+ *   POST   /v1/clusters/{token}?ttl={seconds} body host:port (any content type)  200 "OK"
+ *   GET    /v1/clusters/{token}               200 JSON array of host:port, sorted; X-Discovery-Index
+ *   DELETE /v1/clusters/{token}               200 "OK", removes every entry
+ *
+ * Extensions:
+ *
+ *   DELETE /v1/clusters/{token}/{url-encoded host:port}   200 "OK", 404 when absent
+ *   GET    /v1/clusters/{token}?index=N&wait=30s          long-poll until the index differs from N
+ *   GET    /healthz                                       200 "OK"
+ *   GET    /metrics                                       Prometheus text
+ *
+ * Tokens are 32 hexadecimal digits; upper case is accepted and means the same
+ * cluster as lower case (tokens are canonicalised to lower case). Durations
+ * (`ttl`, `wait`) are whole seconds (`30`) or Go syntax (`30s`, `1m30s`).
+ */
+import { Either, Option } from "effect"
+import * as Entry from "../Entry.js"
+import * as GoDuration from "../GoDuration.js"
+
+/** Route names, as they appear in metrics and logs. */
+export type RouteName =
+  | "create"
+  | "register"
+  | "list"
+  | "watch"
+  | "delete_cluster"
+  | "delete_entry"
+  | "healthz"
+  | "metrics"
+  | "unknown"
+
+export type ApiRequest =
+  | { readonly _tag: "Create" }
+  | {
+      readonly _tag: "Register"
+      readonly token: string
+      /** Canonical `host:port`. */
+      readonly address: string
+      /** As asked; the server clamps it. None: use the default. */
+      readonly ttlMillis: Option.Option<number>
+    }
+  | {
+      readonly _tag: "List"
+      readonly token: string
+      /** Present for a long-poll. */
+      readonly wait: Option.Option<{ readonly index: number; readonly waitMillis: Option.Option<number> }>
+    }
+  | { readonly _tag: "DeleteCluster"; readonly token: string }
+  | { readonly _tag: "DeleteEntry"; readonly token: string; readonly address: string }
+  | { readonly _tag: "Health" }
+  | { readonly _tag: "Metrics" }
+
+/** An answer to send as is. */
+export interface ApiResponse {
+  readonly status: number
+  readonly contentType: string
+  readonly body: string
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/** A request refused before it reached the store (4xx). */
+export interface Problem {
+  readonly _tag: "Problem"
+  readonly route: RouteName
+  readonly status: 400 | 404 | 405 | 413
+  readonly message: string
+  readonly allow?: string
+}
+
+export const TEXT = "text/plain; charset=utf-8"
+export const JSON_TYPE = "application/json"
+export const PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+export const INDEX_HEADER = "X-Discovery-Index"
+
+const TOKEN = /^[0-9a-fA-F]{32}$/
+
+/** Shows a client's value in a message: quoted, and cut short. */
+export const show = (value: string): string =>
+  JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)
+
+const problem = (route: RouteName, status: Problem["status"], message: string, allow?: string): Problem =>
+  allow === undefined
+    ? { _tag: "Problem", route, status, message }
+    : { _tag: "Problem", route, status, message, allow }
+
+export const isProblem = (x: ApiRequest | Problem): x is Problem => x._tag === "Problem"
+
+export const ok = (body = "OK", contentType = TEXT): ApiResponse => ({ status: 200, contentType, body })
+
+/** Error answers end with a newline, for people using curl. */
+export const error = (status: number, message: string, headers?: Record<string, string>): ApiResponse =>
+  headers === undefined
+    ? { status, contentType: TEXT, body: `${message}\n` }
+    : { status, contentType: TEXT, body: `${message}\n`, headers }
+
+export const fromProblem = (p: Problem): ApiResponse =>
+  error(p.status, p.message, p.allow === undefined ? undefined : { Allow: p.allow })
+
+export const list = (addresses: ReadonlyArray<string>, index: number): ApiResponse =>
+  listBody(JSON.stringify(addresses), index)
+
+/** A list answer from its JSON body (already encoded). */
+export const listBody = (json: string, index: number): ApiResponse => ({
+  status: 200,
+  contentType: JSON_TYPE,
+  body: json,
+  headers: { [INDEX_HEADER]: String(index) }
+})
+
+const parseToken = (route: RouteName, raw: string): Either.Either<string, Problem> =>
+  TOKEN.test(raw)
+    ? Either.right(raw.toLowerCase())
+    : Either.left(
+        problem(
+          route,
+          400,
+          `invalid cluster token ${show(raw)}: expected 32 hexadecimal characters, as returned by POST /v1/clusters`
+        )
+      )
+
+const parseAddress = (route: RouteName, raw: string): Either.Either<string, Problem> =>
+  Either.match(Entry.parse(raw), {
+    onLeft: (e) => Either.left(problem(route, 400, e.message)),
+    onRight: (entry) => Either.right(Entry.format(entry))
+  })
+
+const WHOLE_SECONDS = /^[0-9]{1,15}$/
+
+/** `30` (seconds) or a Go duration (`30s`); non-negative. */
+const parseSeconds = (
+  route: RouteName,
+  name: string,
+  raw: string,
+  hint: string
+): Either.Either<number, Problem> => {
+  const value = raw.trim()
+  if (WHOLE_SECONDS.test(value)) return Either.right(Number(value) * 1000)
+  const parsed = GoDuration.parseMillis(value)
+  if (Either.isRight(parsed) && parsed.right >= 0) return Either.right(parsed.right)
+  return Either.left(
+    problem(
+      route,
+      400,
+      `invalid ${name} ${show(raw)}: expected whole seconds (30) or a Go duration (30s, 1m30s), not negative; ${hint}`
+    )
+  )
+}
+
+const INDEX = /^[0-9]{1,16}$/
+
+/** The query string's parameters; a repeated name is refused (which one would win is a guess). */
+const parseQuery = (route: RouteName, query: string): Either.Either<ReadonlyMap<string, string>, Problem> => {
+  const out = new Map<string, string>()
+  if (query === "") return Either.right(out)
+  for (const [k, v] of new URLSearchParams(query)) {
+    if (out.has(k))
+      return Either.left(problem(route, 400, `query parameter ${show(k)} is given more than once`))
+    out.set(k, v)
+  }
+  return Either.right(out)
+}
+
+const GET = "GET, HEAD"
+
+/**
+ * Decodes one request. `body` is the request body as text (already limited
+ * in size by the caller); only a registration reads it.
+ */
+export const parse = (method: string, url: string, body: string): ApiRequest | Problem => {
+  const q = url.indexOf("?")
+  // Paths match exactly: `/v1/clusters/` is a missing token, not a request to create a cluster.
+  const path = q < 0 ? url : url.slice(0, q)
+  const query = q < 0 ? "" : url.slice(q + 1)
+  const isGet = method === "GET" || method === "HEAD"
+
+  if (path === "/healthz")
+    return isGet ? { _tag: "Health" } : problem("healthz", 405, `use GET for /healthz`, GET)
+  if (path === "/metrics")
+    return isGet ? { _tag: "Metrics" } : problem("metrics", 405, `use GET for /metrics`, GET)
+  if (path === "/v1/clusters") {
+    return method === "POST"
+      ? { _tag: "Create" }
+      : problem(
+          "create",
+          405,
+          `use POST /v1/clusters to create a cluster (there is no list of clusters)`,
+          "POST"
+        )
+  }
+  if (!path.startsWith("/v1/clusters/")) {
+    return problem("unknown", 404, `no such route ${show(path)}; the API lives under /v1/clusters`)
+  }
+  const rest = path.slice("/v1/clusters/".length)
+  const slash = rest.indexOf("/")
+
+  if (slash >= 0) {
+    // /v1/clusters/{token}/{host:port}
+    const rawEntry = rest.slice(slash + 1)
+    if (method !== "DELETE") {
+      return problem(
+        "delete_entry",
+        405,
+        `use DELETE /v1/clusters/{token}/{host:port} to remove one entry`,
+        "DELETE"
+      )
+    }
+    return Either.match(parseToken("delete_entry", rest.slice(0, slash)), {
+      onLeft: (p) => p,
+      onRight: (token) => {
+        let decoded: string
+        try {
+          decoded = decodeURIComponent(rawEntry)
+        } catch {
+          return problem("delete_entry", 400, `invalid address ${show(rawEntry)}: bad percent-encoding`)
+        }
+        return Either.match(parseAddress("delete_entry", decoded), {
+          onLeft: (p): ApiRequest | Problem => p,
+          onRight: (address) => ({ _tag: "DeleteEntry", token, address })
+        })
+      }
+    })
+  }
+
+  // /v1/clusters/{token}
+  const route: RouteName =
+    method === "POST" ? "register" : isGet ? "list" : method === "DELETE" ? "delete_cluster" : "unknown"
+  if (route === "unknown") {
+    return problem(route, 405, `use GET, POST or DELETE on /v1/clusters/{token}`, "GET, HEAD, POST, DELETE")
+  }
+  const token = parseToken(route, rest)
+  if (Either.isLeft(token)) return token.left
+  const params = parseQuery(route, query)
+  if (Either.isLeft(params)) return params.left
+
+  if (route === "register") {
+    const rawTtl = params.right.get("ttl")
+    const ttl =
+      rawTtl === undefined
+        ? Either.right(Option.none<number>())
+        : Either.map(parseSeconds(route, "ttl", rawTtl, "for example ?ttl=180"), Option.some)
+    if (Either.isLeft(ttl)) return ttl.left
+    const address = parseAddress(route, body.trim())
+    if (Either.isLeft(address)) return address.left
+    return { _tag: "Register", token: token.right, address: address.right, ttlMillis: ttl.right }
+  }
+  if (route === "delete_cluster") return { _tag: "DeleteCluster", token: token.right }
+
+  const rawIndex = params.right.get("index")
+  const rawWait = params.right.get("wait")
+  if (rawIndex === undefined) {
+    if (rawWait !== undefined) {
+      return problem(
+        "watch",
+        400,
+        `wait=${show(rawWait)} needs index=N (the X-Discovery-Index of your last answer)`
+      )
+    }
+    return { _tag: "List", token: token.right, wait: Option.none() }
+  }
+  if (!INDEX.test(rawIndex.trim())) {
+    return problem(
+      "watch",
+      400,
+      `invalid index ${show(rawIndex)}: expected a whole number, the X-Discovery-Index header of an earlier answer`
+    )
+  }
+  const waitMillis =
+    rawWait === undefined
+      ? Either.right(Option.none<number>())
+      : Either.map(parseSeconds("watch", "wait", rawWait, "for example &wait=30s"), Option.some)
+  if (Either.isLeft(waitMillis)) return waitMillis.left
+  return {
+    _tag: "List",
+    token: token.right,
+    wait: Option.some({ index: Number(rawIndex.trim()), waitMillis: waitMillis.right })
+  }
+}
+
+/** The route name of a decoded request, for metrics and logs. */
+export const routeOf = (request: ApiRequest): RouteName => {
+  switch (request._tag) {
+    case "Create":
+      return "create"
+    case "Register":
+      return "register"
+    case "List":
+      return Option.isSome(request.wait) ? "watch" : "list"
+    case "DeleteCluster":
+      return "delete_cluster"
+    case "DeleteEntry":
+      return "delete_entry"
+    case "Health":
+      return "healthz"
+    case "Metrics":
+      return "metrics"
+  }
+}

@@ -1,0 +1,386 @@
+/**
+ * The discovery server (`swarm serve`): the Hub v1 API and its extensions
+ * (see `Api.ts`) as Effect handlers over any `KvStore`.
+ *
+ * Entry points:
+ *
+ * ```ts
+ * // A listening server, closed with the scope (graceful: long-polls answer, in-flight requests finish).
+ * listen(options: ListenOptions): Effect<Listening, ListenError, Scope>
+ *   ListenOptions = ServerOptions & {
+ *     host?: string                // default "127.0.0.1"; "::1" or "[::1]" for IPv6
+ *     port?: number                // default 8375; 0 picks a free port
+ *     tls?: { cert, key, ca?, verify? }   // PEM contents (string | Buffer); verify = mutual TLS
+ *   }
+ *   ServerOptions = {
+ *     store: KvStoreShape          // e.g. MemoryKvStore.unsafeMake() or Sqlite.make(...)
+ *     stats?: Effect<StoreStats, KvError>   // store figures for /metrics, when the store has them
+ *     defaultTtl?, minTtl?, maxTtl?, maxWait?: Duration.DurationInput   // 180s, 1s, 1h, 5m
+ *     maxEntries?: number          // per cluster, default 1000
+ *     maxBody?: number             // bytes, default 4096
+ *     early?: { store, whenDurable }  // SQLite: { store: sqlite.early, whenDurable: sqlite.whenDurable }
+ *   }
+ *   Listening = {
+ *     url: string      // the service URL for clients, with /v1: "http://127.0.0.1:PORT/v1"
+ *     origin: string   // without /v1: "http://127.0.0.1:PORT"
+ *     host: string; port: number
+ *     handler: Handler
+ *   }
+ *
+ * // Without a socket (tests under TestClock): decode + handle one request.
+ * makeHandler(options: ServerOptions): Effect<Handler, never, Scope>
+ *   handler.handle(method, url, body): Effect<Answer>   // never fails; Answer = ApiResponse & { route }
+ * ```
+ *
+ * Memory store for tests: `const store = MemoryKvStore.unsafeMake()`, then
+ * `listen({ port: 0, store, stats: memoryStats(store) })`.
+ *
+ * The server touches the store only through the `KvStore` interface (plus
+ * the optional `early` fast path), so any store (memory, SQLite, etcd) drops in. Keys are `<token>/<host:port>` with
+ * the address as the value; the cluster's index is the store's index for
+ * the prefix `<token>/`.
+ */
+import { randomBytes } from "node:crypto"
+import { Deferred, Duration, Effect, Option, type Scope, Stream } from "effect"
+import { redactToken } from "../DiscoveryUrl.js"
+import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
+import type { MemoryStats } from "../KvStore/Memory.js"
+import * as Api from "./Api.js"
+import * as Listen from "./Listen.js"
+import * as Metrics from "./Metrics.js"
+
+export { ListenError, type TlsOptions } from "./Listen.js"
+export type { StoreStats } from "./Metrics.js"
+
+export const DEFAULT_TTL = Duration.seconds(180)
+export const DEFAULT_MIN_TTL = Duration.seconds(1)
+export const DEFAULT_MAX_TTL = Duration.hours(1)
+export const DEFAULT_MAX_ENTRIES = 1000
+export const DEFAULT_MAX_BODY = 4096
+/** The longest a long-poll may wait, whatever it asks. */
+export const DEFAULT_MAX_WAIT = Duration.minutes(5)
+/** A long-poll's wait when it gives `index` but no `wait`. */
+export const DEFAULT_WAIT = Duration.seconds(30)
+
+export interface ServerOptions {
+  readonly store: KvStoreShape
+  /** Store figures for `/metrics` (entries, clusters, expirations), when the store can tell them. */
+  readonly stats?: Effect.Effect<Metrics.StoreStats, KvError> | undefined
+  /**
+   * A faster write path, when the store has one (SQLite's `early` and
+   * `whenDurable`): writes return once applied, and the listener holds each
+   * answer until `whenDurable` says the writes are committed. An answer is
+   * never sent before its write is durable either way.
+   */
+  readonly early?: Early | undefined
+  readonly defaultTtl?: Duration.DurationInput | undefined
+  readonly minTtl?: Duration.DurationInput | undefined
+  readonly maxTtl?: Duration.DurationInput | undefined
+  readonly maxEntries?: number | undefined
+  readonly maxBody?: number | undefined
+  readonly maxWait?: Duration.DurationInput | undefined
+}
+
+export interface Early {
+  readonly store: KvStoreShape
+  readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
+}
+
+export interface ServerConfig {
+  readonly defaultTtl: number
+  readonly minTtl: number
+  readonly maxTtl: number
+  readonly maxEntries: number
+  readonly maxBody: number
+  readonly maxWait: number
+}
+
+const millis = (d: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
+  Duration.toMillis(Duration.decode(d ?? fallback))
+
+export const resolveConfig = (options: Omit<ServerOptions, "store">): ServerConfig => ({
+  defaultTtl: millis(options.defaultTtl, DEFAULT_TTL),
+  minTtl: millis(options.minTtl, DEFAULT_MIN_TTL),
+  maxTtl: millis(options.maxTtl, DEFAULT_MAX_TTL),
+  maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+  maxBody: options.maxBody ?? DEFAULT_MAX_BODY,
+  maxWait: millis(options.maxWait, DEFAULT_MAX_WAIT)
+})
+
+/** An answer plus the route it was for (metrics and logs). */
+export interface Answer extends Api.ApiResponse {
+  readonly route: Api.RouteName
+  /** Set on answers to early writes: send only after `Handler.whenDurable` calls back. */
+  readonly pending?: boolean
+  /** The cluster, redacted, for logs. */
+  readonly cluster?: string
+}
+
+export interface Handler {
+  readonly config: ServerConfig
+  readonly metrics: Metrics.Metrics
+  /** Decodes and answers one request; never fails. */
+  readonly handle: (method: string, url: string, body: string) => Effect.Effect<Answer>
+  /** Like `handle`, but an answer with `pending` may arrive before its write is durable (see `whenDurable`). */
+  readonly handleEarly: (method: string, url: string, body: string) => Effect.Effect<Answer>
+  /** Calls back once every write so far is durable; with the store's error if not. */
+  readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
+  /** Answers every long-poll now, with the current state, and every later one at once (shutdown). */
+  readonly drain: Effect.Effect<void>
+}
+
+/**
+ * `/metrics` figures of the memory store. It expires lazily, on its next
+ * operation: a delete of a key that cannot exist runs that first, cheaply.
+ */
+export const memoryStats = (store: KvStoreShape & { readonly stats: () => MemoryStats }) =>
+  Effect.zipRight(
+    store.delete("\u0000"),
+    Effect.sync((): Metrics.StoreStats => {
+      const stats = store.stats()
+      return { entries: stats.keys, expirations: stats.expirations }
+    })
+  )
+
+/** A fresh token: 128 bits from the CSPRNG, 32 lowercase hex digits. */
+export const newToken = (): string => randomBytes(16).toString("hex")
+
+const storeProblem = (route: Api.RouteName, error: KvError): Answer => ({
+  ...Api.error(503, `the store is unavailable, try again later: ${error.message}`),
+  route
+})
+
+export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const store = options.store
+    // Writes go through the early view when there is one; their answers are then marked `pending`.
+    const writer = options.early?.store ?? store
+    const pending = options.early !== undefined
+    const config = resolveConfig(options)
+    const metrics = Metrics.make()
+    const draining = yield* Deferred.make<void>()
+
+    const clampTtl = (asked: Option.Option<number>) =>
+      Math.min(
+        config.maxTtl,
+        Math.max(
+          config.minTtl,
+          Option.getOrElse(asked, () => config.defaultTtl)
+        )
+      )
+
+    // A store that reuses unchanged snapshots (SQLite does) gets its answers reused too: a snapshot
+    // belongs to one cluster, so its plain-list answer is always the same object.
+    const answers = new WeakMap<KvSnapshot, Answer>()
+    const answerOf = (snapshot: KvSnapshot, route: Api.RouteName, cluster: string): Answer => {
+      let cached = answers.get(snapshot)
+      if (cached === undefined) {
+        const body = JSON.stringify(snapshot.pairs.map((p) => p.value))
+        cached = { ...Api.listBody(body, snapshot.index), route: "list", cluster }
+        answers.set(snapshot, cached)
+      }
+      return route === "list" ? cached : { ...cached, route }
+    }
+
+    const listing = (route: Api.RouteName, cluster: string, token: string) =>
+      Effect.map(store.list(`${token}/`), (snapshot) => answerOf(snapshot, route, cluster))
+
+    const longPoll = (token: string, cluster: string, index: number, waitMillis: Option.Option<number>) => {
+      const wait = Math.min(
+        config.maxWait,
+        Option.getOrElse(waitMillis, () => Duration.toMillis(DEFAULT_WAIT))
+      )
+      // The first snapshot is the current one: a changed index answers at once.
+      const changed = store.watch(`${token}/`).pipe(
+        Stream.filter((s) => s.index !== index),
+        Stream.runHead
+      )
+      const poll = Effect.raceFirst(
+        changed,
+        Effect.as(
+          Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Deferred.await(draining)),
+          Option.none<KvSnapshot>()
+        )
+      ).pipe(
+        Effect.flatMap(
+          Option.match({
+            onNone: () => listing("watch", cluster, token),
+            onSome: (snapshot): Effect.Effect<Answer, KvError> =>
+              Effect.succeed(answerOf(snapshot, "watch", cluster))
+          })
+        )
+      )
+      return Effect.suspend(() => {
+        metrics.watchers(1)
+        return Effect.ensuring(
+          poll,
+          Effect.sync(() => metrics.watchers(-1))
+        )
+      })
+    }
+
+    const answer = (request: Api.ApiRequest): Effect.Effect<Answer> => {
+      switch (request._tag) {
+        case "Create":
+          return Effect.sync(() => ({ ...Api.ok(newToken()), route: "create" }))
+        case "Health":
+          return Effect.succeed({ ...Api.ok(), route: "healthz" })
+        case "Metrics": {
+          const render = (stats: Metrics.StoreStats | undefined): Answer => ({
+            ...Api.ok(metrics.render(stats), Api.PROMETHEUS),
+            route: "metrics"
+          })
+          return options.stats === undefined
+            ? Effect.sync(() => render(undefined))
+            : options.stats.pipe(
+                Effect.map(render),
+                Effect.catchAll((error) => Effect.succeed(storeProblem("metrics", error)))
+              )
+        }
+        case "Register": {
+          const cluster = redactToken(request.token)
+          const ttl = clampTtl(request.ttlMillis)
+          return writer
+            .put(`${request.token}/${request.address}`, request.address, {
+              ttl: Duration.millis(ttl),
+              limit: { prefix: `${request.token}/`, max: config.maxEntries }
+            })
+            .pipe(
+              // One continuation for both outcomes: this is the hot path of every heartbeat.
+              Effect.match({
+                onSuccess: (result): Answer => {
+                  metrics.registered(result)
+                  return {
+                    status: 200,
+                    contentType: Api.TEXT,
+                    body: "OK",
+                    route: "register",
+                    cluster,
+                    pending
+                  }
+                },
+                onFailure: (error): Answer => {
+                  if (error.reason !== "LimitExceeded") return storeProblem("register", error)
+                  metrics.refused("limit")
+                  return {
+                    ...Api.error(
+                      409,
+                      `cluster ${cluster} is full: it already holds ${config.maxEntries} entries (the server's --max-entries); ` +
+                        `${request.address} was not added. Existing entries may still refresh; remove stale ones or raise the limit`
+                    ),
+                    route: "register",
+                    cluster
+                  }
+                }
+              })
+            )
+        }
+        case "List": {
+          const cluster = redactToken(request.token)
+          const run: Effect.Effect<Answer, KvError> = Option.match(request.wait, {
+            onNone: () => listing("list", cluster, request.token),
+            onSome: ({ index, waitMillis }) => longPoll(request.token, cluster, index, waitMillis)
+          })
+          return Effect.catchAll(run, (error) => Effect.succeed(storeProblem(Api.routeOf(request), error)))
+        }
+        case "DeleteCluster": {
+          const cluster = redactToken(request.token)
+          return writer.deletePrefix(`${request.token}/`).pipe(
+            Effect.map((n): Answer => {
+              metrics.deregistered(n)
+              return { ...Api.ok(), route: "delete_cluster", cluster, pending }
+            }),
+            Effect.catchAll((error) => Effect.succeed(storeProblem("delete_cluster", error)))
+          )
+        }
+        case "DeleteEntry": {
+          const cluster = redactToken(request.token)
+          return writer.delete(`${request.token}/${request.address}`).pipe(
+            Effect.map((existed): Answer => {
+              if (!existed) {
+                return {
+                  ...Api.error(
+                    404,
+                    `cluster ${cluster} has no entry ${request.address} (it may have expired already)`
+                  ),
+                  route: "delete_entry",
+                  cluster
+                }
+              }
+              metrics.deregistered(1)
+              return { ...Api.ok(), route: "delete_entry", cluster, pending }
+            }),
+            Effect.catchAll((error) => Effect.succeed(storeProblem("delete_entry", error)))
+          )
+        }
+      }
+    }
+
+    const handleEarly = (method: string, url: string, body: string): Effect.Effect<Answer> => {
+      const request = Api.parse(method, url, body)
+      if (Api.isProblem(request)) return Effect.succeed({ ...Api.fromProblem(request), route: request.route })
+      return answer(request)
+    }
+
+    const whenDurable = options.early?.whenDurable ?? ((callback) => callback(undefined))
+
+    /** Holds an early write's answer until it is durable; a failed commit becomes a 503. */
+    const settle = (early: Answer): Effect.Effect<Answer> =>
+      early.pending === true
+        ? Effect.async<Answer>((resume) =>
+            whenDurable((error) =>
+              resume(
+                Effect.succeed(
+                  error === undefined ? { ...early, pending: false } : storeProblem(early.route, error)
+                )
+              )
+            )
+          )
+        : Effect.succeed(early)
+
+    const handle = (method: string, url: string, body: string): Effect.Effect<Answer> =>
+      Effect.flatMap(handleEarly(method, url, body), settle)
+
+    return {
+      config,
+      metrics,
+      handle,
+      handleEarly,
+      whenDurable,
+      drain: Deferred.succeed(draining, undefined).pipe(Effect.asVoid)
+    }
+  })
+
+export interface ListenOptions extends ServerOptions {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly tls?: Listen.TlsOptions | undefined
+}
+
+export interface Listening {
+  /** The service URL clients use (`swarm create --url`, `SWARM_TOKEN_URL`): `http(s)://host:port/v1`. */
+  readonly url: string
+  /** `http(s)://host:port`. */
+  readonly origin: string
+  readonly host: string
+  readonly port: number
+  readonly handler: Handler
+}
+
+export const DEFAULT_HOST = "127.0.0.1"
+export const DEFAULT_PORT = 8375
+
+/**
+ * Starts a server; it stops when the scope closes: no new connections,
+ * long-polls answered at once, in-flight requests finished.
+ */
+export const listen = (options: ListenOptions): Effect.Effect<Listening, Listen.ListenError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const handler = yield* makeHandler(options)
+    const bound = yield* Listen.serve(handler, {
+      host: options.host ?? DEFAULT_HOST,
+      port: options.port ?? DEFAULT_PORT,
+      tls: options.tls
+    })
+    return { ...bound, handler }
+  })

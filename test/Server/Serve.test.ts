@@ -1,0 +1,172 @@
+/** `swarm serve`'s flags: parsing and validation, and the start-up instructions. */
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Either, Option } from "effect"
+import * as Serve from "../../src/Cli/Serve.js"
+
+const input = (over: Partial<Serve.ServeInput> = {}): Serve.ServeInput => ({
+  listen: Serve.DEFAULT_LISTEN,
+  store: Option.none(),
+  dataDir: Option.some("/tmp/swarm-test-data"),
+  defaultTtl: Option.none(),
+  minTtl: Option.none(),
+  maxTtl: Option.none(),
+  maxEntries: 1000,
+  tlscert: Option.none(),
+  tlskey: Option.none(),
+  tlscacert: Option.none(),
+  tlsverify: false,
+  ...over
+})
+
+const reasonOf = <A>(effect: Effect.Effect<A, { readonly reason: string }>) =>
+  Effect.map(Effect.flip(effect), (e) => e.reason)
+
+describe("serve flags", () => {
+  it("--listen forms", () => {
+    assert.deepStrictEqual(
+      Serve.parseListen("127.0.0.1:8375"),
+      Either.right({ host: "127.0.0.1", port: 8375 })
+    )
+    assert.deepStrictEqual(Serve.parseListen("[::1]:9000"), Either.right({ host: "::1", port: 9000 }))
+    assert.deepStrictEqual(Serve.parseListen(":8375"), Either.right({ host: "0.0.0.0", port: 8375 }))
+    assert.deepStrictEqual(Serve.parseListen("localhost:0"), Either.right({ host: "localhost", port: 0 }))
+    for (const bad of ["8375", "127.0.0.1", "127.0.0.1:99999", "::1:80", ":99999", "a b:1", ""]) {
+      const parsed = Serve.parseListen(bad)
+      assert.isTrue(Either.isLeft(parsed), bad)
+      if (Either.isLeft(parsed)) {
+        assert.include(parsed.left.reason, `--listen ${JSON.stringify(bad)}`)
+        assert.include(parsed.left.reason, "host:port")
+      }
+    }
+  })
+
+  it("--store forms", () => {
+    const dir = "/data"
+    assert.deepStrictEqual(
+      Serve.parseStore(Option.none(), dir),
+      Either.right({ kind: "sqlite", file: "/data/discovery.db", synchronous: "normal" })
+    )
+    assert.deepStrictEqual(Serve.parseStore(Option.some("memory://"), dir), Either.right({ kind: "memory" }))
+    assert.deepStrictEqual(
+      Serve.parseStore(Option.some("sqlite://"), dir),
+      Either.right({ kind: "sqlite", file: "/data/discovery.db", synchronous: "normal" })
+    )
+    assert.deepStrictEqual(
+      Serve.parseStore(Option.some("sqlite:///var/lib/d.db?synchronous=full"), dir),
+      Either.right({ kind: "sqlite", file: "/var/lib/d.db", synchronous: "full" })
+    )
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ["etcd://10.0.0.1:2379/swarm", "not supported yet"],
+      ["redis://x", "unknown store"],
+      ["memory://name", "nothing after"],
+      ["sqlite:///x.db?synchronous=off", "normal or full"],
+      ["sqlite:///x.db?cache=1", "unknown parameter"]
+    ]
+    for (const [value, text] of cases) {
+      const parsed = Serve.parseStore(Option.some(value), dir)
+      assert.isTrue(Either.isLeft(parsed), value)
+      if (Either.isLeft(parsed)) {
+        assert.include(parsed.left.reason, text)
+        assert.include(parsed.left.reason, JSON.stringify(value))
+      }
+    }
+  })
+
+  it.effect("defaults", () =>
+    Effect.gen(function* () {
+      const config = yield* Serve.parse(input())
+      assert.strictEqual(config.host, "127.0.0.1")
+      assert.strictEqual(config.port, 8375)
+      assert.strictEqual(Duration.toMillis(config.defaultTtl), 180_000)
+      assert.strictEqual(Duration.toMillis(config.minTtl), 1_000)
+      assert.strictEqual(Duration.toMillis(config.maxTtl), 3_600_000)
+      assert.strictEqual(config.maxEntries, 1000)
+      assert.deepStrictEqual(config.store, {
+        kind: "sqlite",
+        file: "/tmp/swarm-test-data/discovery.db",
+        synchronous: "normal"
+      })
+      assert.isTrue(Option.isNone(config.tls))
+    })
+  )
+
+  it.effect("the data dir defaults to $XDG_STATE_HOME/swarm-discovery", () =>
+    Effect.gen(function* () {
+      const config = yield* Serve.parse(input({ dataDir: Option.none() })).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["XDG_STATE_HOME", "/state"]])))
+      )
+      assert.strictEqual(config.dataDir, "/state/swarm-discovery")
+    })
+  )
+
+  it.effect("TTL flags: Go durations, ordered min <= default <= max", () =>
+    Effect.gen(function* () {
+      const ok = yield* Serve.parse(
+        input({ minTtl: Option.some("5s"), maxTtl: Option.some("10m"), defaultTtl: Option.some("1m30s") })
+      )
+      assert.strictEqual(Duration.toMillis(ok.defaultTtl), 90_000)
+      // A default outside a narrowed range follows the range.
+      const narrowed = yield* Serve.parse(input({ maxTtl: Option.some("1m") }))
+      assert.strictEqual(Duration.toMillis(narrowed.defaultTtl), 60_000)
+      assert.include(yield* reasonOf(Serve.parse(input({ minTtl: Option.some("0s") }))), "--min-ttl")
+      assert.include(yield* reasonOf(Serve.parse(input({ minTtl: Option.some("soon") }))), "--min-ttl")
+      assert.include(
+        yield* reasonOf(Serve.parse(input({ minTtl: Option.some("1m"), maxTtl: Option.some("30s") }))),
+        "--max-ttl"
+      )
+      assert.include(
+        yield* reasonOf(Serve.parse(input({ defaultTtl: Option.some("2h") }))),
+        "--default-ttl 2h0m0s is above --max-ttl 1h0m0s"
+      )
+      assert.include(
+        yield* reasonOf(Serve.parse(input({ defaultTtl: Option.some("500ms") }))),
+        "--default-ttl"
+      )
+    })
+  )
+
+  it.effect("--max-entries must be at least 1", () =>
+    Effect.gen(function* () {
+      assert.include(yield* reasonOf(Serve.parse(input({ maxEntries: 0 }))), "--max-entries")
+      assert.strictEqual((yield* Serve.parse(input({ maxEntries: 1 }))).maxEntries, 1)
+    })
+  )
+
+  it.effect("TLS flags go together", () =>
+    Effect.gen(function* () {
+      const some = Option.some
+      assert.include(yield* reasonOf(Serve.parse(input({ tlscert: some("c.pem") }))), "--tlskey")
+      assert.include(yield* reasonOf(Serve.parse(input({ tlskey: some("k.pem") }))), "--tlscert")
+      assert.include(yield* reasonOf(Serve.parse(input({ tlsverify: true }))), "--tlscacert")
+      assert.include(
+        yield* reasonOf(Serve.parse(input({ tlscacert: some("ca.pem"), tlsverify: true }))),
+        "--tlscert"
+      )
+      assert.include(
+        yield* reasonOf(
+          Serve.parse(input({ tlscert: some("c.pem"), tlskey: some("k.pem"), tlscacert: some("ca.pem") }))
+        ),
+        "--tlsverify"
+      )
+      const mutual = yield* Serve.parse(
+        input({ tlscert: some("c.pem"), tlskey: some("k.pem"), tlscacert: some("ca.pem"), tlsverify: true })
+      )
+      assert.deepStrictEqual(
+        mutual.tls,
+        some({ cert: "c.pem", key: "k.pem", ca: some("ca.pem"), verify: true })
+      )
+    })
+  )
+
+  it("instructions use the short forms on the default address, full URLs elsewhere", () => {
+    const local = Serve.instructions("http://127.0.0.1:8375/v1", false)
+    assert.include(local, "TOKEN=$(npx swarm create)")
+    assert.include(local, "npx swarm join --advertise 10.0.0.1:2375 token://$TOKEN")
+    assert.include(local, "npx swarm list token://$TOKEN")
+    const other = Serve.instructions("https://127.0.0.1:9999/v1", true)
+    assert.include(other, "npx swarm create --url https://127.0.0.1:9999/v1")
+    assert.include(other, "npx swarm list token://https://127.0.0.1:9999/v1/$TOKEN")
+    assert.include(other, "token.cacert")
+    assert.include(other, "other machines")
+  })
+})
