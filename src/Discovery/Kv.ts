@@ -115,7 +115,10 @@ export const fromUrl = (
     const location = yield* parseLocation(url, rest)
     if (scheme === "consul" && location.hosts.length > 1) {
       // libkv refused this too: a Consul agent already knows the whole cluster.
-      return yield* new InvalidUrl({ url, reason: "consul:// takes one agent address (host:port), not a list" })
+      return yield* new InvalidUrl({
+        url,
+        reason: "consul:// takes one agent address (host:port), not a list"
+      })
     }
     const tls = tlsFiles(options.options)
     const toError = fromKvError(scheme, url)

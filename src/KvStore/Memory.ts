@@ -148,9 +148,11 @@ export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats
         }
         const ttl = options?.ttl === undefined ? undefined : Duration.toMillis(Duration.decode(options.ttl))
         const expiresAt = ttl === undefined ? undefined : now + ttl
+        const previous = slots.get(key)
         slots.set(key, { value, expiresAt })
         if (expiresAt !== undefined) heap.push({ at: expiresAt, key })
-        touch(key)
+        // A refresh with the same value changes nothing a watcher can see: do not wake long-polls every heartbeat.
+        if (previous === undefined || previous.value !== value) touch(key)
         return Effect.succeed(existed ? ("updated" as const) : ("created" as const))
       })
     )
