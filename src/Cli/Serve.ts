@@ -3,7 +3,8 @@
  * long-poll watches, per-entry delete, /healthz and /metrics).
  *
  * The server and the SQLite driver (a native module) are imported only
- * when this command runs, so the other commands start without them.
+ * when this command runs, so the other commands start without them; the
+ * etcd client only with `--store etcd://`.
  */
 import { Command, Options } from "@effect/cli"
 import { mkdirSync } from "node:fs"
@@ -11,6 +12,7 @@ import { readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { isAbsolute, join, resolve } from "node:path"
 import { Duration, Effect, Either, Option } from "effect"
+import { parseLocation, type TlsFiles, tlsFiles } from "../Discovery/Kv.js"
 import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
 import type { TlsOptions } from "../Server/Listen.js"
@@ -29,6 +31,12 @@ export const DATABASE_FILE = "discovery.db"
 export type StoreChoice =
   | { readonly kind: "memory" }
   | { readonly kind: "sqlite"; readonly file: string; readonly synchronous: "normal" | "full" }
+  | {
+      readonly kind: "etcd"
+      readonly endpoints: ReadonlyArray<string>
+      readonly prefix: string
+      readonly tls?: TlsFiles
+    }
 
 export interface ServeConfig {
   readonly host: string
@@ -50,6 +58,8 @@ export interface ServeConfig {
 export interface ServeInput {
   readonly listen: string
   readonly store: Option.Option<string>
+  /** `--store-opt k=v` (repeatable): kv.cacertfile, kv.certfile, kv.keyfile for `etcd://`. */
+  readonly storeOpt?: ReadonlyArray<string>
   readonly dataDir: Option.Option<string>
   readonly defaultTtl: Option.Option<string>
   readonly minTtl: Option.Option<string>
@@ -85,10 +95,16 @@ export const parseListen = (
   return Either.right({ host: parsed.right.host, port: zero ? 0 : parsed.right.port })
 }
 
-/** `memory://`, `sqlite://` (the data dir), `sqlite:///path/file.db[?synchronous=full]`. */
+const STORE_OPTS = ["kv.cacertfile", "kv.certfile", "kv.keyfile"]
+
+/**
+ * `memory://`, `sqlite://` (the data dir), `sqlite:///path/file.db[?synchronous=full]`,
+ * `etcd://h1:p,h2:p/prefix` (`storeOpt` holds its TLS files).
+ */
 export const parseStore = (
   value: Option.Option<string>,
-  dataDir: string
+  dataDir: string,
+  storeOpt: ReadonlyArray<string> = []
 ): Either.Either<StoreChoice, Common.UsageError> => {
   const defaultFile = join(dataDir, DATABASE_FILE)
   if (Option.isNone(value)) return Either.right({ kind: "sqlite", file: defaultFile, synchronous: "normal" })
@@ -97,6 +113,7 @@ export const parseStore = (
   const scheme = (at < 0 ? text : text.slice(0, at)).toLowerCase()
   const rest = at < 0 ? "" : text.slice(at + 3)
   const fail = (why: string) => Either.left(usage(`--store ${JSON.stringify(value.value)}: ${why}`))
+  if (storeOpt.length > 0 && scheme !== "etcd") return fail("--store-opt only applies to etcd://")
   switch (scheme) {
     case "memory":
       return rest.replace(/\/+$/, "") === ""
@@ -117,13 +134,31 @@ export const parseStore = (
       const file = path === "" ? defaultFile : isAbsolute(path) ? path : resolve(path)
       return Either.right({ kind: "sqlite", file, synchronous: sync })
     }
-    case "etcd":
-      return fail(
-        "etcd is not supported yet as the server's store (it comes with the HA release); use sqlite:// or memory://"
-      )
+    case "etcd": {
+      const location = parseLocation(text, rest)
+      if (Either.isLeft(location)) return fail(location.left.reason)
+      const opts: Record<string, string> = {}
+      for (const opt of storeOpt) {
+        const eq = opt.indexOf("=")
+        const key = eq <= 0 ? "" : opt.slice(0, eq).trim()
+        if (!STORE_OPTS.includes(key)) {
+          return fail(
+            `--store-opt ${JSON.stringify(opt)}: expected ${STORE_OPTS.map((k) => `${k}=/path`).join(", ")}`
+          )
+        }
+        opts[key] = opt.slice(eq + 1)
+      }
+      const tls = tlsFiles(opts)
+      return Either.right({
+        kind: "etcd",
+        endpoints: location.right.hosts,
+        prefix: location.right.prefix,
+        ...(tls ? { tls } : {})
+      })
+    }
     default:
       return fail(
-        "unknown store; use sqlite:// (the default, a file in --data-dir), sqlite:///path/file.db or memory://"
+        "unknown store; use sqlite:// (the default, a file in --data-dir), sqlite:///path/file.db, memory:// or etcd://h1:2379,h2:2379/prefix"
       )
   }
 }
@@ -140,7 +175,7 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
   Effect.gen(function* () {
     const { host, port } = yield* parseListen(input.listen)
     const dataDir = Option.isSome(input.dataDir) ? resolve(input.dataDir.value) : yield* defaultDataDir
-    const store = yield* parseStore(input.store, dataDir)
+    const store = yield* parseStore(input.store, dataDir, input.storeOpt ?? [])
     const minTtl = yield* Common.duration(NAME, "min-ttl", input.minTtl, {
       default: DEFAULT_MIN_TTL,
       min: Duration.zero,
@@ -270,6 +305,24 @@ const openStore = (config: ServeConfig) =>
         description: "memory (nothing survives a restart)"
       }
     }
+    if (config.store.kind === "etcd") {
+      const { endpoints, prefix, tls } = config.store
+      // An internal module: its static import of etcd3 is bundled, and loaded only here.
+      const Etcd = yield* Effect.promise(() => import("../KvStore/Etcd.js"))
+      const store = yield* Etcd.make({ endpoints, prefix, ...(tls ? { tls } : {}) }).pipe(
+        Effect.mapError(
+          (error) =>
+            new Common.UsageError({
+              command: NAME,
+              reason: `the etcd store at ${endpoints.join(",")} cannot open: ${error.message}`
+            })
+        )
+      )
+      return {
+        store,
+        description: `etcd ${endpoints.join(",")}${prefix === "" ? "" : `/${prefix}`} (${tls ? "TLS, " : ""}expiry by etcd leases)`
+      }
+    }
     const { file, synchronous } = config.store
     yield* Effect.try({
       try: () => mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 }),
@@ -303,9 +356,16 @@ const options = {
   store: Options.text("store").pipe(
     Options.withPseudoName("URL"),
     Options.withDescription(
-      "Where entries live: sqlite:// (default: a file in --data-dir), sqlite:///path/file.db[?synchronous=full], or memory://."
+      "Where entries live: sqlite:// (default: a file in --data-dir), sqlite:///path/file.db[?synchronous=full], memory://, or etcd://h1:2379,h2:2379/prefix (several servers share it: high availability)."
     ),
     Options.optional
+  ),
+  storeOpt: Options.text("store-opt").pipe(
+    Options.withPseudoName("key=value"),
+    Options.withDescription(
+      "A store option for etcd://: kv.cacertfile=/ca.pem, kv.certfile=/cert.pem, kv.keyfile=/key.pem (TLS to etcd). Repeatable."
+    ),
+    Options.repeated
   ),
   dataDir: Options.text("data-dir").pipe(
     Options.withPseudoName("dir"),

@@ -55,8 +55,12 @@ describe("serve flags", () => {
       Serve.parseStore(Option.some("sqlite:///var/lib/d.db?synchronous=full"), dir),
       Either.right({ kind: "sqlite", file: "/var/lib/d.db", synchronous: "full" })
     )
+    assert.deepStrictEqual(
+      Serve.parseStore(Option.some("etcd://h1:2379,h2:2379/swarm"), dir),
+      Either.right({ kind: "etcd", endpoints: ["h1:2379", "h2:2379"], prefix: "swarm" })
+    )
     const cases: ReadonlyArray<readonly [string, string]> = [
-      ["etcd://10.0.0.1:2379/swarm", "not supported yet"],
+      ["etcd:///swarm", "host:port"],
       ["redis://x", "unknown store"],
       ["memory://name", "nothing after"],
       ["sqlite:///x.db?synchronous=off", "normal or full"],
