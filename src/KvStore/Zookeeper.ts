@@ -33,6 +33,7 @@ import zookeeper, {
   type Stat as ZkStat,
   type Watcher
 } from "node-zookeeper-client"
+import ConnectionManager from "node-zookeeper-client/lib/ConnectionManager.js"
 import type { TlsFiles } from "../Discovery/Kv.js"
 import {
   KvError,
@@ -43,6 +44,18 @@ import {
   type PutOptions,
   type PutResult
 } from "../KvStore.js"
+
+// node-zookeeper-client throws from its socket 'data' handler when it cannot parse a frame (for example
+// "Unknown code" after a connection was cut mid-stream), which would crash the whole process. Treat a bad
+// frame as a lost connection instead: destroy the socket, and the client reconnects as after any drop.
+const parseFrame = ConnectionManager.prototype.onSocketData
+ConnectionManager.prototype.onSocketData = function (buffer) {
+  try {
+    parseFrame.call(this, buffer)
+  } catch {
+    this.socket?.destroy()
+  }
+}
 
 export interface ZookeeperConfig {
   /** `host:port` of each server. */

@@ -52,3 +52,13 @@ declare module "node-zookeeper-client" {
   }
   export default zookeeper
 }
+
+declare module "node-zookeeper-client/lib/ConnectionManager.js" {
+  /** Only the prototype hook that `Zookeeper.ts` guards. */
+  const ConnectionManager: {
+    prototype: {
+      onSocketData: (this: { socket?: { destroy(): void } }, buffer: Buffer) => void
+    }
+  }
+  export default ConnectionManager
+}
