@@ -6,14 +6,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream, TestClock } from "effect"
-import { execFileSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs"
+import { mkdtempSync, rmSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { KvError, KvSnapshot, KvStoreShape } from "../../src/KvStore.js"
 import * as Consul from "../../src/KvStore/Consul.js"
 import { consulDouble, type ConsulDouble, ManualClock } from "../support/consulDouble.js"
 import { freePort } from "../support/net.js"
+import { makeTestPki } from "../support/tls.js"
 
 const keys = (snapshot: KvSnapshot) => snapshot.pairs.map((p) => p.key)
 
@@ -537,49 +537,7 @@ describe("KvStore/Consul", () => {
   })
 
   describe("TLS", () => {
-    const pki = () => {
-      const dir = mkdtempSync(join(tmpdir(), "consul-tls-"))
-      const openssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
-      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-      openssl(
-        "req",
-        "-x509",
-        ...ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test-ca"
-      )
-      for (const [name, ext] of [
-        ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"],
-        ["client", "extendedKeyUsage=clientAuth"]
-      ] as const) {
-        writeFileSync(join(dir, `${name}.ext`), ext)
-        openssl("req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`)
-        openssl(
-          "x509",
-          "-req",
-          "-in",
-          `${name}.csr`,
-          "-CA",
-          "ca.pem",
-          "-CAkey",
-          "ca.key",
-          "-CAcreateserial",
-          "-out",
-          `${name}.pem`,
-          "-days",
-          "1",
-          "-extfile",
-          `${name}.ext`
-        )
-      }
-      return dir
-    }
+    const pki = () => makeTestPki({ dir: mkdtempSync(join(tmpdir(), "consul-tls-")) }).dir
 
     it.scoped("mutual TLS with kv.cacertfile, kv.certfile and kv.keyfile; https is implied", () =>
       Effect.gen(function* () {

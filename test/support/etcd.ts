@@ -3,11 +3,11 @@
  * with a temporary data dir, for tests. `stop`/`kill` and `start` keep the
  * ports and the data, so a test can restart etcd under a running client.
  */
-import { execFile, execFileSync } from "node:child_process"
-import { writeFileSync } from "node:fs"
+import { execFile } from "node:child_process"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { freePort } from "./net.js"
+import { makeTestPki } from "./tls.js"
 import { ManagedProcess, onPath, removeDir, requireServer, tempDir, waitUntil } from "./kv-server.js"
 
 const run = promisify(execFile)
@@ -30,64 +30,10 @@ export interface EtcdTls {
 }
 
 /**
- * A throwaway CA, server and client certificate for etcd, made with openssl in
- * `dir`. Unlike ./tls.js the server certificate also allows clientAuth: etcd's
- * gRPC gateway dials its own client port with it.
+ * A throwaway CA, server and client certificate for etcd, in `dir`. The server
+ * certificate also allows clientAuth: etcd's gRPC gateway dials its own client port with it.
  */
-export const makeEtcdTls = (dir: string): EtcdTls => {
-  const f = (name: string) => join(dir, name)
-  const ssl = (...args: Array<string>) =>
-    execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] })
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-  writeFileSync(f("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
-  writeFileSync(
-    f("server.ext"),
-    "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"
-  )
-  writeFileSync(f("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
-  ssl("req", "-new", ...ec, "-keyout", "ca.key", "-out", "ca.csr", "-subj", "/CN=swarm etcd test CA")
-  ssl(
-    "x509",
-    "-req",
-    "-in",
-    "ca.csr",
-    "-signkey",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "1",
-    "-extfile",
-    "ca.ext"
-  )
-  for (const name of ["server", "client"]) {
-    ssl("req", "-new", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`)
-    ssl(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "1",
-      "-extfile",
-      `${name}.ext`
-    )
-  }
-  return {
-    ca: f("ca.pem"),
-    cert: f("server.pem"),
-    key: f("server.key"),
-    clientCert: f("client.pem"),
-    clientKey: f("client.key")
-  }
-}
+export const makeEtcdTls = (dir: string): EtcdTls => makeTestPki({ dir, serverAlsoClient: true })
 
 export interface EtcdServer {
   /** `127.0.0.1:port` */

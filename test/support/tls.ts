@@ -38,9 +38,16 @@ const openssl = (cwd: string, args: ReadonlyArray<string>) =>
 // EC keys: generation is instant, unlike RSA on a busy 2-core machine.
 const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
+export interface TestPkiOptions {
+  /** Where to write the files (default: a new temp dir). */
+  readonly dir?: string
+  /** Let the server certificate act as a client too (etcd's gateway dials its own port with it). */
+  readonly serverAlsoClient?: boolean
+}
+
 /** Makes a CA, a server and a client certificate, valid for a day. */
-export const makeTestPki = (): TestPki => {
-  const dir = mkdtempSync(join(tmpdir(), "swarm-tls-"))
+export const makeTestPki = (options: TestPkiOptions = {}): TestPki => {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "swarm-tls-"))
   const file = (name: string) => join(dir, name)
   writeFileSync(
     file("ca.ext"),
@@ -49,7 +56,7 @@ export const makeTestPki = (): TestPki => {
   writeFileSync(
     file("server.ext"),
     "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n" +
-      "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n"
+      `extendedKeyUsage=serverAuth${options.serverAlsoClient ? ",clientAuth" : ""}\nsubjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n`
   )
   writeFileSync(
     file("client.ext"),
