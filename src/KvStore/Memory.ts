@@ -1,110 +1,60 @@
 /**
  * An in-memory `KvStore`. TTLs run on Effect's `Clock`, read in the caller's
- * fiber, so `TestClock` drives expiry in tests. Expiry is lazy and
- * proportional to what expires: a min-heap of deadlines is drained before
- * every operation, and a watcher sleeps until the next deadline.
+ * fiber, so `TestClock` drives expiry in tests.
+ *
+ * - **Lists** read a per-directory snapshot, sorted once per change and
+ *   reused until the next one (the server reuses its JSON answer as well);
+ *   a count for `limit` is a set's size.
+ * - **Expiry** is lazy and proportional to what expires: a min-heap holds
+ *   each key with a TTL once, and is drained before every operation. A
+ *   refresh that moves a deadline later only rewrites it; the heap entry
+ *   moves when it comes up, once per TTL at most. So the heap never holds
+ *   more than the live keys, whatever the refresh rate.
+ * - **Watchers** wait on their directory's change signal, or until the
+ *   earliest deadline under it, whichever comes first.
  */
-import { Clock, Deferred, Duration, Effect, Layer, Option, Stream } from "effect"
-import {
-  KvStore,
-  KvError,
-  type KvPair,
-  type KvSnapshot,
-  type KvStoreShape,
-  type PutOptions
-} from "../KvStore.js"
+import { Clock, Duration, Effect, Layer, Stream } from "effect"
+import { KvError, type KvSnapshot, KvStore, type KvStoreShape, type PutOptions } from "../KvStore.js"
+import { DeadlineHeap, type HeapItem } from "../internal/memory/DeadlineHeap.js"
+import * as Directories from "../internal/memory/Directories.js"
 
-interface Slot {
-  readonly value: string
-  /** Epoch millis, or undefined for no TTL. */
-  readonly expiresAt: number | undefined
-}
-
-interface Deadline {
-  readonly at: number
+interface Slot extends HeapItem {
   readonly key: string
+  value: string
+  /** Epoch millis, or undefined for no TTL. The heap entry (`at`) may lag behind it, never ahead. */
+  expiresAt: number | undefined
 }
-
-/** A binary min-heap of deadlines. */
-class DeadlineHeap {
-  private readonly items: Array<Deadline> = []
-  get size(): number {
-    return this.items.length
-  }
-  peek(): Deadline | undefined {
-    return this.items[0]
-  }
-  push(item: Deadline): void {
-    const a = this.items
-    a.push(item)
-    let i = a.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (a[parent]!.at <= a[i]!.at) break
-      ;[a[parent], a[i]] = [a[i]!, a[parent]!]
-      i = parent
-    }
-  }
-  pop(): Deadline | undefined {
-    const a = this.items
-    const top = a[0]
-    const last = a.pop()
-    if (a.length > 0 && last !== undefined) {
-      a[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let min = i
-        if (l < a.length && a[l]!.at < a[min]!.at) min = l
-        if (r < a.length && a[r]!.at < a[min]!.at) min = r
-        if (min === i) break
-        ;[a[min], a[i]] = [a[i]!, a[min]!]
-        i = min
-      }
-    }
-    return top
-  }
-}
-
-const directoryOf = (key: string): string => key.slice(0, key.lastIndexOf("/") + 1)
 
 export interface MemoryStats {
   readonly keys: number
   readonly expirations: number
+  /** Entries in the deadline heap: at most the keys with a TTL. */
+  readonly deadlines: number
+  /** Directories held: those with keys or watchers, the root included. */
+  readonly directories: number
 }
 
 /** The store itself, without a Layer, so several layers can share one (see `memory://name`). */
 export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats } => {
   const slots = new Map<string, Slot>()
-  const heap = new DeadlineHeap()
-  /** Last change index per directory (key up to its last `/`). */
-  const directoryIndex = new Map<string, number>()
-  let revision = 0
+  const heap = new DeadlineHeap<Slot>()
+  const dirs = Directories.make({
+    value: (key) => slots.get(key)!.value,
+    expiresAt: (key) => slots.get(key)!.expiresAt
+  })
   let expirations = 0
-  let changed = Deferred.unsafeMake<void>(undefined as never)
-
-  const touch = (key: string) => {
-    revision++
-    // Every enclosing directory changes too, so a watch on `a/` sees `a/b/c`.
-    for (let dir = directoryOf(key); ; dir = directoryOf(dir.slice(0, -1))) {
-      directoryIndex.set(dir, revision)
-      if (dir === "") break
-    }
-    Deferred.unsafeDone(changed, Effect.void)
-    changed = Deferred.unsafeMake<void>(undefined as never)
-  }
 
   const expire = (now: number) => {
     for (let top = heap.peek(); top !== undefined && top.at <= now; top = heap.peek()) {
-      heap.pop()
-      const slot = slots.get(top.key)
-      // A later put may have moved the deadline; only the current one counts.
-      if (slot !== undefined && slot.expiresAt === top.at) {
-        slots.delete(top.key)
-        expirations++
-        touch(top.key)
+      if (top.expiresAt !== undefined && top.expiresAt > now) {
+        // Refreshed since it was queued: queue it at its real deadline.
+        heap.set(top, top.expiresAt)
+        continue
       }
+      heap.remove(top)
+      slots.delete(top.key)
+      expirations++
+      dirs.touch(top.key, "Removed")
     }
   }
 
@@ -116,108 +66,102 @@ export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats
       })
     )
 
-  const indexOf = (prefix: string) => directoryIndex.get(prefix) ?? revision
-
-  const snapshot = (prefix: string): KvSnapshot => {
-    const pairs: Array<KvPair> = []
-    for (const [key, slot] of slots) if (key.startsWith(prefix)) pairs.push({ key, value: slot.value })
-    pairs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    return { pairs, index: indexOf(prefix) }
-  }
-
-  const countUnder = (prefix: string) => {
-    let n = 0
-    for (const key of slots.keys()) if (key.startsWith(prefix)) n++
-    return n
-  }
-
   const put = (key: string, value: string, options?: PutOptions) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.suspend(() => {
         expire(now)
-        const existed = slots.has(key)
-        const limit = options?.limit
-        if (!existed && limit !== undefined && countUnder(limit.prefix) >= limit.max) {
-          return Effect.fail(
-            new KvError({
-              store: "memory",
-              reason: "LimitExceeded",
-              detail: `${limit.prefix} already holds ${limit.max} keys`
-            })
-          )
-        }
         const ttl = options?.ttl === undefined ? undefined : Duration.toMillis(Duration.decode(options.ttl))
         const expiresAt = ttl === undefined ? undefined : now + ttl
-        const previous = slots.get(key)
-        slots.set(key, { value, expiresAt })
-        if (expiresAt !== undefined) heap.push({ at: expiresAt, key })
-        // A refresh with the same value changes nothing a watcher can see: do not wake long-polls every heartbeat.
-        if (previous === undefined || previous.value !== value) touch(key)
-        return Effect.succeed(existed ? ("updated" as const) : ("created" as const))
+        const slot = slots.get(key)
+        if (slot === undefined) {
+          const limit = options?.limit
+          if (limit !== undefined && dirs.count(limit.prefix) >= limit.max) {
+            return Effect.fail(
+              new KvError({
+                store: "memory",
+                reason: "LimitExceeded",
+                detail: `${limit.prefix} already holds ${limit.max} keys`
+              })
+            )
+          }
+          const created: Slot = { key, value, expiresAt, at: 0, heapIndex: -1 }
+          slots.set(key, created)
+          if (expiresAt !== undefined) heap.set(created, expiresAt)
+          dirs.touch(key, "Added")
+          return Effect.succeed("created" as const)
+        }
+        const previous = slot.expiresAt
+        slot.expiresAt = expiresAt
+        if (expiresAt === undefined) heap.remove(slot)
+        else if (slot.heapIndex < 0 || expiresAt < slot.at) heap.set(slot, expiresAt)
+        if (slot.value !== value) {
+          slot.value = value
+          dirs.touch(key, "Changed")
+        } else if (expiresAt !== undefined && (previous === undefined || expiresAt < previous)) {
+          // Same contents, so no change for watchers; but one sleeping past the new deadline must re-plan.
+          dirs.earlier(key, expiresAt)
+        }
+        return Effect.succeed("updated" as const)
       })
     )
 
-  const remove = (key: string) =>
-    withNow(() => {
-      const existed = slots.delete(key)
-      if (existed) touch(key)
-      return existed
-    })
+  const removeKey = (key: string): boolean => {
+    const slot = slots.get(key)
+    if (slot === undefined) return false
+    heap.remove(slot)
+    slots.delete(key)
+    dirs.touch(key, "Removed")
+    return true
+  }
+
+  const remove = (key: string) => withNow(() => removeKey(key))
 
   const deletePrefix = (prefix: string) =>
     withNow(() => {
       let n = 0
-      for (const key of [...slots.keys()]) {
-        if (key.startsWith(prefix)) {
-          slots.delete(key)
-          touch(key)
-          n++
-        }
-      }
+      for (const key of dirs.keysUnder(prefix)) if (removeKey(key)) n++
       return n
     })
 
-  const list = (prefix: string) => withNow(() => snapshot(prefix))
+  const list = (prefix: string) => withNow(() => dirs.snapshot(prefix))
 
-  /** The next moment something under the prefix may expire. */
-  const nextDeadline = (prefix: string): Option.Option<number> => {
-    let min: number | undefined
-    for (const [key, slot] of slots) {
-      if (
-        slot.expiresAt !== undefined &&
-        key.startsWith(prefix) &&
-        (min === undefined || slot.expiresAt < min)
-      ) {
-        min = slot.expiresAt
-      }
-    }
-    return Option.fromNullable(min)
-  }
-
-  const watch = (prefix: string): Stream.Stream<KvSnapshot, KvError> =>
-    Stream.unwrap(
-      Effect.sync(() => {
-        let lastIndex = -1
-        const step: Effect.Effect<Option.Option<KvSnapshot>> = Effect.gen(function* () {
-          const signal = changed
-          const now = yield* Clock.currentTimeMillis
-          expire(now)
-          const current = snapshot(prefix)
-          if (current.index !== lastIndex) {
-            lastIndex = current.index
-            return Option.some(current)
-          }
-          // Nothing new: wait for a change, or for the next deadline under the prefix.
-          const sleep = Option.match(nextDeadline(prefix), {
-            onNone: () => Effect.never,
-            onSome: (at) => Effect.sleep(Duration.millis(Math.max(0, at - now)))
-          })
-          yield* Effect.raceFirst(Deferred.await(signal), sleep)
-          return Option.none()
-        })
-        return Stream.repeatEffect(step).pipe(Stream.filterMap((x) => x))
-      })
+  const watch = (prefix: string): Stream.Stream<KvSnapshot, KvError> => {
+    const path = Directories.baseOf(prefix)
+    return Stream.unwrapScoped(
+      Effect.map(
+        Effect.acquireRelease(
+          Effect.sync(() => dirs.watch(path)),
+          (held) => Effect.sync(held.release)
+        ),
+        ({ dir }) => {
+          const signal = dir.signal!
+          let lastIndex = -1
+          const step: Effect.Effect<ReadonlyArray<KvSnapshot>> = Effect.flatMap(
+            Clock.currentTimeMillis,
+            (now) => {
+              // Read the signal's version before the state, so a change in between is not missed.
+              const seen = signal.version()
+              expire(now)
+              const current = dirs.snapshot(prefix)
+              if (current.index !== lastIndex) {
+                lastIndex = current.index
+                return Effect.succeed([current])
+              }
+              const deadline = dirs.nextDeadline(path, now)
+              const changed = signal.awaitChange(seen)
+              return Effect.as(
+                deadline === Number.POSITIVE_INFINITY
+                  ? changed
+                  : Effect.raceFirst(changed, Effect.sleep(Duration.millis(deadline - now))),
+                []
+              )
+            }
+          )
+          return Stream.repeatEffect(step).pipe(Stream.flattenIterables)
+        }
+      )
     )
+  }
 
   return {
     put,
@@ -225,7 +169,7 @@ export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats
     deletePrefix,
     list,
     watch,
-    stats: () => ({ keys: slots.size, expirations })
+    stats: () => ({ keys: slots.size, expirations, deadlines: heap.size, directories: dirs.size() })
   }
 }
 

@@ -150,6 +150,120 @@ describe("KvStore/Memory", () => {
     })
   )
 
+  it.effect("refreshes do not grow the deadline heap, and expiry still happens at the last deadline", () =>
+    Effect.gen(function* () {
+      const store = Memory.unsafeMake()
+      const ttl = { ttl: Duration.seconds(10) }
+      for (let i = 0; i < 20; i++) yield* store.put(`h/${i}`, "x", ttl)
+      for (let round = 0; round < 50; round++) {
+        yield* TestClock.adjust(Duration.seconds(1))
+        for (let i = 0; i < 20; i++) yield* store.put(`h/${i}`, "x", ttl)
+      }
+      assert.strictEqual(store.stats().deadlines, 20, "one heap entry per key, not per refresh")
+      yield* TestClock.adjust(Duration.millis(9_999))
+      assert.strictEqual((yield* store.list("h/")).pairs.length, 20)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.strictEqual((yield* store.list("h/")).pairs.length, 0)
+      assert.strictEqual(store.stats().deadlines, 0)
+      assert.strictEqual(store.stats().expirations, 20)
+    })
+  )
+
+  it.effect("a refresh to a shorter TTL moves the deadline earlier", () =>
+    Effect.gen(function* () {
+      const store = Memory.unsafeMake()
+      yield* store.put("e/a", "1", { ttl: Duration.seconds(100) })
+      yield* store.put("e/a", "1", { ttl: Duration.seconds(5) })
+      yield* TestClock.adjust(Duration.seconds(5))
+      assert.deepStrictEqual(keys(yield* store.list("e/")), [])
+      yield* store.put("e/b", "1", { ttl: Duration.seconds(5) })
+      yield* store.put("e/b", "1")
+      yield* TestClock.adjust(Duration.days(1))
+      assert.deepStrictEqual(keys(yield* store.list("e/")), ["e/b"], "dropping the TTL keeps the key")
+      assert.strictEqual(store.stats().deadlines, 0)
+    })
+  )
+
+  it.effect("a list of an unchanged directory is the same snapshot; a change makes a new one", () =>
+    Effect.gen(function* () {
+      const store = Memory.unsafeMake()
+      yield* store.put("s/b", "2")
+      yield* store.put("s/a", "1")
+      const first = yield* store.list("s/")
+      assert.strictEqual(yield* store.list("s/"), first)
+      yield* store.put("s/a", "1")
+      yield* store.put("other/x", "1")
+      assert.strictEqual(yield* store.list("s/"), first, "a refresh and another directory change nothing")
+      yield* store.put("s/c", "3")
+      const second = yield* store.list("s/")
+      assert.notStrictEqual(second, first)
+      assert.deepStrictEqual(keys(second), ["s/a", "s/b", "s/c"])
+      assert.deepStrictEqual(keys(yield* store.list("s/a")), ["s/a"], "a prefix that is not a directory")
+    })
+  )
+
+  it.effect("empty directories are dropped, and an index never goes back", () =>
+    Effect.gen(function* () {
+      const store = Memory.unsafeMake()
+      for (let i = 0; i < 100; i++) yield* store.put(`c${i}/a`, "x", { ttl: Duration.seconds(1) })
+      assert.strictEqual(store.stats().directories, 101)
+      const before = (yield* store.list("c7/")).index
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.strictEqual((yield* store.list("")).pairs.length, 0)
+      assert.strictEqual(store.stats().directories, 0)
+      const emptied = (yield* store.list("c7/")).index
+      assert.isAbove(emptied, before, "emptying a directory moves its index forward")
+      yield* store.put("c7/b", "x")
+      assert.isAbove((yield* store.list("c7/")).index, emptied)
+    })
+  )
+
+  it.scoped("a watched empty directory is kept, and a refresh elsewhere does not wake its watcher", () =>
+    Effect.gen(function* () {
+      const store = Memory.unsafeMake()
+      const out = yield* watchInto(store, "quiet/")
+      const first = yield* Queue.take(out)
+      assert.deepStrictEqual(keys(first), [])
+      yield* store.put("busy/a", "1", { ttl: Duration.seconds(1) })
+      yield* TestClock.adjust(Duration.seconds(1))
+      yield* store.list("busy/")
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+      assert.strictEqual(yield* Queue.size(out), 0, "a dropped directory elsewhere is not a change here")
+      yield* store.put("quiet/a", "1")
+      const second = yield* Queue.take(out)
+      assert.deepStrictEqual(keys(second), ["quiet/a"])
+      assert.isAbove(second.index, first.index)
+    })
+  )
+
+  it.scoped("a watcher whose keys are refreshed wakes at the old deadline and emits nothing", () =>
+    Effect.gen(function* () {
+      const store = Memory.unsafeMake()
+      yield* store.put("r/a", "1", { ttl: Duration.seconds(10) })
+      const out = yield* watchInto(store, "r/")
+      yield* Queue.take(out)
+      yield* TestClock.adjust(Duration.seconds(5))
+      yield* store.put("r/a", "1", { ttl: Duration.seconds(10) })
+      yield* TestClock.adjust(Duration.seconds(5))
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+      assert.strictEqual(yield* Queue.size(out), 0)
+      yield* TestClock.adjust(Duration.seconds(5))
+      assert.deepStrictEqual(keys(yield* Queue.take(out)), [], "and sees the expiry at the new deadline")
+    })
+  )
+
+  it.scoped("a refresh to an earlier deadline wakes a sleeping watcher at the new one", () =>
+    Effect.gen(function* () {
+      const store = Memory.unsafeMake()
+      yield* store.put("x/a", "1", { ttl: Duration.seconds(100) })
+      const out = yield* watchInto(store, "x/")
+      yield* Queue.take(out)
+      yield* store.put("x/a", "1", { ttl: Duration.seconds(2) })
+      yield* TestClock.adjust(Duration.seconds(2))
+      assert.deepStrictEqual(keys(yield* Queue.take(out)), [])
+    })
+  )
+
   it("getNamed shares one store per name", () => {
     assert.strictEqual(Memory.getNamed("kv-test-shared"), Memory.getNamed("kv-test-shared"))
     assert.notStrictEqual(Memory.getNamed("kv-test-shared"), Memory.getNamed("kv-test-other"))
