@@ -11,6 +11,7 @@ import * as Https from "node:https"
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import {
+  Cause,
   Data,
   Duration,
   Effect,
@@ -120,6 +121,19 @@ export const serve = (
       res.end(answer.body)
     }
 
+    /** Runs a (usually synchronous) effect and hands its value on, without waiting for a tick. */
+    const runNow = <A>(effect: Effect.Effect<A>, k: (a: A) => void) => {
+      const fiber = runFork(effect)
+      const done = fiber.unsafePoll()
+      if (done !== null) {
+        if (done._tag === "Success") k(done.value)
+        return
+      }
+      fiber.addObserver((exit) => {
+        if (exit._tag === "Success") k(exit.value)
+      })
+    }
+
     const dispatch = (req: Http.IncomingMessage, res: Http.ServerResponse, body: string, started: number) => {
       const finish = (exit: Exit.Exit<Answer>) => {
         if (exit._tag === "Success") {
@@ -127,21 +141,15 @@ export const serve = (
           if (answer.pending !== true) return send(req, res, answer, started)
           // An early write: answer once it is committed (with the whole turn's writes).
           return handler.whenDurable((error) =>
-            send(
-              req,
-              res,
-              error === undefined
-                ? answer
-                : {
-                    ...Api.error(503, `the store is unavailable, try again later: ${error.message}`),
-                    route: answer.route
-                  },
-              started
-            )
+            error === undefined
+              ? send(req, res, answer, started)
+              : runNow(handler.storeProblem(answer.route, error), (problem) =>
+                  send(req, res, problem, started)
+                )
           )
         }
         if (res.destroyed) return
-        runFork(Effect.logError("request failed", exit.cause))
+        runFork(handler.failures.report("internal", `request failed: ${Cause.pretty(exit.cause)}`))
         send(
           req,
           res,

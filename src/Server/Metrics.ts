@@ -45,7 +45,12 @@ export interface Metrics {
 
 const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 
-export const make = (): Metrics => {
+export interface Sources {
+  /** 5xx answers by cause (see `Failures`). */
+  readonly failures?: (() => ReadonlyMap<string, number>) | undefined
+}
+
+export const make = (sources: Sources = {}): Metrics => {
   /** Per route: answers by status, and the latency histogram. */
   const routes = new Map<string, { readonly statuses: Map<number, number>; readonly latency: Histogram }>()
   const registrations = { created: 0, updated: 0 }
@@ -118,6 +123,16 @@ export const make = (): Metrics => {
       "Registrations refused because the cluster already holds --max-entries entries."
     )
     out.push(`swarm_discovery_refused_registrations_total{reason="limit"} ${refusedLimit}`)
+    family(
+      "swarm_discovery_server_errors_total",
+      "counter",
+      "5xx answers by cause (store_unavailable, store_timeout, internal, ...); each cause is also logged, rate-limited."
+    )
+    const failures =
+      sources.failures === undefined ? [] : [...sources.failures()].sort(([a], [b]) => (a < b ? -1 : 1))
+    for (const [cause, n] of failures) {
+      out.push(`swarm_discovery_server_errors_total{cause="${escapeLabel(cause)}"} ${n}`)
+    }
     family("swarm_discovery_watchers", "gauge", "Long-poll requests waiting right now.")
     out.push(`swarm_discovery_watchers ${watching}`)
     if (stats !== undefined) {

@@ -46,6 +46,7 @@ import { redactToken } from "../DiscoveryUrl.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { MemoryStats } from "../KvStore/Memory.js"
 import * as Api from "./Api.js"
+import * as Failures from "./Failures.js"
 import * as Listen from "./Listen.js"
 import * as Metrics from "./Metrics.js"
 
@@ -119,6 +120,10 @@ export interface Answer extends Api.ApiResponse {
 export interface Handler {
   readonly config: ServerConfig
   readonly metrics: Metrics.Metrics
+  /** Logs (rate-limited) and counts every 5xx; Listen reports its own through it too. */
+  readonly failures: Failures.Failures
+  /** The answer to a store failure, reported through `failures`; its body names no server detail. */
+  readonly storeProblem: (route: Api.RouteName, error: KvError) => Effect.Effect<Answer>
   /** Decodes and answers one request; never fails. */
   readonly handle: (method: string, url: string, body: string) => Effect.Effect<Answer>
   /** Like `handle`, but an answer with `pending` may arrive before its write is durable (see `whenDurable`). */
@@ -145,11 +150,6 @@ export const memoryStats = (store: KvStoreShape & { readonly stats: () => Memory
 /** A fresh token: 128 bits from the CSPRNG, 32 lowercase hex digits. */
 export const newToken = (): string => randomBytes(16).toString("hex")
 
-const storeProblem = (route: Api.RouteName, error: KvError): Answer => ({
-  ...Api.error(503, `the store is unavailable, try again later: ${error.message}`),
-  route
-})
-
 export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, never, Scope.Scope> =>
   Effect.gen(function* () {
     const store = options.store
@@ -157,7 +157,14 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     const writer = options.early?.store ?? store
     const pending = options.early !== undefined
     const config = resolveConfig(options)
-    const metrics = Metrics.make()
+    const failures = Failures.make()
+    const metrics = Metrics.make({ failures: failures.counts })
+    /** A store failure: logged and counted here, answered without the store's detail. */
+    const storeProblem = (route: Api.RouteName, error: KvError): Effect.Effect<Answer> =>
+      Effect.as(failures.report(Failures.storeCause(error), `${route}: ${error.message}`), {
+        ...Failures.storeAnswer(error),
+        route
+      })
     const draining = yield* Deferred.make<void>()
 
     const clampTtl = (asked: Option.Option<number>) =>
@@ -234,7 +241,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
             ? Effect.sync(() => render(undefined))
             : options.stats.pipe(
                 Effect.map(render),
-                Effect.catchAll((error) => Effect.succeed(storeProblem("metrics", error)))
+                Effect.catchAll((error) => storeProblem("metrics", error))
               )
         }
         case "Register": {
@@ -247,22 +254,22 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
             })
             .pipe(
               // One continuation for both outcomes: this is the hot path of every heartbeat.
-              Effect.match({
-                onSuccess: (result): Answer => {
+              Effect.matchEffect({
+                onSuccess: (result): Effect.Effect<Answer> => {
                   metrics.registered(result)
-                  return {
+                  return Effect.succeed({
                     status: 200,
                     contentType: Api.TEXT,
                     body: "OK",
                     route: "register",
                     cluster,
                     pending
-                  }
+                  })
                 },
-                onFailure: (error): Answer => {
+                onFailure: (error): Effect.Effect<Answer> => {
                   if (error.reason !== "LimitExceeded") return storeProblem("register", error)
                   metrics.refused("limit")
-                  return {
+                  return Effect.succeed({
                     ...Api.error(
                       409,
                       `cluster ${cluster} is full: it already holds ${config.maxEntries} entries (the server's --max-entries); ` +
@@ -270,7 +277,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
                     ),
                     route: "register",
                     cluster
-                  }
+                  })
                 }
               })
             )
@@ -281,7 +288,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
             onNone: () => listing("list", cluster, request.token),
             onSome: ({ index, waitMillis }) => longPoll(request.token, cluster, index, waitMillis)
           })
-          return Effect.catchAll(run, (error) => Effect.succeed(storeProblem(Api.routeOf(request), error)))
+          return Effect.catchAll(run, (error) => storeProblem(Api.routeOf(request), error))
         }
         case "DeleteCluster": {
           const cluster = redactToken(request.token)
@@ -290,7 +297,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
               metrics.deregistered(n)
               return { ...Api.ok(), route: "delete_cluster", cluster, pending }
             }),
-            Effect.catchAll((error) => Effect.succeed(storeProblem("delete_cluster", error)))
+            Effect.catchAll((error) => storeProblem("delete_cluster", error))
           )
         }
         case "DeleteEntry": {
@@ -310,7 +317,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
               metrics.deregistered(1)
               return { ...Api.ok(), route: "delete_entry", cluster, pending }
             }),
-            Effect.catchAll((error) => Effect.succeed(storeProblem("delete_entry", error)))
+            Effect.catchAll((error) => storeProblem("delete_entry", error))
           )
         }
       }
@@ -330,9 +337,9 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
         ? Effect.async<Answer>((resume) =>
             whenDurable((error) =>
               resume(
-                Effect.succeed(
-                  error === undefined ? { ...early, pending: false } : storeProblem(early.route, error)
-                )
+                error === undefined
+                  ? Effect.succeed({ ...early, pending: false })
+                  : storeProblem(early.route, error)
               )
             )
           )
@@ -344,6 +351,8 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     return {
       config,
       metrics,
+      failures,
+      storeProblem,
       handle,
       handleEarly,
       whenDurable,
