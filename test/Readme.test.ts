@@ -1,22 +1,104 @@
-// The README's library examples, kept compiling and passing (imports point at src/ instead of the package name).
+// The manual's TypeScript: every ```ts block of README.md and docs/*.md is compiled (strict, as our own sources),
+// and the blocks that are tests (they import @effect/vitest) run here too. Imports of "swarm-discovery" point at src/.
 import { assert, it } from "@effect/vitest"
-import { Effect, Fiber, Option, Stream, TestClock } from "effect"
+import { Effect, Fiber, Stream, TestClock } from "effect"
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import ts from "typescript"
+import { describe } from "vitest"
 import { Discovery, Entry, Join } from "../src/index.js"
 
-it.scoped("a node that stops heart-beating expires after its TTL", () =>
-  Effect.gen(function* () {
-    const discovery = yield* Effect.provide(
-      Discovery.Discovery,
-      Discovery.layer("memory://readme", { ttl: "30 seconds" })
-    )
-    const members = Stream.runHead(discovery.watch).pipe(Effect.map(Option.getOrThrow))
-    yield* discovery.register(Entry.make("10.0.0.1", 2375))
-    assert.strictEqual((yield* members).length, 1)
-    yield* TestClock.adjust("30 seconds")
-    assert.strictEqual((yield* members).length, 0)
-  })
-)
+const root = path.resolve(import.meta.dirname, "..")
+const outDir = path.join(root, "test", ".doc-blocks")
 
+interface Block {
+  readonly doc: string // relative to the repo
+  readonly line: number // of the opening fence
+  readonly file: string // the generated .ts file
+  readonly isTest: boolean
+}
+
+const docs = [
+  "README.md",
+  ...readdirSync(path.join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`)
+]
+
+/** "swarm-discovery" → src/index.js, "swarm-discovery/KvStore/Etcd" → src/KvStore/Etcd.js, relative to `dir`. */
+const pointAtSources = (source: string, dir: string) =>
+  source.replace(/from "swarm-discovery(\/[^"]*)?"/g, (_, sub: string | undefined) => {
+    const target = path.join(root, "src", sub === undefined ? "index.js" : `${sub.slice(1)}.js`)
+    return `from "${path.relative(dir, target)}"`
+  })
+
+const extract = (): ReadonlyArray<Block> => {
+  rmSync(outDir, { recursive: true, force: true })
+  mkdirSync(outDir, { recursive: true })
+  const blocks: Array<Block> = []
+  for (const doc of docs) {
+    const lines = readFileSync(path.join(root, doc), "utf8").split("\n")
+    for (let i = 0; i < lines.length; i++) {
+      if (!/^```(ts|typescript)\s*$/.test(lines[i]!)) continue
+      const start = i
+      const body: Array<string> = []
+      for (i++; i < lines.length && !lines[i]!.startsWith("```"); i++) body.push(lines[i]!)
+      const name = `${doc.replace(/[/.]/g, "_")}_${start + 1}.ts`
+      const file = path.join(outDir, name)
+      const source = body.join("\n")
+      // Each block is a module of its own: `export {}` keeps top-level names from clashing across blocks.
+      writeFileSync(file, `${pointAtSources(source, outDir)}\nexport {}\n`)
+      blocks.push({ doc, line: start + 1, file, isTest: source.includes(`from "@effect/vitest"`) })
+    }
+  }
+  return blocks
+}
+
+const blocks = extract()
+
+it("the manual has TypeScript blocks, in the README and in docs/", () => {
+  assert.isTrue(blocks.some((b) => b.doc === "README.md"))
+  assert.isTrue(blocks.some((b) => b.doc.startsWith("docs/")))
+})
+
+it("every TypeScript block of README.md and docs/*.md compiles", () => {
+  const config = ts.getParsedCommandLineOfConfigFile(
+    path.join(root, "tsconfig.json"),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) =>
+        assert.fail(ts.flattenDiagnosticMessageText(d.messageText, "\n"))
+    }
+  )!
+  const program = ts.createProgram(
+    // The ambient declarations our sources rely on (untyped store drivers) come along.
+    [...blocks.map((b) => b.file), ...config.fileNames.filter((f) => f.endsWith(".d.ts"))],
+    { ...config.options, noEmit: true }
+  )
+  const byFile = new Map(blocks.map((b) => [path.resolve(b.file), b]))
+  const problems = ts.getPreEmitDiagnostics(program).map((d) => {
+    const text = ts.flattenDiagnosticMessageText(d.messageText, "\n")
+    const block = d.file === undefined ? undefined : byFile.get(path.resolve(d.file.fileName))
+    if (d.file === undefined || block === undefined) return text
+    const { line } = d.file.getLineAndCharacterOfPosition(d.start ?? 0)
+    return `${block.doc}:${block.line + 1 + line}: ${text}`
+  })
+  assert.deepStrictEqual(problems, [])
+}, 120_000)
+
+// The blocks that are tests run as they are written.
+describe("the manual's tests", async () => {
+  for (const block of blocks.filter((b) => b.isTest)) {
+    describe(`${block.doc}:${block.line}`, async () => {
+      await import(pathToFileURL(block.file).href)
+    })
+  }
+})
+
+// The README's program ends in NodeRuntime.runMain, so it cannot run as written: this is the same program, provided
+// the same way (the layer on the whole program), under TestClock.
 it.scoped("the README's join-and-watch program sees its own node", () =>
   Effect.gen(function* () {
     const me = Entry.make("10.0.0.1", 2375)
