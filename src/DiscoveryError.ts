@@ -42,6 +42,7 @@ export class BadResponse extends Data.TaggedError("BadResponse")<{
   readonly reason: "status" | "decode"
   readonly status?: number
   readonly detail: string
+  readonly cause?: unknown
 }> {
   override get message(): string {
     const status = this.status === undefined ? "" : ` with status ${this.status}`

@@ -26,6 +26,7 @@ export class NotSupported extends Data.TaggedError("NotSupported")<{
 export class InvalidUrl extends Data.TaggedError("InvalidUrl")<{
   readonly url: string
   readonly reason: string
+  readonly cause?: unknown
 }> {
   override get message(): string {
     return `invalid discovery URL ${JSON.stringify(redact(this.url))}: ${this.reason}`

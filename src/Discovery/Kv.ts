@@ -1,16 +1,26 @@
 /**
  * Discovery over any `KvStore`, with Swarm classic's key layout:
- * `<path prefix>/docker/nodes/<host:port>`, the address as the value.
- * `--discovery-opt kv.path=...` replaces `docker/nodes`.
+ * `<path prefix>/docker/swarm/nodes/<host:port>`, the address as the value.
+ * `--discovery-opt kv.path=...` replaces `docker/swarm/nodes`.
+ *
+ * The default is the `swarm` CLI's (Go swarm's `getDiscoveryOpt`), for the
+ * library as for our CLI, so a program on this library, our `swarm` and Go
+ * swarm see each other on the same URL. Docker Engine's pkg/discovery default,
+ * `docker/nodes`, is one option away (`kv.path=docker/nodes`). docs/backends.md
+ * says why.
  */
 import { Array as Arr, Effect, Either, Option, type Scope, Stream } from "effect"
 import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
 import { BadResponse, InvalidUrl, type DiscoveryError, Unavailable } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"
+import * as Tls from "../internal/TlsFiles.js"
 import type { KvError, KvStoreShape } from "../KvStore.js"
 
-export const DEFAULT_PATH = "docker/nodes"
+/** Where nodes live under the URL's path: the `swarm` CLI's layout (Go swarm's `kv.path` default). */
+export const DEFAULT_PATH = "docker/swarm/nodes"
+/** Docker Engine's pkg/discovery default (its `--cluster-store`), for `kv.path=` when reading that layout. */
+export const ENGINE_PATH = "docker/nodes"
 
 export interface KvLocation {
   readonly hosts: ReadonlyArray<string>
@@ -38,32 +48,36 @@ export const directory = (prefix: string, options: Readonly<Record<string, strin
   return [prefix, path].filter((p) => p !== "").join("/") + "/"
 }
 
-export interface TlsFiles {
-  readonly ca?: string
-  readonly cert?: string
-  readonly key?: string
-}
+/** @deprecated moved to `internal/TlsFiles.ts`; kept until every store imports it from there. */
+export type TlsFiles = Tls.TlsFiles
+/** @deprecated use `fromOptions` from `internal/TlsFiles.ts`. */
+export const tlsFiles = Tls.fromOptions
 
-export const tlsFiles = (options: Readonly<Record<string, string>>): TlsFiles | undefined => {
-  const ca = options["kv.cacertfile"]
-  const cert = options["kv.certfile"]
-  const key = options["kv.keyfile"]
-  if (ca === undefined && cert === undefined && key === undefined) return undefined
-  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) }
-}
-
+/**
+ * A store's error as a discovery error. The `KvError` itself is the cause, so its
+ * reason (`LimitExceeded`, `Invalid`, ...) and its own cause survive.
+ */
 export const fromKvError =
   (backend: string, target: string) =>
-  (error: KvError): DiscoveryError =>
-    error.reason === "BadResponse" || error.reason === "LimitExceeded" || error.reason === "Invalid"
-      ? new BadResponse({ backend, target, reason: "status", detail: error.detail })
-      : new Unavailable({
+  (error: KvError): DiscoveryError => {
+    switch (error.reason) {
+      case "Unavailable":
+      case "Timeout":
+        return new Unavailable({
           backend,
           target,
           reason: error.reason === "Timeout" ? "timeout" : "transport",
           detail: error.detail,
-          cause: error.cause
+          cause: error
         })
+      case "Invalid":
+        // A bad address or TLS file named in the URL or its discovery-opts: the user's to fix.
+        return new InvalidUrl({ url: target, reason: error.detail, cause: error })
+      case "BadResponse":
+      case "LimitExceeded":
+        return new BadResponse({ backend, target, reason: "status", detail: error.detail, cause: error })
+    }
+  }
 
 /** A `Discovery` over a store, under `directory` (which ends in `/`). */
 export const make = (
@@ -120,7 +134,7 @@ export const fromUrl = (
         reason: "consul:// takes one agent address (host:port), not a list"
       })
     }
-    const tls = tlsFiles(options.options)
+    const tls = Tls.fromOptions(options.options)
     const toError = fromKvError(scheme, url)
     const store: KvStoreShape = yield* (() => {
       switch (scheme) {

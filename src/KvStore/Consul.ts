@@ -34,7 +34,7 @@ import { Duration, Effect, Either, Layer, Option, Schedule, type Scope, Stream }
 import { readFileSync } from "node:fs"
 import * as Http from "node:http"
 import * as Https from "node:https"
-import type { TlsFiles } from "../Discovery/Kv.js"
+import type { TlsFiles } from "../internal/TlsFiles.js"
 import * as GoDuration from "../GoDuration.js"
 import {
   KvError,

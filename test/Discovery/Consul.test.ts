@@ -85,22 +85,22 @@ describe("Discovery over consul://", () => {
         yield* discovery.register(e("10.0.0.1:2375"))
         yield* discovery.register(e("[2001:db8::1]:2376"))
         assert.deepStrictEqual(double.keys(), [
-          "swarm/cluster1/docker/nodes/10.0.0.1:2375",
-          "swarm/cluster1/docker/nodes/[2001:db8::1]:2376"
+          "swarm/cluster1/docker/swarm/nodes/10.0.0.1:2375",
+          "swarm/cluster1/docker/swarm/nodes/[2001:db8::1]:2376"
         ])
         assert.strictEqual(
-          double.get("swarm/cluster1/docker/nodes/[2001:db8::1]:2376")?.value,
+          double.get("swarm/cluster1/docker/swarm/nodes/[2001:db8::1]:2376")?.value,
           "[2001:db8::1]:2376"
         )
         // The registration is a session-held key: TTL 60s → a 30s session.
         assert.strictEqual(double.sessions()[0]?.ttlMillis, 30_000)
         yield* discovery.deregister(e("10.0.0.1:2375"))
-        assert.deepStrictEqual(double.keys(), ["swarm/cluster1/docker/nodes/[2001:db8::1]:2376"])
+        assert.deepStrictEqual(double.keys(), ["swarm/cluster1/docker/swarm/nodes/[2001:db8::1]:2376"])
         assert.deepStrictEqual(yield* current(discovery), ["[2001:db8::1]:2376"])
       })
   )
 
-  it.scoped("kv.path replaces docker/nodes; without a prefix the keys start at the root", () =>
+  it.scoped("kv.path replaces docker/swarm/nodes; without a prefix the keys start at the root", () =>
     Effect.gen(function* () {
       const double = yield* consulDouble({ clock: new ManualClock() })
       const custom = yield* connect(`consul://${double.address}/p`, {
@@ -109,7 +109,10 @@ describe("Discovery over consul://", () => {
       yield* custom.discovery.register(e("10.0.0.1:2375"))
       const root = yield* connect(`consul://${double.address}`)
       yield* root.discovery.register(e("10.0.0.2:2375"))
-      assert.deepStrictEqual(double.keys(), ["docker/nodes/10.0.0.2:2375", "p/custom/members/10.0.0.1:2375"])
+      assert.deepStrictEqual(double.keys(), [
+        "docker/swarm/nodes/10.0.0.2:2375",
+        "p/custom/members/10.0.0.1:2375"
+      ])
       assert.deepStrictEqual(yield* current(custom.discovery), ["10.0.0.1:2375"])
       assert.deepStrictEqual(yield* current(root.discovery), ["10.0.0.2:2375"])
     })
@@ -121,8 +124,8 @@ describe("Discovery over consul://", () => {
       Effect.gen(function* () {
         const double = yield* consulDouble({ clock: new ManualClock() })
         for (const [key, value] of [
-          ["swarm/docker/nodes/10.0.0.9:2375", "10.0.0.9:2375"],
-          ["swarm/docker/nodes/junk", "not an address"]
+          ["swarm/docker/swarm/nodes/10.0.0.9:2375", "10.0.0.9:2375"],
+          ["swarm/docker/swarm/nodes/junk", "not an address"]
         ]) {
           yield* Effect.promise(() => fetch(`${double.url}/v1/kv/${key}`, { method: "PUT", body: value }))
         }
@@ -153,7 +156,7 @@ describe("Discovery over consul://", () => {
           clock.advance(10_000)
           assert.deepStrictEqual(
             double.keys(),
-            ["swarm/docker/nodes/10.0.0.1:2375"],
+            ["swarm/docker/swarm/nodes/10.0.0.1:2375"],
             `after heartbeat ${beat}`
           )
         }
@@ -214,7 +217,7 @@ describe("Discovery over consul://", () => {
           yield* TestClock.adjust(Duration.seconds(10))
           yield* tick
         }
-        assert.deepStrictEqual(double.keys(), ["swarm/docker/nodes/10.0.0.5:2375"])
+        assert.deepStrictEqual(double.keys(), ["swarm/docker/swarm/nodes/10.0.0.5:2375"])
         yield* Fiber.interrupt(fiber)
       })
   )

@@ -103,40 +103,42 @@ describe.skipIf(!haveEtcd)("etcd:// discovery (real etcd)", () => {
     await server?.dispose()
   })
 
-  it.scopedLive("keys follow Swarm's layout <prefix>/docker/nodes/<host:port>; deregister deletes", () =>
-    Effect.gen(function* () {
-      const prefix = fresh()
-      const discovery = yield* Discovery.make(`etcd://${server.endpoint}/${prefix}`, { ttl: "10 seconds" })
-      yield* discovery.register(e("10.0.0.1:2375"))
-      yield* discovery.register(e("[2001:db8::1]:2376"))
-      const raw = yield* Effect.promise(() => server.etcdctl("get", "--prefix", `${prefix}/`))
-      assert.deepStrictEqual(
-        raw.split("\n").filter((l) => l !== ""),
-        [
-          `${prefix}/docker/nodes/10.0.0.1:2375`,
-          "10.0.0.1:2375",
-          `${prefix}/docker/nodes/[2001:db8::1]:2376`,
-          "[2001:db8::1]:2376"
-        ]
-      )
-      // An entry written by another client (Go swarm) in the same layout is listed.
-      yield* Effect.promise(() =>
-        server.etcdctl("put", `${prefix}/docker/nodes/10.9.9.9:2375`, "10.9.9.9:2375")
-      )
-      const first = yield* discovery.watch.pipe(Stream.runHead)
-      assert.strictEqual(
-        show(first._tag === "Some" ? first.value : []),
-        "10.0.0.1:2375,10.9.9.9:2375,[2001:db8::1]:2376"
-      )
-      yield* discovery.deregister(e("10.0.0.1:2375"))
-      const after = yield* Effect.promise(() =>
-        server.etcdctl("get", "--prefix", "--keys-only", `${prefix}/`)
-      )
-      assert.notInclude(after, "10.0.0.1:2375")
-    })
+  it.scopedLive(
+    "keys follow Swarm's layout <prefix>/docker/swarm/nodes/<host:port>; deregister deletes",
+    () =>
+      Effect.gen(function* () {
+        const prefix = fresh()
+        const discovery = yield* Discovery.make(`etcd://${server.endpoint}/${prefix}`, { ttl: "10 seconds" })
+        yield* discovery.register(e("10.0.0.1:2375"))
+        yield* discovery.register(e("[2001:db8::1]:2376"))
+        const raw = yield* Effect.promise(() => server.etcdctl("get", "--prefix", `${prefix}/`))
+        assert.deepStrictEqual(
+          raw.split("\n").filter((l) => l !== ""),
+          [
+            `${prefix}/docker/swarm/nodes/10.0.0.1:2375`,
+            "10.0.0.1:2375",
+            `${prefix}/docker/swarm/nodes/[2001:db8::1]:2376`,
+            "[2001:db8::1]:2376"
+          ]
+        )
+        // An entry written by another client (Go swarm) in the same layout is listed.
+        yield* Effect.promise(() =>
+          server.etcdctl("put", `${prefix}/docker/swarm/nodes/10.9.9.9:2375`, "10.9.9.9:2375")
+        )
+        const first = yield* discovery.watch.pipe(Stream.runHead)
+        assert.strictEqual(
+          show(first._tag === "Some" ? first.value : []),
+          "10.0.0.1:2375,10.9.9.9:2375,[2001:db8::1]:2376"
+        )
+        yield* discovery.deregister(e("10.0.0.1:2375"))
+        const after = yield* Effect.promise(() =>
+          server.etcdctl("get", "--prefix", "--keys-only", `${prefix}/`)
+        )
+        assert.notInclude(after, "10.0.0.1:2375")
+      })
   )
 
-  it.scopedLive("kv.path replaces docker/nodes; an empty URL path means no prefix", () =>
+  it.scopedLive("kv.path replaces docker/swarm/nodes; an empty URL path means no prefix", () =>
     Effect.gen(function* () {
       const path = `${fresh()}/custom/nodes`
       const discovery = yield* Discovery.make(`etcd://${server.endpoint}`, {
@@ -346,23 +348,26 @@ describe.skipIf(!haveZk)("zk:// discovery (real ZooKeeper)", () => {
   })
 
   it.scopedLive(
-    "znodes follow Swarm's layout /<prefix>/docker/nodes/<host:port>, ephemeral; kv.path overrides",
+    "znodes follow Swarm's layout /<prefix>/docker/swarm/nodes/<host:port>, ephemeral; kv.path overrides",
     () =>
       Effect.gen(function* () {
         const prefix = fresh()
         const discovery = yield* Discovery.make(`zk://${server.endpoint}/${prefix}`, { ttl: "5 seconds" })
         yield* discovery.register(e("10.0.0.1:2375"))
         yield* discovery.register(e("[::1]:2376"))
-        assert.deepStrictEqual(yield* rawNode(server.endpoint, `/${prefix}/docker/nodes/10.0.0.1:2375`), {
-          data: "10.0.0.1:2375",
-          ephemeral: true
-        })
-        assert.deepStrictEqual(yield* rawNode(server.endpoint, `/${prefix}/docker/nodes/[::1]:2376`), {
+        assert.deepStrictEqual(
+          yield* rawNode(server.endpoint, `/${prefix}/docker/swarm/nodes/10.0.0.1:2375`),
+          {
+            data: "10.0.0.1:2375",
+            ephemeral: true
+          }
+        )
+        assert.deepStrictEqual(yield* rawNode(server.endpoint, `/${prefix}/docker/swarm/nodes/[::1]:2376`), {
           data: "[::1]:2376",
           ephemeral: true
         })
         yield* discovery.deregister(e("10.0.0.1:2375"))
-        assert.isNull(yield* rawNode(server.endpoint, `/${prefix}/docker/nodes/10.0.0.1:2375`))
+        assert.isNull(yield* rawNode(server.endpoint, `/${prefix}/docker/swarm/nodes/10.0.0.1:2375`))
         const custom = yield* Discovery.make(`zk://${server.endpoint}/${prefix}`, {
           ttl: "5 seconds",
           options: { "kv.path": "/other/path/" }

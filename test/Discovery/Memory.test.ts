@@ -101,7 +101,7 @@ describe("memory://", () => {
       yield* d.register(a)
       const store = MemoryStore.getNamed(name)
       assert.deepStrictEqual((yield* store.list("")).pairs, [
-        { key: "docker/nodes/10.0.0.1:2375", value: "10.0.0.1:2375" }
+        { key: "docker/swarm/nodes/10.0.0.1:2375", value: "10.0.0.1:2375" }
       ])
       const moved = yield* Discovery.make(`memory://${name}`, { options: { "kv.path": "/custom/path/" } })
       yield* moved.register(b)
@@ -117,7 +117,7 @@ describe("memory://", () => {
     Effect.gen(function* () {
       const name = fresh()
       const d = yield* Discovery.make(`memory://${name}`)
-      yield* MemoryStore.getNamed(name).put("docker/nodes/junk", "not an address")
+      yield* MemoryStore.getNamed(name).put("docker/swarm/nodes/junk", "not an address")
       yield* d.register(a)
       assert.deepStrictEqual(yield* current(d), ["10.0.0.1:2375"])
     })

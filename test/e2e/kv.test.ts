@@ -2,9 +2,13 @@
  * `etcd://` and `zk://` end to end, with real processes: three `swarm join`,
  * `swarm list` and `swarm watch` from a fourth, a SIGTERM leave and a
  * `kill -9` expiry, all from dist/swarm.cjs against a real etcd / ZooKeeper
- * on free loopback ports; and an unreachable server at startup.
+ * on free loopback ports; the CLI's key layout `<prefix>/docker/swarm/nodes/<addr>`
+ * read back and written with the raw etcd3 / node-zookeeper-client clients (as Go
+ * swarm would); and an unreachable server at startup.
  */
 import { afterAll, afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Etcd3 } from "etcd3"
+import { createRequire } from "node:module"
 import { assertBuilt, runSwarm, spawnSwarm, stopAll, type SwarmProcess } from "../support/cli.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../support/etcd.js"
 import { sleep } from "../support/kv-server.js"
@@ -14,6 +18,97 @@ import { startZookeeper, type ZookeeperServer, zookeeperAvailable } from "../sup
 const haveEtcd = etcdAvailable()
 const haveZk = zookeeperAvailable()
 const lines = (text: string) => text.split("\n").filter((l) => l !== "")
+const zookeeper = createRequire(import.meta.url)("node-zookeeper-client")
+
+/** What a raw client sees, and what it writes the way Go swarm's libkv does. */
+interface RawKv {
+  /** Every key under the prefix, with its value. */
+  readonly entries: (prefix: string) => Promise<Record<string, string>>
+  readonly put: (key: string, value: string) => Promise<void>
+  readonly close: () => void
+}
+
+const rawEtcd = (endpoint: string): RawKv => {
+  const client = new Etcd3({ hosts: `http://${endpoint}` })
+  return {
+    entries: (prefix) => client.getAll().prefix(prefix).strings(),
+    put: async (key, value) => void (await client.put(key).value(value)),
+    close: () => client.close()
+  }
+}
+
+const rawZookeeper = async (endpoint: string): Promise<RawKv> => {
+  const client = zookeeper.createClient(endpoint, { sessionTimeout: 5000 })
+  await new Promise<void>((resolve) => {
+    client.once("connected", () => resolve())
+    client.connect()
+  })
+  const call = <A>(f: (done: (error: unknown, result?: A) => void) => void) =>
+    new Promise<A>((resolve, reject) => f((error, result) => (error ? reject(error) : resolve(result!))))
+  const entries = async (prefix: string): Promise<Record<string, string>> => {
+    const out: Record<string, string> = {}
+    const walk = async (path: string): Promise<void> => {
+      const data = await call<Buffer | undefined>((done) => client.getData(path, done))
+      const children = await call<Array<string>>((done) => client.getChildren(path, done))
+      if (children.length === 0) out[path] = data?.toString("utf8") ?? ""
+      for (const child of children) await walk(`${path}/${child}`)
+    }
+    await walk(prefix)
+    return out
+  }
+  return {
+    entries,
+    put: (key, value) =>
+      call<void>((done) => client.mkdirp(key, Buffer.from(value), done)).then(() => undefined),
+    close: () => client.close()
+  }
+}
+
+/**
+ * The CLI's layout: `swarm join` writes `<prefix>/docker/swarm/nodes/<addr>` = `<addr>` by default; `swarm list`
+ * reads a node written there by another client; `--discovery-opt kv.path=` moves both.
+ */
+const cliLayout = async (url: string, root: string, raw: RawKv) => {
+  const ours = "10.0.1.1:2375"
+  const joiner = join(url, ours, "20s")
+  try {
+    await listUntil(url, [ours])
+    assert.deepStrictEqual(await raw.entries(root), { [`${root}/docker/swarm/nodes/${ours}`]: ours })
+    // A node written by someone else in the same layout (Go swarm), and one in Docker Engine's layout.
+    const theirs = "[2001:db8::9]:2375"
+    await raw.put(`${root}/docker/swarm/nodes/${theirs}`, theirs)
+    await raw.put(`${root}/docker/nodes/10.0.9.9:2375`, "10.0.9.9:2375")
+    await listUntil(url, [ours, theirs])
+    const engine = await runSwarm(["list", url, "--discovery-opt", "kv.path=docker/nodes"])
+    assert.strictEqual(engine.code, 0, engine.stderr)
+    assert.deepStrictEqual(lines(engine.stdout), ["10.0.9.9:2375"])
+    // join with kv.path writes there instead.
+    const moved = spawnSwarm([
+      "join",
+      "--advertise",
+      "10.0.1.2:2375",
+      "--heartbeat",
+      "1s",
+      "--ttl",
+      "20s",
+      "--discovery-opt",
+      "kv.path=/custom/members/",
+      url
+    ])
+    const custom = `${root}/custom/members/10.0.1.2:2375`
+    const deadline = Date.now() + 15_000
+    while ((await raw.entries(root))[custom] === undefined) {
+      if (Date.now() > deadline) throw new Error(`${custom} never appeared`)
+      await sleep(100)
+    }
+    assert.strictEqual((await raw.entries(root))[custom], "10.0.1.2:2375")
+    moved.kill("SIGTERM")
+    assert.strictEqual((await moved.exited).code, 0)
+  } finally {
+    joiner.kill("SIGTERM")
+    await joiner.exited
+  }
+}
 
 beforeAll(() => assertBuilt())
 afterEach(() => stopAll())
@@ -87,15 +182,24 @@ describe.skipIf(!haveEtcd)("e2e: etcd://", () => {
   it("three joins, list and watch from a fourth process, SIGTERM leave, kill -9 expiry", async () => {
     const prefix = `e2e${process.pid}`
     await scenario(`etcd://${server.endpoint}/${prefix}`, 8_000, async (addresses) => {
-      // Swarm's layout: <prefix>/docker/nodes/<host:port>.
+      // The CLI's layout: <prefix>/docker/swarm/nodes/<host:port>.
       const keys = lines(await server.etcdctl("get", "--prefix", "--keys-only", `${prefix}/`))
       assert.sameMembers(
         keys,
-        addresses.map((a) => `${prefix}/docker/nodes/${a}`)
+        addresses.map((a) => `${prefix}/docker/swarm/nodes/${a}`)
       )
     })
     // Every joiner has left or expired: nothing is left behind.
     assert.deepStrictEqual(lines(await server.etcdctl("get", "--prefix", "--keys-only", `${prefix}/`)), [])
+  }, 60_000)
+
+  it("the CLI's key layout <prefix>/docker/swarm/nodes/<addr>, checked with a raw etcd3 client", async () => {
+    const raw = rawEtcd(server.endpoint)
+    try {
+      await cliLayout(`etcd://${server.endpoint}/layout${process.pid}`, `layout${process.pid}`, raw)
+    } finally {
+      raw.close()
+    }
   }, 60_000)
 
   it("an unreachable etcd: list fails within its timeout naming the endpoint; join retries until etcd is up", async () => {
@@ -131,15 +235,24 @@ describe.skipIf(!haveZk)("e2e: zk://", () => {
     // The TTL (3s) is the session timeout: a killed joiner's znode goes when ZooKeeper expires its session.
     const prefix = `e2e${process.pid}`
     await scenario(`zk://${server.endpoint}/${prefix}`, 10_000, async (addresses) => {
-      // Swarm's layout, /<prefix>/docker/nodes/<host:port>, read by a second process through another path option.
+      // The CLI's layout, /<prefix>/docker/swarm/nodes/<host:port>, read by a second process through another path option.
       const listed = await runSwarm([
         "list",
         `zk://${server.endpoint}/${prefix}/docker`,
         "--discovery-opt",
-        "kv.path=nodes"
+        "kv.path=swarm/nodes"
       ])
       assert.sameMembers(lines(listed.stdout), [...addresses])
     })
+  }, 60_000)
+
+  it("the CLI's key layout /<prefix>/docker/swarm/nodes/<addr>, checked with a raw ZooKeeper client", async () => {
+    const raw = await rawZookeeper(server.endpoint)
+    try {
+      await cliLayout(`zk://${server.endpoint}/layout${process.pid}`, `/layout${process.pid}`, raw)
+    } finally {
+      raw.close()
+    }
   }, 60_000)
 
   it("an unreachable ZooKeeper: list fails with a message naming it", async () => {
