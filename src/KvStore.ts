@@ -54,6 +54,11 @@ export interface KvStoreShape {
   readonly list: (prefix: string) => Effect.Effect<KvSnapshot, KvError>
   /** The current snapshot first, then one per change under the prefix. */
   readonly watch: (prefix: string) => Stream.Stream<KvSnapshot, KvError>
+  /**
+   * When each live key under the prefix expires, in ms since the epoch (keys without a TTL are left
+   * out). Optional, and for tools such as the web console: not a hot path.
+   */
+  readonly expiries?: (prefix: string) => Effect.Effect<ReadonlyMap<string, number>, KvError>
 }
 
 export class KvStore extends Context.Tag("swarm-discovery/KvStore")<KvStore, KvStoreShape>() {}

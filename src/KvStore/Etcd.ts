@@ -330,6 +330,27 @@ export const make = (config: EtcdConfig): Effect.Effect<KvStoreShape, KvError, S
     const list = (prefix: string) =>
       Effect.map(rangeOf(prefix), ({ pairs, revision }): KvSnapshot => ({ pairs, index: Number(revision) }))
 
+    // From the leases themselves (whole seconds), so every instance sharing the etcd agrees.
+    const expiries = (prefix: string): Effect.Effect<ReadonlyMap<string, number>, KvError> =>
+      Effect.gen(function* () {
+        const res = yield* call(`list ${prefix}`, () =>
+          client.kv.range({ ...prefixRange(prefix), keys_only: true })
+        )
+        const now = yield* Clock.currentTimeMillis
+        const out = new Map<string, number>()
+        yield* Effect.forEach(
+          res.kvs.filter((kv) => kv.lease !== "0"),
+          (kv) =>
+            call(`lease ${kv.lease}`, () => client.leaseClient.leaseTimeToLive({ ID: kv.lease })).pipe(
+              Effect.map((lease) => {
+                if (Number(lease.TTL) >= 0) out.set(userKey(kv.key), now + Number(lease.TTL) * 1000)
+              })
+            ),
+          { concurrency: 16, discard: true }
+        )
+        return out
+      })
+
     const watch = (prefix: string): Stream.Stream<KvSnapshot, KvError> =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
@@ -449,7 +470,7 @@ export const make = (config: EtcdConfig): Effect.Effect<KvStoreShape, KvError, S
         })
       )
 
-    return { put, delete: remove, deletePrefix, list, watch }
+    return { put, delete: remove, deletePrefix, list, watch, expiries }
   })
 
 /** Exponential from 100ms, capped at 2s, forever. */

@@ -125,6 +125,16 @@ export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats
 
   const list = (prefix: string) => withNow(() => dirs.snapshot(prefix))
 
+  const expiries = (prefix: string) =>
+    withNow((): ReadonlyMap<string, number> => {
+      const out = new Map<string, number>()
+      for (const key of dirs.keysUnder(prefix)) {
+        const expiresAt = slots.get(key)?.expiresAt
+        if (expiresAt !== undefined) out.set(key, expiresAt)
+      }
+      return out
+    })
+
   const watch = (prefix: string): Stream.Stream<KvSnapshot, KvError> => {
     const path = Directories.baseOf(prefix)
     return Stream.unwrapScoped(
@@ -169,6 +179,7 @@ export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats
     deletePrefix,
     list,
     watch,
+    expiries,
     stats: () => ({ keys: slots.size, expirations, deadlines: heap.size, directories: dirs.size() })
   }
 }

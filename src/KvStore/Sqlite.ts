@@ -524,6 +524,18 @@ export const make = (options: SqliteOptions): Effect.Effect<SqliteStore, KvError
 
     const list = (prefix: string): Effect.Effect<KvSnapshot, KvError> => read((now) => snapshot(prefix, now))
 
+    // Uncached: a refresh moves a deadline without invalidating cached snapshots.
+    const expiries = (prefix: string): Effect.Effect<ReadonlyMap<string, number>, KvError> =>
+      read((now) => {
+        const hi = upperBound(prefix)
+        const raw = (hi === undefined ? q.listAll.all(now) : q.listRange.all(prefix, hi, now)) as Array<
+          [string, string, number | null]
+        >
+        const out = new Map<string, number>()
+        for (const [key, , expiresAt] of raw) if (expiresAt !== null) out.set(key, expiresAt)
+        return out
+      })
+
     const subscribe = (prefix: string, wake: Waker): (() => void) => {
       const table = isDirectory(prefix) ? dirWatchers : prefixWatchers
       let set = table.get(prefix)
@@ -631,7 +643,8 @@ export const make = (options: SqliteOptions): Effect.Effect<SqliteStore, KvError
       delete: removeWith(write),
       deletePrefix: deletePrefixWith(write),
       list,
-      watch
+      watch,
+      expiries
     }
     return {
       ...durable,

@@ -37,7 +37,7 @@
  *
  * The server touches the store only through the `KvStore` interface (plus
  * the optional `early` fast path), so any store (memory, SQLite, etcd) drops in. Keys are `<token>/<host:port>` with
- * the address as the value; the cluster's index is the store's index for
+ * the address and its TTL as the value (`Console/Registration.ts`); the cluster's index is the store's index for
  * the prefix `<token>/`.
  */
 import { randomBytes } from "node:crypto"
@@ -46,6 +46,7 @@ import { redactToken } from "../DiscoveryUrl.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { MemoryStats } from "../KvStore/Memory.js"
 import * as Api from "./Api.js"
+import * as Registration from "./Console/Registration.js"
 import * as Failures from "./Failures.js"
 import * as Listen from "./Listen.js"
 import * as Metrics from "./Metrics.js"
@@ -182,7 +183,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     const answerOf = (snapshot: KvSnapshot, route: Api.RouteName, cluster: string): Answer => {
       let cached = answers.get(snapshot)
       if (cached === undefined) {
-        const body = JSON.stringify(snapshot.pairs.map((p) => p.value))
+        const body = JSON.stringify(snapshot.pairs.map((p) => Registration.address(p.value)))
         cached = { ...Api.listBody(body, snapshot.index), route: "list", cluster }
         answers.set(snapshot, cached)
       }
@@ -247,8 +248,9 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
         case "Register": {
           const cluster = redactToken(request.token)
           const ttl = clampTtl(request.ttlMillis)
+          // The value carries the TTL for the web console; refreshes keep it equal (see Registration).
           return writer
-            .put(`${request.token}/${request.address}`, request.address, {
+            .put(`${request.token}/${request.address}`, Registration.encode(request.address, ttl), {
               ttl: Duration.millis(ttl),
               limit: { prefix: `${request.token}/`, max: config.maxEntries }
             })
