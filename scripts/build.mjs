@@ -78,15 +78,9 @@ const result = await build({
   // `swarm --version` without reading package.json at run time.
   define: { __SWARM_VERSION__: JSON.stringify(version) },
   plugins: [deepImports, stubs],
-  // Native or file-loading packages stay in node_modules; they load only when a command needs them.
-  external: [
-    "better-sqlite3",
-    "@effect/sql-sqlite-node",
-    "@effect/sql",
-    "@effect/experimental",
-    "etcd3",
-    "node-zookeeper-client"
-  ],
+  // The store drivers (native or file-loading) stay in node_modules; they load only when a command needs them.
+  // They are optional peers of the library, and devDependencies of this repo.
+  external: ["better-sqlite3", "etcd3", "node-zookeeper-client"],
   logLevel: "warning",
   // SWARM_BUILD_META=meta.json: write esbuild's metafile, to see what the bundle is made of.
   metafile: process.env.SWARM_BUILD_META !== undefined
