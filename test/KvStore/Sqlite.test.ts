@@ -1,7 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { mkdtempSync, rmSync } from "node:fs"
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeSync
+} from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { basename, dirname, join } from "node:path"
 import { Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream, TestClock } from "effect"
 import type { KvSnapshot } from "../../src/KvStore.js"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
@@ -119,13 +128,16 @@ describe("Sqlite KvStore", () => {
   it.scoped("expiry happens in bounded batches", () =>
     Effect.gen(function* () {
       const filename = yield* tempFile
-      const store = yield* Sqlite.make({ filename, sweepBatch: 7 })
+      // Commits at once: nothing between the clock and the sweeper's commits runs on a real timer.
+      const store = yield* Sqlite.make({ filename, sweepBatch: 7, scheduleCommit: Sqlite.atOnce })
       yield* Effect.forEach(
         Array.from({ length: 50 }, (_, i) => i),
         (i) => store.put(`b/${String(i).padStart(2, "0")}`, "x", { ttl: Duration.seconds(5) })
       )
       yield* TestClock.adjust(Duration.seconds(5))
-      assert.strictEqual((yield* store.stats).expirations, 50)
+      const stats = yield* store.stats
+      assert.strictEqual(stats.expirations, 50)
+      assert.strictEqual(stats.entries, 0)
       assert.strictEqual((yield* store.list("b/")).pairs.length, 0)
     })
   )
@@ -263,7 +275,7 @@ describe("Sqlite KvStore", () => {
       yield* Sqlite.make({ filename })
       const second = yield* Effect.either(Effect.scoped(Sqlite.make({ filename })))
       assert.isTrue(Either.isLeft(second))
-      if (Either.isLeft(second)) assert.include(second.left.detail, "in use by another process")
+      if (Either.isLeft(second)) assert.include(second.left.message, "in use by another process")
     })
   )
 
@@ -288,7 +300,7 @@ describe("Sqlite KvStore", () => {
     Effect.gen(function* () {
       const result = yield* Effect.either(Sqlite.make({ filename: "/proc/no-such-dir/x.db" }))
       assert.isTrue(Either.isLeft(result))
-      if (Either.isLeft(result)) assert.include(result.left.detail, "/proc/no-such-dir/x.db")
+      if (Either.isLeft(result)) assert.include(result.left.message, "/proc/no-such-dir/x.db")
     })
   )
 
@@ -298,6 +310,117 @@ describe("Sqlite KvStore", () => {
       yield* store.put("m/a", "a")
       assert.deepStrictEqual(keys(yield* store.list("m/")), ["m/a"])
       assert.isTrue(Option.isSome(Option.some(store.filename)))
+    })
+  )
+
+  it.scoped("empty directories are dropped: the mirror holds live clusters, not every one ever seen", () =>
+    Effect.gen(function* () {
+      const store = yield* fresh
+      yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => i),
+        (i) => store.put(`c${i}/a`, "x", { ttl: Duration.seconds(1) })
+      )
+      yield* store.put("kept/a", "x")
+      assert.strictEqual((yield* store.stats).clusters, 201)
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.strictEqual((yield* store.stats).clusters, 1)
+      assert.strictEqual((yield* store.stats).entries, 1)
+    })
+  )
+})
+
+/** A deterministic stand-in for random bytes (the test must fail or pass the same way every run). */
+const noise = (length: number, seed: number): Buffer => {
+  const out = Buffer.alloc(length)
+  let x = seed
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0
+    out[i] = x >>> 24
+  }
+  return out
+}
+
+const damage = (filename: string, at: number, seed: number) => {
+  const fd = openSync(filename, "r+")
+  writeSync(fd, noise(512, seed), 0, 512, at)
+  closeSync(fd)
+}
+
+/** A closed database file holding `entries` keys in clusters of ten, as the server writes them. */
+const filled = (entries: number) =>
+  Effect.gen(function* () {
+    const filename = yield* tempFile
+    const { store, close } = yield* open(filename)
+    for (let i = 0; i < entries; i++) {
+      const address = `10.0.${i >> 8}.${i & 255}:2375`
+      yield* store.early.put(`${String(Math.floor(i / 10)).padStart(32, "0")}/${address}`, address, {
+        ttl: Duration.hours(1)
+      })
+    }
+    yield* close
+    return filename
+  })
+
+describe("Sqlite integrity", () => {
+  it.scoped("a sound file opens, and recover leaves it alone", () =>
+    Effect.gen(function* () {
+      const filename = yield* filled(100)
+      assert.isTrue(Option.isNone(yield* Sqlite.recover(filename)))
+      const { store, close } = yield* open(filename)
+      assert.strictEqual((yield* store.list("")).pairs.length, 100)
+      yield* close
+      assert.isTrue(Option.isNone(yield* Sqlite.recover(join(dirname(filename), "missing.db"))))
+    })
+  )
+
+  for (const [name, where] of [
+    ["512 bytes in the middle", (size: number) => Math.floor(size / 2)],
+    ["the header", () => 0]
+  ] as const) {
+    it.scoped(`a file damaged in ${name} is refused, and recover brings back what is readable`, () =>
+      Effect.gen(function* () {
+        const entries = 3000
+        const filename = yield* filled(entries)
+        damage(filename, where(statSync(filename).size), 7)
+
+        const refused = yield* Effect.flip(Effect.scoped(Sqlite.make({ filename })))
+        assert.strictEqual(refused._tag, "DatabaseDamaged")
+        assert.include(refused.message, filename)
+        assert.include(refused.message, "--recover")
+        const damagedBytes = statSync(filename).size
+
+        const recovery = yield* Sqlite.recover(filename)
+        assert.isTrue(Option.isSome(recovery))
+        if (Option.isNone(recovery)) return
+        const { aside, recovered, complete } = recovery.value
+        assert.strictEqual(dirname(aside), dirname(filename))
+        assert.match(basename(aside), /^test\.db\.damaged-/)
+        assert.strictEqual(statSync(aside).size, damagedBytes, "the damaged file is kept as it was")
+        assert.isAtMost(recovered, entries)
+        if (complete) assert.strictEqual(recovered, entries, "complete means every indexed key was read")
+
+        const { store, close } = yield* open(filename)
+        const listed = (yield* store.list("")).pairs
+        assert.strictEqual(listed.length, recovered)
+        for (const { key, value } of listed) assert.isTrue(key.endsWith(`/${value}`), `${key} holds ${value}`)
+        // The index restarts above anything the damaged file handed out.
+        assert.isAbove((yield* store.list("any/")).index, 0)
+        assert.strictEqual(yield* store.put("new/a", "a"), "created")
+        yield* close
+        assert.isTrue(Option.isNone(yield* Sqlite.recover(filename)), "the new file is sound")
+        assert.isTrue(existsSync(aside))
+        assert.isAtLeast(readdirSync(dirname(filename)).filter((f) => f.includes("damaged")).length, 1)
+      })
+    )
+  }
+
+  it.scoped("the middle-of-file damage still recovers most entries", () =>
+    Effect.gen(function* () {
+      const filename = yield* filled(3000)
+      damage(filename, Math.floor(statSync(filename).size / 2), 7)
+      const recovery = yield* Sqlite.recover(filename)
+      assert.isTrue(Option.isSome(recovery))
+      if (Option.isSome(recovery)) assert.isAbove(recovery.value.recovered, 2000)
     })
   )
 })
