@@ -48,6 +48,8 @@ export interface ServeConfig {
   readonly minTtl: Duration.Duration
   readonly maxTtl: Duration.Duration
   readonly maxEntries: number
+  /** `--recover`: set a damaged SQLite file aside and start from what it still holds. */
+  readonly recover: boolean
   readonly tls: Option.Option<{
     readonly cert: string
     readonly key: string
@@ -66,6 +68,7 @@ export interface ServeInput {
   readonly minTtl: Option.Option<string>
   readonly maxTtl: Option.Option<string>
   readonly maxEntries: number
+  readonly recover?: boolean
   readonly tlscert: Option.Option<string>
   readonly tlskey: Option.Option<string>
   readonly tlscacert: Option.Option<string>
@@ -220,7 +223,22 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
       Option.isSome(cert) && Option.isSome(key)
         ? Option.some({ cert: cert.value, key: key.value, ca, verify: input.tlsverify })
         : Option.none()
-    return { host, port, store, dataDir, defaultTtl, minTtl, maxTtl, maxEntries: input.maxEntries, tls }
+    const recover = input.recover === true
+    if (recover && store.kind !== "sqlite") {
+      return yield* usage("--recover only applies to the SQLite store (sqlite://, the default)")
+    }
+    return {
+      host,
+      port,
+      store,
+      dataDir,
+      defaultTtl,
+      minTtl,
+      maxTtl,
+      maxEntries: input.maxEntries,
+      recover,
+      tls
+    }
   })
 
 const readPem = (flag: string, path: string) =>
@@ -337,6 +355,20 @@ const openStore = (config: ServeConfig) =>
           reason: `the SQLite store cannot load (better-sqlite3 is a native module: reinstall with npm ci, or use --store memory://): ${(error as Error).message}`
         })
     })
+    if (config.recover) {
+      const recovery = yield* Sqlite.recover(file)
+      yield* Option.match(recovery, {
+        onNone: () => Effect.logInfo(`--recover: ${file} is sound; nothing to recover`),
+        onSome: ({ accounted, aside, recovered, unreadable }) =>
+          Effect.logWarning(
+            `--recover: ${file} was damaged; ${recovered} entries copied into a fresh file; ` +
+              (accounted && unreadable === 0
+                ? "none was lost; "
+                : `${unreadable}${accounted ? "" : " or more"} could not be read (those nodes register again at their next heartbeat); `) +
+              `the damaged file is kept as ${aside}`
+          )
+      })
+    }
     const store = yield* Sqlite.make({ filename: file, synchronous })
     return {
       store,
@@ -381,6 +413,11 @@ const options = {
   maxEntries: Options.integer("max-entries").pipe(
     Options.withDescription("Entries per cluster; a registration past it gets 409. Refreshes always pass."),
     Options.withDefault(DEFAULT_MAX_ENTRIES)
+  ),
+  recover: Options.boolean("recover").pipe(
+    Options.withDescription(
+      "If the SQLite file is damaged, keep it aside (renamed) and start from a fresh file holding what is still readable."
+    )
   ),
   tlscert: Options.text("tlscert").pipe(
     Options.withPseudoName("file"),

@@ -3,7 +3,7 @@
  * Only `Sqlite.ts` and `src/internal/sqlite/` import it, so the declaration stays out of the public API.
  */
 declare module "better-sqlite3" {
-  interface Statement {
+  export interface Statement {
     run(...params: ReadonlyArray<unknown>): { changes: number }
     get(...params: ReadonlyArray<unknown>): unknown
     all(...params: ReadonlyArray<unknown>): Array<unknown>
@@ -11,7 +11,7 @@ declare module "better-sqlite3" {
     pluck(on?: boolean): Statement
     raw(on?: boolean): Statement
   }
-  interface Database {
+  export interface Database {
     prepare(sql: string): Statement
     exec(sql: string): void
     pragma(sql: string, options?: { simple?: boolean }): unknown

@@ -54,21 +54,21 @@ export interface Recovery {
   readonly aside: string
   /** Rows copied into the fresh file. */
   readonly recovered: number
-  /** Whether every row the damaged file's index knew of was read. */
-  readonly complete: boolean
+  /** Keys the damaged file's expiry index names whose rows could not be read. */
+  readonly unreadable: number
+  /** Whether the whole index could be read, so that `unreadable` is exact rather than a lower bound. */
+  readonly accounted: boolean
 }
 
 type Row = readonly [key: string, value: string, expiresAt: number | null]
 
-/** Reads rows from `iterate` until it fails (a damaged page ends a scan, not the recovery). */
-const scan = (rows: Map<string, Row>, iterate: () => Iterable<unknown>): void => {
+/** Hands each row of `iterate` to `each` until it fails (a damaged page ends a scan, not the recovery); whether it got to the end. */
+const scan = (iterate: () => Iterable<unknown>, each: (row: ReadonlyArray<unknown>) => void): boolean => {
   try {
-    for (const row of iterate()) {
-      const [key, value, expiresAt] = row as Row
-      if (typeof key === "string" && typeof value === "string") rows.set(key, [key, value, expiresAt])
-    }
+    for (const row of iterate()) each(row as ReadonlyArray<unknown>)
+    return true
   } catch {
-    // The rest of this scan is unreadable: the other scans start elsewhere.
+    return false // The rest of this scan is unreadable: the other scans start elsewhere.
   }
 }
 
@@ -97,7 +97,8 @@ export const recover = (filename: string, now: number): Recovery => {
   rmSync(filename + "-shm", { force: true })
 
   const rows = new Map<string, Row>()
-  let indexed: Array<[string, number]> | undefined
+  const indexed = new Set<string>()
+  let accounted = false
   let revision = 0
   let known = false
   const old = attempt(() => new Driver(aside, { readonly: true, fileMustExist: true }))
@@ -105,19 +106,21 @@ export const recover = (filename: string, now: number): Recovery => {
     const prepared = (sql: string) => attempt(() => old.prepare(sql).raw(true))
     const forward = prepared("SELECT key, value, expires_at FROM kv ORDER BY key")
     const backward = prepared("SELECT key, value, expires_at FROM kv ORDER BY key DESC")
-    if (forward) scan(rows, () => forward.iterate())
-    if (backward) scan(rows, () => backward.iterate())
-    indexed = attempt(
-      () =>
-        old
-          .prepare("SELECT key, expires_at FROM kv INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL")
-          .raw(true)
-          .all() as Array<[string, number]>
-    )
-    const one = prepared("SELECT key, value, expires_at FROM kv WHERE key = ?")
-    if (indexed !== undefined && one !== undefined) {
-      for (const [key] of indexed) if (!rows.has(key)) scan(rows, () => one.iterate(key))
+    const keep = ([key, value, expiresAt]: ReadonlyArray<unknown>) => {
+      if (typeof key === "string" && typeof value === "string") {
+        rows.set(key, [key, value, typeof expiresAt === "number" ? expiresAt : null])
+      }
     }
+    for (const statement of [forward, backward]) if (statement) scan(() => statement.iterate(), keep)
+    const index =
+      "SELECT key FROM kv INDEXED BY kv_expires_at WHERE expires_at IS NOT NULL ORDER BY expires_at"
+    const note = ([key]: ReadonlyArray<unknown>) => typeof key === "string" && indexed.add(key)
+    const up = prepared(index)
+    const down = prepared(`${index} DESC`)
+    accounted = up !== undefined && scan(() => up.iterate(), note)
+    if (!accounted && down !== undefined) scan(() => down.iterate(), note)
+    const one = prepared("SELECT key, value, expires_at FROM kv WHERE key = ?")
+    if (one !== undefined) for (const key of indexed) if (!rows.has(key)) scan(() => one.iterate(key), keep)
     // The root directory's row carries the latest revision, meta the rest: both must be readable.
     const revisions = ["SELECT max(value) FROM meta", "SELECT max(rev) FROM dirs"].map(
       (sql) => attempt(() => old.prepare(sql).pluck(true).get()) as number | null | undefined
@@ -143,6 +146,7 @@ export const recover = (filename: string, now: number): Recovery => {
   } finally {
     fresh.close()
   }
-  const complete = indexed !== undefined && indexed.every(([key]) => rows.has(key))
-  return { aside, recovered: rows.size, complete }
+  let unreadable = 0
+  for (const key of indexed) if (!rows.has(key)) unreadable++
+  return { aside, recovered: rows.size, unreadable, accounted }
 }
