@@ -4,7 +4,7 @@
  *
  * Pure model: no I/O.
  */
-import { Data, Duration, Either } from "effect"
+import { Data, Duration, Either, ParseResult, Schema } from "effect"
 
 export class InvalidDuration extends Data.TaggedError("InvalidDuration")<{
   readonly input: string
@@ -76,3 +76,21 @@ export const format = (duration: Duration.DurationInput): string => {
   const seconds = +((millis % 60_000) / 1000).toFixed(9)
   return `${hours > 0 ? `${hours}h` : ""}${hours > 0 || minutes > 0 ? `${minutes}m` : ""}${seconds}s`
 }
+
+/**
+ * A `Schema<Duration, string>` over Go syntax: decodes with `parse` (so no
+ * negative durations), encodes with `format`.
+ */
+export const FromString: Schema.Schema<Duration.Duration, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.DurationFromSelf,
+  {
+    strict: true,
+    decode: (input, _, ast) =>
+      Either.match(parse(input), {
+        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, input, error.message)),
+        onRight: ParseResult.succeed
+      }),
+    encode: (duration) => ParseResult.succeed(format(duration))
+  }
+).annotations({ identifier: "GoDuration" })

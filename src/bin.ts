@@ -1,11 +1,8 @@
 /**
- * The `swarm` executable. SIGINT/SIGTERM interrupt `main` (join deregisters
- * on the way out) and end the process with 0; see Cli.exitCode for the rest.
+ * The `swarm` executable. `swarm --version` answers before any other module
+ * is evaluated (the bundle defers everything behind the dynamic import); the
+ * rest runs in Cli/Run.ts.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Effect } from "effect"
-import * as Cli from "./Cli/Cli.js"
-import * as Platform from "./Cli/Platform.js"
 
 /** Inlined by scripts/build.mjs from package.json. */
 declare const __SWARM_VERSION__: string | undefined
@@ -17,7 +14,9 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   throw error
 })
 
-Cli.main(process.argv.slice(2), { version }).pipe(
-  Effect.provide(Platform.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown })
-)
+const args = process.argv.slice(2)
+if (args.length === 1 && args[0] === "--version") {
+  process.stdout.write(`${version}\n`)
+} else {
+  void import("./Cli/Run.js").then((m) => m.run(args, version))
+}

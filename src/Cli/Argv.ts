@@ -14,18 +14,20 @@
  * - turns `swarm join ... --help` into a form whose usage line names
  *   `swarm join`.
  *
- * Which options take a value is read from each command's @effect/cli usage,
- * so commands written elsewhere (`serve`, `create`) are covered too.
+ * Which options take a value is read from each command's definition, so
+ * options added later are covered too.
  */
-import type { Usage } from "@effect/cli"
 import { Either } from "effect"
 import { UsageError } from "./Common.js"
+import type { CommandDoc } from "./HelpModel.js"
 
 export interface CommandSpec {
   /** Names (with dashes) of options that take a value. */
   readonly valueOptions: ReadonlySet<string>
   /** Names of options that take no value. */
   readonly flags: ReadonlySet<string>
+  /** Names of `key=value` options (`Options.keyValueMap`). */
+  readonly keyValueOptions: ReadonlySet<string>
 }
 
 /** @effect/cli's built-ins, valid before or after the subcommand. */
@@ -33,31 +35,12 @@ const GLOBAL_VALUE_OPTIONS = new Set(["--log-level", "--completions"])
 const GLOBAL_FLAGS = new Set(["--version", "--wizard"])
 const HELP = new Set(["--help", "-h"])
 
-/** Reads which options take a value from a command's usage. */
-export const specOf = (usage: Usage.Usage): CommandSpec => {
-  const valueOptions = new Set<string>()
-  const flags = new Set<string>()
-  const walk = (u: Usage.Usage): void => {
-    switch (u._tag) {
-      case "Named":
-        for (const name of u.names) {
-          if (name.startsWith("-")) (u.acceptedValues._tag === "Some" ? valueOptions : flags).add(name)
-        }
-        return
-      case "Optional":
-      case "Repeated":
-        return walk(u.usage)
-      case "Alternation":
-      case "Concat":
-        walk(u.left)
-        return walk(u.right)
-      default:
-        return
-    }
-  }
-  walk(usage)
-  return { valueOptions, flags }
-}
+/** Which options take a value, read from the command's definition (see HelpModel.ts). */
+export const specOf = (command: CommandDoc): CommandSpec => ({
+  valueOptions: new Set(command.options.filter((o) => o.value !== undefined).flatMap((o) => o.names)),
+  flags: new Set(command.options.filter((o) => o.value === undefined).flatMap((o) => o.names)),
+  keyValueOptions: new Set(command.options.filter((o) => o.keyValue).flatMap((o) => o.names))
+})
 
 export interface Normalized {
   /** The arguments to hand to @effect/cli (without `node` and the script). */
@@ -127,6 +110,16 @@ export const normalize = (
         if (value === undefined || isOptionLike(value)) return Either.left(missingValue(command, name))
         i++
       }
+      // @effect/cli 0.77 takes `--discovery-opt novalue` as the option without a value and reports
+      // "text options do not have a default value"; say what is wrong instead.
+      if (spec.keyValueOptions.has(name) && !/^[^=]+=/.test(value)) {
+        return Either.left(
+          new UsageError({
+            command,
+            reason: `${name} expects key=value, got ${JSON.stringify(value)} (for example ${name} kv.path=docker/nodes)`
+          })
+        )
+      }
       ;(global ? globals : options).push(name, value)
     } else if (GLOBAL_FLAGS.has(arg)) {
       globals.push(arg)
@@ -139,7 +132,9 @@ export const normalize = (
       return Either.left(unknownOption(command, name, spec))
     }
   }
-  const separator = positionals.some((p) => p.startsWith("-")) ? ["--"] : []
+  // After "--" nothing is an option. It also keeps a key=value option (@effect/cli 0.77's
+  // keyValueMap takes every following `a=b` word as another pair) off a positional with '='.
+  const separator = positionals.some((p) => p.startsWith("-") || p.includes("=")) ? ["--"] : []
   return Either.right({ args: [...globals, command, ...options, ...separator, ...positionals], command })
 }
 

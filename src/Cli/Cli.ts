@@ -3,8 +3,7 @@
  * the argv normalised first (see Argv.ts), logs on stderr, no colours off a
  * terminal, every error printed once, and an exit code from `exitCode`.
  */
-import { CliConfig, Command, HelpDoc, ValidationError } from "@effect/cli"
-import * as Span from "@effect/cli/HelpDoc/Span"
+import { CliConfig, Command, ValidationError } from "@effect/cli"
 import {
   Cause,
   Data,
@@ -15,11 +14,14 @@ import {
   HashSet,
   type Logger,
   Logger as EffectLogger,
-  Option
+  Option,
+  Predicate
 } from "effect"
 import * as Argv from "./Argv.js"
 import * as Common from "./Common.js"
 import * as Create from "./Create.js"
+import * as Help from "./Help.js"
+import * as HelpModel from "./HelpModel.js"
 import * as Join from "./Join.js"
 import * as List from "./List.js"
 import * as Serve from "./Serve.js"
@@ -32,47 +34,94 @@ export const root = Command.make("swarm").pipe(
   Command.withSubcommands([Join.command, List.command, Watch.command, Create.command, Serve.command])
 )
 
-const specOf = <Name extends string, R, E, A>(
-  command: Command.Command<Name, R, E, A>
-): ReadonlyArray<readonly [string, Argv.CommandSpec]> => {
-  const spec = Argv.specOf(Command.getUsage(command))
-  return [...Command.getNames(command)].map((name) => [name, spec] as const)
-}
+const commands = [Join.command, List.command, Watch.command, Create.command, Serve.command]
 
 /** Which options take a value, per subcommand, read from the commands themselves. */
-const specs: ReadonlyMap<string, Argv.CommandSpec> = new Map([
-  ...specOf(Join.command),
-  ...specOf(List.command),
-  ...specOf(Watch.command),
-  ...specOf(Create.command),
-  ...specOf(Serve.command)
+const specs: ReadonlyMap<string, Argv.CommandSpec> = new Map(
+  commands.map((c) => {
+    const doc = HelpModel.describeCommand(c)
+    return [doc.name, Argv.specOf(doc)] as const
+  })
+)
+
+/**
+ * @effect/cli 0.77's words for a missing value, in ours: it reports a missing option as
+ * "Expected to find option: '--advertise'" without its env var, and a missing argument whose
+ * env var is unset as "(Missing data at SWARM_DISCOVERY: ...)".
+ */
+export const explain = (text: string, command: string | undefined): string => {
+  const doc = commands.map((c) => HelpModel.describeCommand(c)).find((d) => d.name === command)
+  const env = /^\(Missing data at ([A-Za-z0-9_]+): .*\)$/.exec(text)?.[1]
+  const flag = /^Expected to find option: '(-[^']+)'/.exec(text)?.[1]
+  const arg = doc?.args.find((a) => env !== undefined && a.env === env)
+  if (arg !== undefined) return `missing ${arg.name}: give it as an argument or set ${env}`
+  const option = doc?.options.find(
+    (o) => (env !== undefined && o.env === env) || o.names.includes(flag ?? "")
+  )
+  if (option === undefined) return text
+  const term = `${option.names[0]}${option.value === undefined ? "" : ` ${option.value}`}`
+  return `missing ${term}${option.env === undefined ? "" : ` (or set ${option.env})`}`
+}
+
+const DESCRIPTION =
+  "Docker Swarm (classic) style node discovery: join, list and watch a cluster, or serve one."
+
+/** What only the root help carries: @effect/cli's built-ins, the env vars no option names, exit codes. */
+const GLOBAL_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ["-h, --help", "Show help; after a command, that command's help."],
+  ["--version", "Print the version."],
+  ["--log-level LEVEL", "trace, debug, info, warning, error or none. Logs go to stderr. Default: info."],
+  ["--completions SHELL", "Print a completion script for sh, bash, fish or zsh."]
+]
+
+const ENVIRONMENT: ReadonlyArray<readonly [string, string]> = [
+  ["SWARM_LOG_LEVEL", "The log level when --log-level is not given."],
+  ["NO_COLOR", "Set to turn colours off (they are off anyway when output is not a terminal)."]
+]
+
+/** The one exit-code rule every command follows (see `exitCodeOf`). */
+const EXIT_CODES: ReadonlyArray<readonly [string, string]> = [
+  [String(Common.EXIT_OK), "Success, or stopped by SIGINT or SIGTERM."],
+  [
+    String(Common.EXIT_FAILURE),
+    "A failure at run time: the backend is unreachable or answers badly, a timeout, a server error."
+  ],
+  [
+    String(Common.EXIT_USAGE),
+    "Something wrong in what was typed: an unknown option, a bad value, URL, range or address, a bad env var."
+  ]
+]
+
+/** The help text for `command` (a subcommand's name), or the root help. */
+export const help = (command: string | undefined, version: string): string => {
+  const docs = commands.map((c) => HelpModel.describeCommand(c))
+  const doc = docs.find((d) => d.name === command)
+  if (doc !== undefined) return Help.renderCommand("swarm", doc)
+  return Help.renderRoot({
+    program: "swarm",
+    version,
+    description: DESCRIPTION,
+    commands: docs,
+    globalOptions: GLOBAL_OPTIONS,
+    environment: ENVIRONMENT,
+    exitCodes: EXIT_CODES
+  })
+}
+
+/** Errors about what the user typed (exit 2); any other failure is one at run time (exit 1). */
+const INPUT_ERRORS: ReadonlySet<string> = new Set([
+  "UsageError",
+  "NotSupported",
+  "InvalidUrl",
+  "InvalidRange",
+  "InvalidEntry",
+  "InvalidDuration"
 ])
 
-const footer = HelpDoc.blocks([
-  HelpDoc.h1("GLOBAL OPTIONS"),
-  HelpDoc.descriptionList([
-    [Span.text("-h, --help"), HelpDoc.p("Show help; after a command, that command's help.")],
-    [Span.text("--version"), HelpDoc.p("Print the version.")],
-    [
-      Span.text("--log-level LEVEL"),
-      HelpDoc.p("trace, debug, info (default), warning, error or none. Logs go to stderr.")
-    ],
-    [Span.text("--completions SHELL"), HelpDoc.p("Print a completion script for sh, bash, fish or zsh.")]
-  ]),
-  HelpDoc.h1("ENVIRONMENT"),
-  HelpDoc.descriptionList([
-    [Span.text("SWARM_DISCOVERY"), HelpDoc.p("The discovery URL when no argument gives one.")],
-    [Span.text("SWARM_ADVERTISE"), HelpDoc.p("join: the address when --advertise is not given.")],
-    [Span.text("SWARM_TOKEN_URL"), HelpDoc.p("The token service for token://<token> and create.")],
-    [Span.text("SWARM_LOG_LEVEL"), HelpDoc.p("trace, debug, info (default), warning, error or none.")],
-    [
-      Span.text("NO_COLOR"),
-      HelpDoc.p("Set to turn colours off (they are off anyway when output is not a terminal).")
-    ]
-  ]),
-  HelpDoc.h1("EXIT CODES"),
-  HelpDoc.p("0 success, or stopped by SIGINT/SIGTERM; 1 the command failed; 2 the command line is wrong.")
-])
+export const exitCodeOf = (error: unknown): number =>
+  Predicate.hasProperty(error, "_tag") && INPUT_ERRORS.has(String(error._tag))
+    ? Common.EXIT_USAGE
+    : Common.EXIT_FAILURE
 
 /** The process exit code a run ended with, carried as the failure of `main`. */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -103,18 +152,23 @@ export const main = (args: ReadonlyArray<string>, options: MainOptions) =>
       yield* print(normalized.left.message, true)
       return yield* new ExitCode({ code: Common.EXIT_USAGE })
     }
+    const wantsHelp = normalized.right.args.some((arg) => arg === "--help" || arg === "-h")
+    // Our own help, from the same definitions @effect/cli parses with (see HelpModel.ts).
+    if (wantsHelp) return yield* Effect.sync(() => out.write(`${help(command, options.version)}\n`))
     const level = Common.logLevelFrom(Option.getOrUndefined(yield* Common.env("SWARM_LOG_LEVEL")))
-    const cli = Command.run(root, { name: "swarm", version: options.version, executable: "swarm", footer })
+    const cli = Command.run(root, { name: "swarm", version: options.version, executable: "swarm" })
     const base = yield* Effect.console
     // @effect/cli prints its own parse errors with Console.error: give them our prefix and hint.
-    const console = Common.makeConsole(base, out, err, (text) => Common.formatError(command, text, true))
+    const console = Common.makeConsole(base, out, err, (text) =>
+      Common.formatError(command, explain(text, command), true)
+    )
     return yield* cli(["node", "swarm", ...normalized.right.args]).pipe(
       Effect.catchAll((error) => {
         if (ValidationError.isValidationError(error)) return new ExitCode({ code: Common.EXIT_USAGE })
-        const usage = error instanceof Common.UsageError
+        const code = exitCodeOf(error)
         return Effect.zipRight(
-          print(error instanceof Error ? error.message : String(error), usage),
-          new ExitCode({ code: usage ? Common.EXIT_USAGE : Common.EXIT_FAILURE })
+          print(error instanceof Error ? error.message : String(error), code === Common.EXIT_USAGE),
+          new ExitCode({ code })
         )
       }),
       Effect.catchAllDefect((defect) =>

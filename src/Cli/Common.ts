@@ -8,8 +8,23 @@
  * 2 a usage error (bad or missing flag, argument or value).
  */
 import { Args, Options } from "@effect/cli"
-import { Cause, Config, type Console, Data, Duration, Effect, Either, Logger, LogLevel, Option } from "effect"
+import {
+  Cause,
+  Config,
+  type Console,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  HashMap,
+  Logger,
+  LogLevel,
+  Option,
+  ParseResult,
+  Schema
+} from "effect"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
+import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
 
 /** A mistake in how the command was called: exit code 2. */
@@ -41,28 +56,130 @@ export const EXIT_USAGE = 2
 // Shared arguments and options
 // ---------------------------------------------------------------------------
 
-/** The discovery URL; optional here because `SWARM_DISCOVERY` may give it (see `discoveryUrl`). */
-export const discoveryArg = Args.text({ name: "discovery" }).pipe(
-  Args.withDescription(
-    "The discovery URL: token://<token>, file:///path, nodes://host:port,..., etcd://h1,h2/path, zk://..., consul://..., memory://name. A bare host:port list means nodes://. Env: SWARM_DISCOVERY."
-  ),
-  Args.optional
+/**
+ * `withSchema` whose error reads `<label>: <the schema's own message>`, not
+ * the decode tree @effect/cli prints by default.
+ */
+export const schemaFor = <A, I>(label: string, schema: Schema.Schema<A, I>): Schema.Schema<A, I> =>
+  schema.annotations({
+    message: (issue) => ({
+      message: label === "" ? leafMessage(issue) : `${label}: ${leafMessage(issue)}`,
+      override: true
+    })
+  })
+
+/** The innermost message of a parse issue: what the failing check itself said. */
+const leafMessage = (issue: ParseResult.ParseIssue): string => {
+  switch (issue._tag) {
+    case "Type":
+      return issue.message ?? `invalid value ${JSON.stringify(issue.actual)}`
+    case "Transformation":
+    case "Refinement":
+    case "Pointer":
+      return leafMessage(issue.issue)
+    case "Composite":
+      return leafMessage(Array.isArray(issue.issues) ? issue.issues[0] : issue.issues)
+    default:
+      return issue.message ?? "invalid value"
+  }
+}
+
+/** An env var for `withFallbackConfig`; what it holds goes through the option's own schema. */
+export const envVar = (name: string): Config.Config<string> => Config.string(name)
+
+/** A discovery URL (a bare host:port list means nodes://), checked for a supported scheme. */
+export const DiscoveryUrlString: Schema.Schema<string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.String,
+  {
+    strict: true,
+    decode: (input, _, ast) =>
+      Either.match(DiscoveryUrl.parse(input), {
+        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, input, error.message)),
+        onRight: () => ParseResult.succeed(input.trim())
+      }),
+    encode: ParseResult.succeed
+  }
 )
 
-export const discoveryOpt = Options.text("discovery-opt").pipe(
-  Options.withPseudoName("key=value"),
-  Options.withDescription(
-    "A discovery option, for example kv.path=docker/nodes or token.cacert=/ca.pem. Repeatable."
-  ),
-  Options.repeated
+// TODO(H2): Entry.FromString once it lands in src/Entry.ts.
+export const EntryString: Schema.Schema<Entry.Entry, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.Struct({ host: Schema.String, port: Schema.Number }),
+  {
+    strict: true,
+    decode: (input, _, ast) =>
+      Either.match(Entry.parse(input.trim()), {
+        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, input, error.message)),
+        onRight: ParseResult.succeed
+      }),
+    encode: (entry) => ParseResult.succeed(Entry.format(entry))
+  }
 )
+
+/** The discovery URL: the positional argument, else `SWARM_DISCOVERY`. */
+export const discoveryArg = Args.text({ name: "discovery" }).pipe(
+  Args.withDescription(
+    "The discovery URL: token://<token>, file:///path, nodes://host:port,..., etcd://h1,h2/path, zk://..., consul://..., memory://name. A bare host:port list means nodes://."
+  ),
+  Args.withFallbackConfig(envVar("SWARM_DISCOVERY")),
+  // Its errors name the URL already ("invalid discovery URL ...", "discovery service not supported").
+  Args.withSchema(schemaFor("", DiscoveryUrlString))
+)
+
+/** `--discovery-opt key=value`, repeatable; a later repeat of a key wins. */
+export const discoveryOpt = Options.keyValueMap("discovery-opt").pipe(
+  Options.withPseudoName("key=value"),
+  Options.withDescription("A discovery option, for example kv.path=docker/nodes or token.cacert=/ca.pem."),
+  Options.withDefault(HashMap.empty<string, string>())
+)
+
+/** The `--discovery-opt` pairs as the plain record `Discovery.layer` takes. */
+export const toRecord = (map: HashMap.HashMap<string, string>): Record<string, string> =>
+  Object.fromEntries(HashMap.toEntries(map))
 
 export const format = Options.choice("format", ["text", "json"]).pipe(
   Options.withDescription("text: one host:port per line; json: JSON."),
   Options.withDefault("text" as const)
 )
 
-/** A Go-duration flag; parse and check it with `duration`. */
+export interface DurationRule {
+  readonly default: Duration.Duration
+  /** The smallest allowed value, inclusive. */
+  readonly min?: Duration.Duration
+  /** When true the value must be strictly greater than `min`. */
+  readonly exclusive?: boolean
+}
+
+const boundMessage = (rule: DurationRule, min: Duration.Duration): string =>
+  rule.exclusive ? `greater than ${GoDuration.format(min)}` : `at least ${GoDuration.format(min)}`
+
+/** A Go-duration flag, decoded by `GoDuration.FromString` and checked against its lower bound. */
+export const goDuration = (
+  name: string,
+  description: string,
+  rule: DurationRule
+): Options.Options<Duration.Duration> => {
+  const { min } = rule
+  const bounded =
+    min === undefined
+      ? GoDuration.FromString
+      : GoDuration.FromString.pipe(
+          Schema.filter((d) =>
+            (rule.exclusive ? Duration.greaterThan(d, min) : Duration.greaterThanOrEqualTo(d, min))
+              ? true
+              : `must be ${boundMessage(rule, min)}, got ${GoDuration.format(d)}`
+          )
+        )
+  return Options.text(name).pipe(
+    Options.withPseudoName("duration"),
+    Options.withDescription(description),
+    Options.withSchema(schemaFor(`--${name}`, bounded)),
+    Options.withDefault(rule.default)
+  )
+}
+
+/** A Go-duration flag as text, checked later with `duration` (serve's flags). */
 export const durationOption = (name: string, description: string) =>
   Options.text(name).pipe(
     Options.withPseudoName("duration"),
@@ -76,54 +193,6 @@ export const env = (name: string): Effect.Effect<Option.Option<string>> =>
     Effect.map(Option.filter((value) => value.trim() !== "")),
     Effect.orElseSucceed(() => Option.none<string>())
   )
-
-/** The discovery URL from the argument, else `SWARM_DISCOVERY`; checks the scheme. */
-export const discoveryUrl = (
-  command: string,
-  arg: Option.Option<string>
-): Effect.Effect<string, UsageError> =>
-  Effect.gen(function* () {
-    const url = Option.isSome(arg) ? Option.some(arg.value) : yield* env("SWARM_DISCOVERY")
-    if (Option.isNone(url)) {
-      return yield* new UsageError({
-        command,
-        reason:
-          "missing discovery URL: give it as the last argument (for example token://<token>) or set SWARM_DISCOVERY"
-      })
-    }
-    const parsed = DiscoveryUrl.parse(url.value)
-    if (Either.isLeft(parsed)) return yield* new UsageError({ command, reason: parsed.left.message })
-    return url.value.trim()
-  })
-
-/** Parses `--discovery-opt k=v` values; a later repeat of a key wins. */
-export const discoveryOptions = (
-  command: string,
-  values: ReadonlyArray<string>
-): Either.Either<Record<string, string>, UsageError> => {
-  const out: Record<string, string> = {}
-  for (const value of values) {
-    const eq = value.indexOf("=")
-    if (eq <= 0) {
-      return Either.left(
-        new UsageError({
-          command,
-          reason: `--discovery-opt expects key=value, got ${JSON.stringify(value)} (for example --discovery-opt kv.path=docker/nodes)`
-        })
-      )
-    }
-    out[value.slice(0, eq).trim()] = value.slice(eq + 1)
-  }
-  return Either.right(out)
-}
-
-export interface DurationRule {
-  readonly default: Duration.Duration
-  /** The smallest allowed value, inclusive. */
-  readonly min?: Duration.Duration
-  /** When true the value must be strictly greater than `min`. */
-  readonly exclusive?: boolean
-}
 
 /** Parses a Go-duration flag value (or takes the default) and checks its lower bound. */
 export const duration = (

@@ -3,16 +3,15 @@
  * its token, alone, on stdout (so scripts can do `TOKEN=$(swarm create)`).
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, HashMap, Option } from "effect"
 import { DEFAULT_SERVICE } from "../TokenUrl.js"
 import * as Common from "./Common.js"
 
 const url = Options.text("url").pipe(
   Options.withPseudoName("url"),
-  Options.withDescription(
-    `The token discovery service, for example https://discovery.example.com/v1. Env: SWARM_TOKEN_URL. Default: ${DEFAULT_SERVICE}.`
-  ),
-  Options.optional
+  Options.withDescription("The token discovery service, for example https://discovery.example.com/v1."),
+  Options.withFallbackConfig(Common.envVar("SWARM_TOKEN_URL")),
+  Options.withDefault(DEFAULT_SERVICE)
 )
 
 export const command = Command.make(
@@ -20,13 +19,11 @@ export const command = Command.make(
   { url, discoveryOpt: Common.discoveryOpt },
   ({ discoveryOpt, url }) =>
     Effect.gen(function* () {
-      const options = yield* Common.discoveryOptions("create", discoveryOpt)
-      const service = Option.isSome(url)
-        ? url.value
-        : Option.getOrElse(yield* Common.env("SWARM_TOKEN_URL"), () => DEFAULT_SERVICE)
       // Loaded on demand, like the discovery backends, so other commands start fast.
       const Token = yield* Effect.promise(() => import("../Discovery/Token.js"))
-      const token = yield* Token.createCluster(service, { cacert: options["token.cacert"] })
+      const token = yield* Token.createCluster(url, {
+        cacert: Option.getOrUndefined(HashMap.get(discoveryOpt, "token.cacert"))
+      })
       yield* Console.log(token)
     })
 ).pipe(

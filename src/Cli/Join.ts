@@ -3,7 +3,7 @@
  * interrupted; on SIGINT/SIGTERM deregister where the backend can, exit 0.
  */
 import { Command, Options } from "@effect/cli"
-import { Duration, Effect, Either, Option } from "effect"
+import { Duration, Effect, Either, type HashMap } from "effect"
 import * as Discovery from "../Discovery.js"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
 import * as Entry from "../Entry.js"
@@ -23,43 +23,31 @@ export interface JoinConfig {
 }
 
 export interface JoinInput {
-  readonly discovery: Option.Option<string>
-  readonly advertise: Option.Option<string>
-  readonly heartbeat: Option.Option<string>
-  readonly ttl: Option.Option<string>
-  readonly delay: Option.Option<string>
-  readonly discoveryOpt: ReadonlyArray<string>
+  readonly discovery: string
+  readonly advertise: Entry.Entry
+  readonly heartbeat: Duration.Duration
+  readonly ttl: Duration.Duration
+  readonly delay: Duration.Duration
+  readonly discoveryOpt: HashMap.HashMap<string, string>
 }
 
-const usage = (reason: string) => new Common.UsageError({ command: NAME, reason })
-
-/** Checks the flags the way DESIGN.md's compatibility contract says; the first mistake wins. */
-export const parse = (input: JoinInput): Effect.Effect<JoinConfig, Common.UsageError> =>
-  Effect.gen(function* () {
-    const advertise = Option.isSome(input.advertise) ? input.advertise : yield* Common.env("SWARM_ADVERTISE")
-    if (Option.isNone(advertise)) {
-      return yield* usage("missing --advertise host:port (the address to register; or set SWARM_ADVERTISE)")
-    }
-    const entry = Entry.parse(advertise.value.trim())
-    if (Either.isLeft(entry)) return yield* usage(`--advertise: ${entry.left.message}`)
-    const heartbeat = yield* Common.duration(NAME, "heartbeat", input.heartbeat, {
-      default: Discovery.DEFAULT_HEARTBEAT,
-      min: Duration.seconds(1)
-    })
-    const ttl = yield* Common.duration(NAME, "ttl", input.ttl, { default: Discovery.DEFAULT_TTL })
-    if (Duration.lessThanOrEqualTo(ttl, heartbeat)) {
-      return yield* usage(
-        `--ttl (${GoDuration.format(ttl)}) must be greater than --heartbeat (${GoDuration.format(heartbeat)}), or the entry expires between heartbeats`
+/** What the options alone cannot check: the ttl against the heartbeat. */
+export const parse = (input: JoinInput): Either.Either<JoinConfig, Common.UsageError> =>
+  Duration.lessThanOrEqualTo(input.ttl, input.heartbeat)
+    ? Either.left(
+        new Common.UsageError({
+          command: NAME,
+          reason: `--ttl (${GoDuration.format(input.ttl)}) must be greater than --heartbeat (${GoDuration.format(input.heartbeat)}), or the entry expires between heartbeats`
+        })
       )
-    }
-    const delay = yield* Common.duration(NAME, "delay", input.delay, {
-      default: Duration.zero,
-      min: Duration.zero
-    })
-    const options = yield* Common.discoveryOptions(NAME, input.discoveryOpt)
-    const url = yield* Common.discoveryUrl(NAME, input.discovery)
-    return { url, entry: entry.right, heartbeat, ttl, delay, options }
-  })
+    : Either.right({
+        url: input.discovery,
+        entry: input.advertise,
+        heartbeat: input.heartbeat,
+        ttl: input.ttl,
+        delay: input.delay,
+        options: Common.toRecord(input.discoveryOpt)
+      })
 
 /** Joins until interrupted. Fails only when the backend cannot be built or cannot register at all. */
 export const run = (config: JoinConfig): Effect.Effect<never, Discovery.DiscoveryError> =>
@@ -79,17 +67,21 @@ export const command = Command.make(
     advertise: Options.text("advertise").pipe(
       Options.withAlias("addr"),
       Options.withPseudoName("host:port"),
-      Options.withDescription("The address to register, host:port (IPv6 in brackets). Env: SWARM_ADVERTISE."),
-      Options.optional
+      Options.withDescription("The address to register, host:port (IPv6 in brackets)."),
+      Options.withFallbackConfig(Common.envVar("SWARM_ADVERTISE")),
+      Options.withSchema(Common.schemaFor("--advertise", Common.EntryString))
     ),
-    heartbeat: Common.durationOption("heartbeat", "How often to register, at least 1s. Default 60s."),
-    ttl: Common.durationOption(
-      "ttl",
-      "How long a registration lives; greater than --heartbeat. Default 180s."
-    ),
-    delay: Common.durationOption(
+    heartbeat: Common.goDuration("heartbeat", "How often to register.", {
+      default: Discovery.DEFAULT_HEARTBEAT,
+      min: Duration.seconds(1)
+    }),
+    ttl: Common.goDuration("ttl", "How long a registration lives; greater than --heartbeat.", {
+      default: Discovery.DEFAULT_TTL
+    }),
+    delay: Common.goDuration(
       "delay",
-      "Wait a random time in [0, delay) before the first registration, so a fleet does not register at once. Default 0s."
+      "Wait a random time in [0, delay) before the first registration, so a fleet does not register at once.",
+      { default: Duration.zero, min: Duration.zero }
     ),
     discoveryOpt: Common.discoveryOpt
   },

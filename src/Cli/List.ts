@@ -3,7 +3,7 @@
  * backend's `watch`, or a timeout error after `--timeout`.
  */
 import { Command } from "@effect/cli"
-import { Console, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Console, Duration, Effect, type HashMap, Layer, Option, Stream } from "effect"
 import * as Discovery from "../Discovery.js"
 import * as Entries from "../Entries.js"
 import * as Common from "./Common.js"
@@ -20,25 +20,20 @@ export interface ListConfig {
 }
 
 export interface ListInput {
-  readonly discovery: Option.Option<string>
-  readonly timeout: Option.Option<string>
+  readonly discovery: string
+  readonly timeout: Duration.Duration
   readonly format: Format
-  readonly discoveryOpt: ReadonlyArray<string>
+  readonly discoveryOpt: HashMap.HashMap<string, string>
 }
 
 export const DEFAULT_TIMEOUT = Duration.seconds(10)
 
-export const parse = (input: ListInput): Effect.Effect<ListConfig, Common.UsageError> =>
-  Effect.gen(function* () {
-    const timeout = yield* Common.duration(NAME, "timeout", input.timeout, {
-      default: DEFAULT_TIMEOUT,
-      min: Duration.zero,
-      exclusive: true
-    })
-    const options = yield* Common.discoveryOptions(NAME, input.discoveryOpt)
-    const url = yield* Common.discoveryUrl(NAME, input.discovery)
-    return { url, timeout, format: input.format, options }
-  })
+export const parse = (input: ListInput): ListConfig => ({
+  url: input.discovery,
+  timeout: input.timeout,
+  format: input.format,
+  options: Common.toRecord(input.discoveryOpt)
+})
 
 /**
  * The first member list from `discovery`, building the backend included,
@@ -77,12 +72,13 @@ export const command = Command.make(
   NAME,
   {
     discovery: Common.discoveryArg,
-    timeout: Common.durationOption(
-      "timeout",
-      "How long to wait for the member list; more than 0. Default 10s."
-    ),
+    timeout: Common.goDuration("timeout", "How long to wait for the member list.", {
+      default: DEFAULT_TIMEOUT,
+      min: Duration.zero,
+      exclusive: true
+    }),
     format: Common.format,
     discoveryOpt: Common.discoveryOpt
   },
-  (input) => Effect.flatMap(parse(input), run)
+  (input) => run(parse(input))
 ).pipe(Command.withDescription("Print the members of a cluster, one host:port per line."))

@@ -64,9 +64,9 @@ export interface ServeInput {
   /** `--store-opt k=v` (repeatable): kv.cacertfile, kv.certfile, kv.keyfile for `etcd://`. */
   readonly storeOpt?: ReadonlyArray<string>
   readonly dataDir: Option.Option<string>
-  readonly defaultTtl: Option.Option<string>
-  readonly minTtl: Option.Option<string>
-  readonly maxTtl: Option.Option<string>
+  readonly defaultTtl: Duration.Duration
+  readonly minTtl: Duration.Duration
+  readonly maxTtl: Duration.Duration
   readonly maxEntries: number
   readonly recover?: boolean
   readonly tlscert: Option.Option<string>
@@ -180,19 +180,22 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
     const { host, port } = yield* parseListen(input.listen)
     const dataDir = Option.isSome(input.dataDir) ? resolve(input.dataDir.value) : yield* defaultDataDir
     const store = yield* parseStore(input.store, dataDir, input.storeOpt ?? [])
-    const minTtl = yield* Common.duration(NAME, "min-ttl", input.minTtl, {
-      default: DEFAULT_MIN_TTL,
-      min: Duration.zero,
-      exclusive: true
-    })
-    const maxTtl = yield* Common.duration(NAME, "max-ttl", input.maxTtl, {
-      default: DEFAULT_MAX_TTL,
-      min: minTtl
-    })
-    const defaultTtl = yield* Common.duration(NAME, "default-ttl", input.defaultTtl, {
-      default: Duration.clamp(DEFAULT_TTL, { minimum: minTtl, maximum: maxTtl }),
-      min: minTtl
-    })
+    const { maxTtl, minTtl } = input
+    if (Duration.lessThan(maxTtl, minTtl)) {
+      return yield* usage(
+        `--max-ttl ${GoDuration.format(maxTtl)} is below --min-ttl ${GoDuration.format(minTtl)}`
+      )
+    }
+    // Not given (the option's own default object): fit it into the range rather than refuse it.
+    const defaultTtl =
+      input.defaultTtl === DEFAULT_TTL
+        ? Duration.clamp(DEFAULT_TTL, { minimum: minTtl, maximum: maxTtl })
+        : input.defaultTtl
+    if (Duration.lessThan(defaultTtl, minTtl)) {
+      return yield* usage(
+        `--default-ttl ${GoDuration.format(defaultTtl)} is below --min-ttl ${GoDuration.format(minTtl)}`
+      )
+    }
     if (Duration.greaterThan(defaultTtl, maxTtl)) {
       return yield* usage(
         `--default-ttl ${GoDuration.format(defaultTtl)} is above --max-ttl ${GoDuration.format(maxTtl)}`
@@ -381,9 +384,7 @@ const openStore = (config: ServeConfig) =>
 const options = {
   listen: Options.text("listen").pipe(
     Options.withPseudoName("host:port"),
-    Options.withDescription(
-      "Address to listen on: host:port, [::1]:port, or :port for every interface. Default 127.0.0.1:8375."
-    ),
+    Options.withDescription("Address to listen on: host:port, [::1]:port, or :port for every interface."),
     Options.withDefault(DEFAULT_LISTEN)
   ),
   store: Options.text("store").pipe(
@@ -396,20 +397,26 @@ const options = {
   storeOpt: Options.text("store-opt").pipe(
     Options.withPseudoName("key=value"),
     Options.withDescription(
-      "A store option for etcd://: kv.cacertfile=/ca.pem, kv.certfile=/cert.pem, kv.keyfile=/key.pem (TLS to etcd). Repeatable."
+      "A store option for etcd://: kv.cacertfile=/ca.pem, kv.certfile=/cert.pem, kv.keyfile=/key.pem (TLS to etcd)."
     ),
     Options.repeated
   ),
   dataDir: Options.text("data-dir").pipe(
     Options.withPseudoName("dir"),
     Options.withDescription(
-      "Directory of the SQLite file, created if missing. Default: $XDG_STATE_HOME/swarm-discovery or ~/.local/state/swarm-discovery."
+      "Directory of the SQLite file, created if missing; when not given, $XDG_STATE_HOME/swarm-discovery or ~/.local/state/swarm-discovery."
     ),
     Options.optional
   ),
-  defaultTtl: Common.durationOption("default-ttl", "TTL of a registration that gives none. Default 180s."),
-  minTtl: Common.durationOption("min-ttl", "Smaller TTLs are raised to this. Default 1s."),
-  maxTtl: Common.durationOption("max-ttl", "Larger TTLs are lowered to this. Default 1h."),
+  defaultTtl: Common.goDuration("default-ttl", "TTL of a registration that gives none.", {
+    default: DEFAULT_TTL
+  }),
+  minTtl: Common.goDuration("min-ttl", "Smaller TTLs are raised to this.", {
+    default: DEFAULT_MIN_TTL,
+    min: Duration.zero,
+    exclusive: true
+  }),
+  maxTtl: Common.goDuration("max-ttl", "Larger TTLs are lowered to this.", { default: DEFAULT_MAX_TTL }),
   maxEntries: Options.integer("max-entries").pipe(
     Options.withDescription("Entries per cluster; a registration past it gets 409. Refreshes always pass."),
     Options.withDefault(DEFAULT_MAX_ENTRIES)

@@ -3,7 +3,7 @@
  * `+ host:port` / `- host:port` lines (or JSON lines), until interrupted.
  */
 import { Command } from "@effect/cli"
-import { Console, Duration, Effect, Option, Stream } from "effect"
+import { Console, Duration, Effect, type HashMap, Option, Stream } from "effect"
 import * as Discovery from "../Discovery.js"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
 import * as Entries from "../Entries.js"
@@ -21,22 +21,18 @@ export interface WatchConfig {
 }
 
 export interface WatchInput {
-  readonly discovery: Option.Option<string>
-  readonly heartbeat: Option.Option<string>
+  readonly discovery: string
+  readonly heartbeat: Duration.Duration
   readonly format: Format
-  readonly discoveryOpt: ReadonlyArray<string>
+  readonly discoveryOpt: HashMap.HashMap<string, string>
 }
 
-export const parse = (input: WatchInput): Effect.Effect<WatchConfig, Common.UsageError> =>
-  Effect.gen(function* () {
-    const heartbeat = yield* Common.duration(NAME, "heartbeat", input.heartbeat, {
-      default: Discovery.DEFAULT_HEARTBEAT,
-      min: Duration.seconds(1)
-    })
-    const options = yield* Common.discoveryOptions(NAME, input.discoveryOpt)
-    const url = yield* Common.discoveryUrl(NAME, input.discovery)
-    return { url, heartbeat, format: input.format, options }
-  })
+export const parse = (input: WatchInput): WatchConfig => ({
+  url: input.discovery,
+  heartbeat: input.heartbeat,
+  format: input.format,
+  options: Common.toRecord(input.discoveryOpt)
+})
 
 export interface Event extends Discovery.Change {
   /** The first event: the members when watching began. */
@@ -89,12 +85,13 @@ export const command = Command.make(
   NAME,
   {
     discovery: Common.discoveryArg,
-    heartbeat: Common.durationOption(
+    heartbeat: Common.goDuration(
       "heartbeat",
-      "How often to poll, for backends that poll (file://, token:// without long-poll); at least 1s. Default 60s."
+      "How often to poll, for backends that poll (file://, token:// without long-poll).",
+      { default: Discovery.DEFAULT_HEARTBEAT, min: Duration.seconds(1) }
     ),
     format: Common.format,
     discoveryOpt: Common.discoveryOpt
   },
-  (input) => Effect.flatMap(parse(input), run)
+  (input) => run(parse(input))
 ).pipe(Command.withDescription("Print the members of a cluster, then every change, until interrupted."))

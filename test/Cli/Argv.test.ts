@@ -1,13 +1,13 @@
-import { Command } from "@effect/cli"
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as Argv from "../../src/Cli/Argv.js"
+import * as HelpModel from "../../src/Cli/HelpModel.js"
 import * as Join from "../../src/Cli/Join.js"
 import * as List from "../../src/Cli/List.js"
 
 const specs = new Map([
-  ["join", Argv.specOf(Command.getUsage(Join.command))],
-  ["list", Argv.specOf(Command.getUsage(List.command))]
+  ["join", Argv.specOf(HelpModel.describeCommand(Join.command))],
+  ["list", Argv.specOf(HelpModel.describeCommand(List.command))]
 ])
 
 const ok = (args: ReadonlyArray<string>) => {
@@ -23,7 +23,7 @@ const fail = (args: ReadonlyArray<string>) => {
 }
 
 describe("Argv.specOf", () => {
-  it("reads value options, aliases and flags from a command's usage", () => {
+  it("reads value options, aliases and flags from a command's definition", () => {
     const join = specs.get("join")!
     for (const name of ["--advertise", "--addr", "--heartbeat", "--ttl", "--delay", "--discovery-opt"]) {
       assert.isTrue(join.valueOptions.has(name), name)

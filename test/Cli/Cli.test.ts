@@ -37,8 +37,8 @@ describe("swarm (in-process)", () => {
     Effect.gen(function* () {
       const join = yield* run(["join", "--help"])
       assert.strictEqual(join.code, 0)
-      assert.include(join.stdout, "$ swarm join ")
-      assert.include(join.stdout, "--advertise")
+      assert.include(join.stdout, "swarm join --advertise host:port [options] <discovery>")
+      assert.include(join.stdout, "--advertise, --addr host:port")
       const root = yield* run(["--help"])
       for (const command of ["join", "list", "watch", "create", "serve"]) assert.include(root.stdout, command)
       assert.include(root.stdout, "SWARM_DISCOVERY")
@@ -107,6 +107,76 @@ describe("swarm (in-process)", () => {
       assert.strictEqual(text.stdout, "10.0.0.1:2375\n10.0.0.2:2375\n10.0.0.3:2375\n")
       const json = yield* run(["list", "--format=json"], { SWARM_DISCOVERY: "b:2,a:1" })
       assert.deepStrictEqual(JSON.parse(json.stdout), ["a:1", "b:2"])
+    })
+  )
+
+  /** stderr's first line, for an exit-2 run: the one message. */
+  const usageError = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    Effect.map(run(args, env), (result) => {
+      assert.strictEqual(result.code, 2, result.stderr)
+      assert.strictEqual(result.stdout, "")
+      return result.stderr.split("\n")[0]!
+    })
+
+  it.effect("flag values are checked by the options themselves, one clear message each (exit 2)", () =>
+    Effect.gen(function* () {
+      const join = ["join", "--advertise", "10.0.0.1:2375"]
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [
+          [...join, "--heartbeat", "999ms", "memory://x"],
+          "swarm join: --heartbeat: must be at least 1s, got 999ms"
+        ],
+        [[...join, "--delay", "-1s", "memory://x"], "swarm join: --delay: invalid duration"],
+        [[...join, "--ttl", "3x", "memory://x"], 'swarm join: --ttl: invalid duration "3x"'],
+        [["join", "--advertise", "10.0.0.1", "memory://x"], "swarm join: --advertise: invalid address"],
+        [["join", "--addr", "10.0.0.1:0", "memory://x"], "out of range"],
+        [["list", "--timeout", "0s", "a:1"], "swarm list: --timeout: must be greater than 0s, got 0s"],
+        [["watch", "--heartbeat", "0s", "a:1"], "swarm watch: --heartbeat: must be at least 1s, got 0s"],
+        [["serve", "--min-ttl", "0s"], "swarm serve: --min-ttl: must be greater than 0s, got 0s"],
+        [["serve", "--max-ttl", "soon"], "swarm serve: --max-ttl: invalid duration"],
+        [["list", "--discovery-opt", "novalue", "a:1"], "swarm list: "],
+        [["list", "bogus://x"], "swarm list: discovery service not supported"]
+      ]
+      for (const [args, message] of cases) assert.include(yield* usageError(args), message, args.join(" "))
+    })
+  )
+
+  it.effect("env vars fall back for flags and the URL, and a bad one is exit 2", () =>
+    Effect.gen(function* () {
+      const env = { SWARM_ADVERTISE: "[2001:db8::1]:2376", SWARM_DISCOVERY: "nodes://a:1" }
+      // nodes:// cannot register: a run-time failure, after both values were taken from the env.
+      const joined = yield* run(["join"], env)
+      assert.strictEqual(joined.code, 1)
+      assert.include(joined.stderr, "cannot register")
+      assert.include(yield* usageError(["join", "memory://x"], { SWARM_ADVERTISE: "nope" }), "--advertise")
+      assert.include(yield* usageError(["list"], { SWARM_DISCOVERY: "bogus://x" }), "not supported")
+      assert.include(yield* usageError(["list"]), "SWARM_DISCOVERY")
+      const listed = yield* run(["list", "nodes://c:3"], { SWARM_DISCOVERY: "nodes://a:1" })
+      assert.strictEqual(listed.stdout, "c:3\n", "the argument wins over the env var")
+    })
+  )
+
+  it.effect("a reversed range or bad address in the URL is a typing mistake: exit 2", () =>
+    Effect.gen(function* () {
+      assert.match(yield* usageError(["list", "nodes://10.0.0.[5:1]:2375"]), /^swarm list: .*\[5:1\]/)
+      assert.match(yield* usageError(["list", "nodes://10.0.0.1:0"]), /^swarm list: .*port 0/)
+    })
+  )
+
+  it.effect("--discovery-opt pairs reach the backend; a later repeat of a key wins", () =>
+    Effect.gen(function* () {
+      // kv.path only changes where the memory backend keeps entries: join with one, list with the other.
+      const result = yield* run([
+        "list",
+        "--discovery-opt",
+        "kv.path=a",
+        "--discovery-opt=kv.path=b",
+        "--timeout",
+        "1s",
+        "nodes://10.0.0.1:1"
+      ])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout, "10.0.0.1:1\n")
     })
   )
 })

@@ -1,13 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Console, Duration, Effect, Either, Logger, LogLevel, Option } from "effect"
+import { Console, Duration, Effect, Either, Logger, LogLevel, Option } from "effect"
 import * as Common from "../../src/Cli/Common.js"
-
-const withEnv = (env: Record<string, string>) =>
-  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
 
 const TOKEN = "0123456789abcdef0123456789abcdef"
 
-describe("Common.duration", () => {
+describe("Common.duration (serve's text flags)", () => {
   const rule = { default: Duration.seconds(60), min: Duration.seconds(1) }
 
   it("takes the default when the flag is absent", () => {
@@ -39,51 +36,6 @@ describe("Common.duration", () => {
     assert.include(error.message, '"ten"')
     assert.strictEqual(error.command, "join")
   })
-})
-
-describe("Common.discoveryOptions", () => {
-  it("parses repeated key=value pairs, keeping '=' in values", () => {
-    assert.deepStrictEqual(
-      Common.discoveryOptions("join", ["kv.path=a/b", "x=y=z"]),
-      Either.right({ "kv.path": "a/b", x: "y=z" })
-    )
-  })
-
-  it("rejects a pair without a key or without '='", () => {
-    for (const bad of ["novalue", "=v"]) {
-      const error = Either.getOrThrow(Either.flip(Common.discoveryOptions("join", [bad])))
-      assert.include(error.message, "--discovery-opt expects key=value")
-      assert.include(error.message, JSON.stringify(bad))
-    }
-  })
-})
-
-describe("Common.discoveryUrl", () => {
-  it.effect("prefers the argument over SWARM_DISCOVERY", () =>
-    Effect.gen(function* () {
-      const url = yield* Common.discoveryUrl("list", Option.some("nodes://a:1")).pipe(
-        withEnv({ SWARM_DISCOVERY: "nodes://b:2" })
-      )
-      assert.strictEqual(url, "nodes://a:1")
-    })
-  )
-
-  it.effect("falls back to SWARM_DISCOVERY, and fails clearly without either", () =>
-    Effect.gen(function* () {
-      const url = yield* Common.discoveryUrl("list", Option.none()).pipe(withEnv({ SWARM_DISCOVERY: "b:2" }))
-      assert.strictEqual(url, "b:2")
-      const error = yield* Effect.flip(Common.discoveryUrl("list", Option.none()).pipe(withEnv({})))
-      assert.include(error.message, "missing discovery URL")
-      assert.include(error.message, "SWARM_DISCOVERY")
-    })
-  )
-
-  it.effect("rejects an unsupported scheme with Swarm's words", () =>
-    Effect.gen(function* () {
-      const error = yield* Effect.flip(Common.discoveryUrl("join", Option.some("foo://x")).pipe(withEnv({})))
-      assert.include(error.message, "discovery service not supported")
-    })
-  )
 })
 
 describe("Common output", () => {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import * as List from "../../src/Cli/List.js"
 import * as Discovery from "../../src/Discovery.js"
 import * as Entries from "../../src/Entries.js"
@@ -60,16 +60,4 @@ describe("swarm list", () => {
     assert.deepStrictEqual(List.render(Entries.empty, "text"), Option.none())
     assert.deepStrictEqual(List.render(Entries.empty, "json"), Option.some("[]"))
   })
-
-  it.effect("checks --timeout: more than zero, default 10s", () =>
-    Effect.gen(function* () {
-      const parse = (timeout: Option.Option<string>) =>
-        List.parse({ discovery: Option.some("a:1"), timeout, format: "text", discoveryOpt: [] }).pipe(
-          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
-        )
-      assert.strictEqual(Duration.toSeconds((yield* parse(Option.none())).timeout), 10)
-      const error = yield* Effect.flip(parse(Option.some("0s")))
-      assert.strictEqual(error.message, "--timeout: must be greater than 0s, got 0s")
-    })
-  )
 })

@@ -40,9 +40,9 @@ describe("swarm list", () => {
     ])
   })
 
-  it("a bad range says where the problem is, exit 1", async () => {
+  it("a bad range says where the problem is, exit 2 (a typing mistake)", async () => {
     const result = await runSwarm(["list", "nodes://10.0.0.[5:1]:2375"])
-    assert.strictEqual(result.code, 1)
+    assert.strictEqual(result.code, 2)
     assert.strictEqual(result.stdout, "")
     assert.match(result.stderr, /^swarm list: .*10\.0\.0\.\[5:1\]:2375/)
   })
@@ -128,7 +128,7 @@ describe("swarm join: validation", () => {
     [
       "negative delay",
       [...advertise, "--delay", "-1s", "memory://x"],
-      "--delay: must be at least 0s, got -1s"
+      `--delay: invalid duration "-1s": must not be negative`
     ],
     ["bad duration", [...advertise, "--ttl", "3 minutes", "memory://x"], "--ttl: invalid duration"],
     [
@@ -148,7 +148,7 @@ describe("swarm join: validation", () => {
       [...advertise, "--hartbeat", "5s", "memory://x"],
       "unknown option --hartbeat (did you mean --heartbeat?)"
     ],
-    ["missing URL", [...advertise], "missing discovery URL"]
+    ["missing URL", [...advertise], "missing <discovery>: give it as an argument or set SWARM_DISCOVERY"]
   ]
   for (const [name, args, message] of cases) {
     it(`${name}: exit 2 with one clear message`, async () => {
@@ -235,7 +235,7 @@ describe("swarm: help, version, colours", () => {
 
   it("a subcommand's usage names the full command; NO_COLOR keeps errors plain too", async () => {
     const help = await runSwarm(["join", "--help"], { env: { NO_COLOR: "1" } })
-    assert.include(help.stdout, "$ swarm join ")
+    assert.include(help.stdout, "  swarm join --advertise host:port [options] <discovery>\n")
     assert.notMatch(help.stdout, ANSI)
     const error = await runSwarm(["list", "--format", "yaml", "a:1"], { env: { NO_COLOR: "1" } })
     assert.strictEqual(error.code, 2)
