@@ -51,4 +51,29 @@ export class BadResponse extends Data.TaggedError("BadResponse")<{
 }
 
 export type DiscoveryError =
-  NotSupported | NotImplemented | InvalidUrl | InvalidEntry | InvalidRange | Unavailable | BadResponse
+  | NotSupported
+  | NotImplemented
+  | InvalidUrl
+  | InvalidEntry
+  | InvalidRange
+  | Unavailable
+  | BadResponse
+  | MissingDriver
+
+/**
+ * A store driver is an optional peer dependency and is not installed: the
+ * message names the package and the command that installs it.
+ */
+export class MissingDriver extends Data.TaggedError("MissingDriver")<{
+  /** The npm package, e.g. `etcd3`. */
+  readonly driver: string
+  /** What needs it, e.g. `etcd://` or `the sqlite store`. */
+  readonly backend: string
+  /** The command that installs it, e.g. `npm install etcd3@1`. */
+  readonly install: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.backend} needs the ${this.driver} package, which is not installed: run \`${this.install}\``
+  }
+}

@@ -13,6 +13,7 @@ import { homedir } from "node:os"
 import { isAbsolute, join, resolve } from "node:path"
 import { Duration, Effect, Either, Option } from "effect"
 import { parseLocation } from "../Discovery/Kv.js"
+import * as Driver from "../internal/driver.js"
 import { fromOptions as tlsFiles, type TlsFiles } from "../internal/TlsFiles.js"
 import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
@@ -330,7 +331,7 @@ const openStore = (config: ServeConfig) =>
     if (config.store.kind === "etcd") {
       const { endpoints, prefix, tls } = config.store
       // An internal module: its static import of etcd3 is bundled, and loaded only here.
-      const Etcd = yield* Effect.promise(() => import("../KvStore/Etcd.js"))
+      const Etcd = yield* Driver.load("etcd3", "the etcd store", () => import("../KvStore/Etcd.js"))
       const store = yield* Etcd.make({ endpoints, prefix, ...(tls ? { tls } : {}) }).pipe(
         Effect.mapError(
           (error) =>
@@ -350,14 +351,16 @@ const openStore = (config: ServeConfig) =>
       try: () => mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 }),
       catch: (error) => usage(`cannot create the data directory for ${file}: ${(error as Error).message}`)
     })
-    const Sqlite = yield* Effect.tryPromise({
-      try: () => import("../KvStore/Sqlite.js"),
-      catch: (error) =>
+    const Sqlite = yield* Driver.load(
+      "better-sqlite3",
+      "the SQLite store (the default; --store memory:// needs no driver)",
+      () => import("../KvStore/Sqlite.js"),
+      (error) =>
         new Common.UsageError({
           command: NAME,
           reason: `the SQLite store cannot load (better-sqlite3 is a native module: reinstall with npm ci, or use --store memory://): ${(error as Error).message}`
         })
-    })
+    )
     if (config.recover) {
       const recovery = yield* Sqlite.recover(file)
       yield* Option.match(recovery, {

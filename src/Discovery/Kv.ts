@@ -14,6 +14,7 @@ import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
 import { BadResponse, InvalidUrl, type DiscoveryError, Unavailable } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"
+import * as Driver from "../internal/driver.js"
 import * as Tls from "../internal/TlsFiles.js"
 import type { KvError, KvStoreShape } from "../KvStore.js"
 
@@ -139,11 +140,11 @@ export const fromUrl = (
     const store: KvStoreShape = yield* (() => {
       switch (scheme) {
         case "etcd":
-          return Effect.promise(() => import("../KvStore/Etcd.js")).pipe(
+          return Driver.load("etcd3", "etcd://", () => import("../KvStore/Etcd.js")).pipe(
             Effect.flatMap((m) => m.make({ endpoints: location.hosts, ...(tls ? { tls } : {}) }))
           )
         case "zk":
-          return Effect.promise(() => import("../KvStore/Zookeeper.js")).pipe(
+          return Driver.load("node-zookeeper-client", "zk://", () => import("../KvStore/Zookeeper.js")).pipe(
             Effect.flatMap((m) =>
               m.make({ hosts: location.hosts, sessionTimeout: options.ttl, ...(tls ? { tls } : {}) })
             )
@@ -153,7 +154,7 @@ export const fromUrl = (
             Effect.flatMap((m) => m.make({ address: location.hosts[0]!, ...(tls ? { tls } : {}) }))
           )
       }
-    })().pipe(Effect.mapError(toError))
+    })().pipe(Effect.mapError((error) => (error._tag === "MissingDriver" ? error : toError(error))))
     return make(store, {
       backend: scheme,
       target: url,
