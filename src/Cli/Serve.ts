@@ -57,7 +57,15 @@ export interface ServeConfig {
     readonly ca: Option.Option<string>
     readonly verify: boolean
   }>
+  /** Where the admin token comes from (`--admin-token-file`, else `SWARM_ADMIN_TOKEN`); none: overview off. */
+  readonly admin?: AdminTokenSource | undefined
 }
+
+export type AdminTokenSource =
+  { readonly kind: "env"; readonly token: string } | { readonly kind: "file"; readonly path: string }
+
+/** The shortest admin token accepted: a guessable one would open the overview to anyone. */
+export const MIN_ADMIN_TOKEN = 16
 
 export interface ServeInput {
   readonly listen: string
@@ -74,6 +82,7 @@ export interface ServeInput {
   readonly tlskey: Option.Option<string>
   readonly tlscacert: Option.Option<string>
   readonly tlsverify: boolean
+  readonly adminTokenFile?: Option.Option<string>
 }
 
 const usage = (reason: string) => new Common.UsageError({ command: NAME, reason })
@@ -231,6 +240,22 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
     if (recover && store.kind !== "sqlite") {
       return yield* usage("--recover only applies to the SQLite store (sqlite://, the default)")
     }
+    const tokenFile = given(input.adminTokenFile ?? Option.none())
+    const tokenEnv = yield* Common.env("SWARM_ADMIN_TOKEN")
+    if (
+      Option.isNone(tokenFile) &&
+      Option.isSome(tokenEnv) &&
+      tokenEnv.value.trim().length < MIN_ADMIN_TOKEN
+    ) {
+      return yield* usage(
+        `SWARM_ADMIN_TOKEN is too short (${tokenEnv.value.trim().length} characters): use at least ${MIN_ADMIN_TOKEN}, for example $(openssl rand -hex 16)`
+      )
+    }
+    const admin: AdminTokenSource | undefined = Option.isSome(tokenFile)
+      ? { kind: "file", path: resolve(tokenFile.value) }
+      : Option.isSome(tokenEnv)
+        ? { kind: "env", token: tokenEnv.value.trim() }
+        : undefined
     return {
       host,
       port,
@@ -241,9 +266,33 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
       maxTtl,
       maxEntries: input.maxEntries,
       recover,
-      tls
+      tls,
+      ...(admin === undefined ? {} : { admin })
     }
   })
+
+/** The admin token itself: the env var's, or the file's first line. */
+export const readAdminToken = (source: AdminTokenSource) =>
+  source.kind === "env"
+    ? Effect.succeed(source.token)
+    : Effect.tryPromise({
+        try: () => readFile(source.path, "utf8"),
+        catch: (error) =>
+          usage(
+            `--admin-token-file ${JSON.stringify(source.path)}: cannot read it: ${(error as Error).message}`
+          )
+      }).pipe(
+        Effect.flatMap((text) => {
+          const token = text.split("\n")[0]!.trim()
+          return token.length >= MIN_ADMIN_TOKEN
+            ? Effect.succeed(token)
+            : Effect.fail(
+                usage(
+                  `--admin-token-file ${JSON.stringify(source.path)}: its first line holds ${token.length} characters; the admin token needs at least ${MIN_ADMIN_TOKEN} (for example openssl rand -hex 16 > file)`
+                )
+              )
+        })
+      )
 
 const readPem = (flag: string, path: string) =>
   Effect.tryPromise({
@@ -251,8 +300,9 @@ const readPem = (flag: string, path: string) =>
     catch: (error) => usage(`${flag} ${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`)
   })
 
-/** The lines `npm start` shows: how to create, join and list a cluster on this server. */
-export const instructions = (url: string, wildcard: boolean): string => {
+/** The lines `npm start` shows: how to create, join and list a cluster on this server, and the console. */
+export const instructions = (url: string, wildcard: boolean, admin = false): string => {
+  const origin = url.replace(/\/v1$/, "")
   // The client's default service is this server's default address: the short forms work there.
   const short = url === "http://127.0.0.1:8375/v1"
   const create = short ? "npx swarm create" : `npx swarm create --url ${url}`
@@ -264,6 +314,10 @@ export const instructions = (url: string, wildcard: boolean): string => {
     `  join it:           npx swarm join --advertise 10.0.0.1:2375 ${target}`,
     `  list it:           npx swarm list ${target}`,
     `  watch it:          npx swarm watch ${target}`,
+    `  web console:       ${origin}/ui/clusters/$TOKEN`,
+    admin
+      ? `  operator overview: ${origin}/ui/ (asks for the admin token)`
+      : "  operator overview: off (set SWARM_ADMIN_TOKEN or --admin-token-file to turn it on)",
     ""
   ]
   if (url.startsWith("https:"))
@@ -286,6 +340,7 @@ const run = (config: ServeConfig) =>
               : undefined,
             verify: config.tls.value.verify
           }
+      const adminToken = config.admin === undefined ? undefined : yield* readAdminToken(config.admin)
       const { description, ...opened } = yield* openStore(config)
       yield* Effect.addFinalizer(() => Effect.logInfo(`stopped; ${description} closed`))
       const listening = yield* Server.listen({
@@ -296,7 +351,8 @@ const run = (config: ServeConfig) =>
         defaultTtl: config.defaultTtl,
         minTtl: config.minTtl,
         maxTtl: config.maxTtl,
-        maxEntries: config.maxEntries
+        maxEntries: config.maxEntries,
+        adminToken
       })
       yield* Effect.addFinalizer(() =>
         Effect.logInfo(
@@ -311,7 +367,9 @@ const run = (config: ServeConfig) =>
           `max ${config.maxEntries} entries per cluster`
       )
       // Plain text on stderr, not a log line: it is meant to be copied.
-      yield* Effect.sync(() => process.stderr.write(`\n${instructions(listening.url, wildcard)}\n`))
+      yield* Effect.sync(() =>
+        process.stderr.write(`\n${instructions(listening.url, wildcard, adminToken !== undefined)}\n`)
+      )
       return yield* Effect.never
     })
   )
@@ -446,6 +504,13 @@ const options = {
   ),
   tlsverify: Options.boolean("tlsverify").pipe(
     Options.withDescription("Mutual TLS: require a client certificate signed by --tlscacert.")
+  ),
+  adminTokenFile: Options.text("admin-token-file").pipe(
+    Options.withPseudoName("file"),
+    Options.withDescription(
+      "Turn on the operator overview (/ui/) and /v1/admin/ behind the token on this file's first line (at least 16 characters). Default: $SWARM_ADMIN_TOKEN; with neither they are off."
+    ),
+    Options.optional
   )
 }
 

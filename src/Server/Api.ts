@@ -34,6 +34,8 @@ export type RouteName =
   | "delete_entry"
   | "healthz"
   | "metrics"
+  | "console"
+  | "admin"
   | "unknown"
 
 export type ApiRequest =

@@ -158,7 +158,9 @@ export const serve = (
         )
       }
       // Fibers start synchronously: most requests are answered before runFork returns.
-      const fiber = runFork(handler.handleEarly(req.method ?? "GET", req.url ?? "/", body))
+      const fiber = runFork(
+        handler.handleEarly(req.method ?? "GET", req.url ?? "/", body, req.headers.authorization)
+      )
       const done = fiber.unsafePoll()
       if (done !== null) return finish(done)
       // A client that hangs up (a long-poll, say) must not leave its fiber waiting.

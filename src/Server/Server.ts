@@ -46,6 +46,7 @@ import { redactToken } from "../DiscoveryUrl.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { MemoryStats } from "../KvStore/Memory.js"
 import * as Api from "./Api.js"
+import * as Console from "./Console/Console.js"
 import * as Registration from "./Console/Registration.js"
 import * as Failures from "./Failures.js"
 import * as Listen from "./Listen.js"
@@ -81,6 +82,8 @@ export interface ServerOptions {
   readonly maxEntries?: number | undefined
   readonly maxBody?: number | undefined
   readonly maxWait?: Duration.DurationInput | undefined
+  /** Turns on the operator overview (`/ui/`) and `/v1/admin/` behind this bearer token. */
+  readonly adminToken?: string | undefined
 }
 
 export interface Early {
@@ -125,10 +128,20 @@ export interface Handler {
   readonly failures: Failures.Failures
   /** The answer to a store failure, reported through `failures`; its body names no server detail. */
   readonly storeProblem: (route: Api.RouteName, error: KvError) => Effect.Effect<Answer>
-  /** Decodes and answers one request; never fails. */
-  readonly handle: (method: string, url: string, body: string) => Effect.Effect<Answer>
+  /** Decodes and answers one request; never fails. `authorization` is the header, for `/v1/admin/`. */
+  readonly handle: (
+    method: string,
+    url: string,
+    body: string,
+    authorization?: string
+  ) => Effect.Effect<Answer>
   /** Like `handle`, but an answer with `pending` may arrive before its write is durable (see `whenDurable`). */
-  readonly handleEarly: (method: string, url: string, body: string) => Effect.Effect<Answer>
+  readonly handleEarly: (
+    method: string,
+    url: string,
+    body: string,
+    authorization?: string
+  ) => Effect.Effect<Answer>
   /** Calls back once every write so far is durable; with the store's error if not. */
   readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
   /** Answers every long-poll now, with the current state, and every later one at once (shutdown). */
@@ -325,7 +338,23 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       }
     }
 
-    const handleEarly = (method: string, url: string, body: string): Effect.Effect<Answer> => {
+    const web = Console.make({
+      store,
+      stats: options.stats,
+      config,
+      metrics,
+      adminToken: options.adminToken,
+      storeProblem
+    })
+
+    const handleEarly = (
+      method: string,
+      url: string,
+      body: string,
+      authorization?: string
+    ): Effect.Effect<Answer> => {
+      // The web console and the admin API (src/Server/Console/) have their own routes.
+      if (Console.owns(url)) return web.handle(method, url, authorization)
       const request = Api.parse(method, url, body)
       if (Api.isProblem(request)) return Effect.succeed({ ...Api.fromProblem(request), route: request.route })
       return answer(request)
@@ -347,8 +376,12 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
           )
         : Effect.succeed(early)
 
-    const handle = (method: string, url: string, body: string): Effect.Effect<Answer> =>
-      Effect.flatMap(handleEarly(method, url, body), settle)
+    const handle = (
+      method: string,
+      url: string,
+      body: string,
+      authorization?: string
+    ): Effect.Effect<Answer> => Effect.flatMap(handleEarly(method, url, body, authorization), settle)
 
     return {
       config,
