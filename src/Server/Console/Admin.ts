@@ -56,6 +56,7 @@ export const make = (ctx: Context) => {
       { concurrency: 2 }
     )
     const byToken = new Map<string, ClusterRow>()
+    let entries = 0
     for (const { key, value } of snapshot.pairs) {
       const slash = key.indexOf("/")
       const token = key.slice(0, slash)
@@ -63,6 +64,7 @@ export const make = (ctx: Context) => {
       let row = byToken.get(token)
       if (row === undefined) byToken.set(token, (row = { token, cluster: redactToken(token), entries: 0 }))
       row.entries++
+      entries++
       const at = Registration.member(value, expiries?.get(key)).registeredAt
       if (at !== undefined && (row.lastRegistration === undefined || at > row.lastRegistration))
         row.lastRegistration = at
@@ -70,7 +72,7 @@ export const make = (ctx: Context) => {
     const rows = [...byToken.values()].sort(
       (a, b) => (b.lastRegistration ?? 0) - (a.lastRegistration ?? 0) || b.entries - a.entries
     )
-    return { rows, entries: snapshot.pairs.length }
+    return { rows, entries }
   })
 
   const health = Effect.gen(function* () {
