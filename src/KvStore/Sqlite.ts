@@ -112,11 +112,14 @@ export const make = (
     const writes = Writes.make(db, q, mirror, STORE)
 
     const read = <A>(f: (now: number) => A): Effect.Effect<A, KvError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        closed !== undefined
-          ? Effect.fail(closed)
-          : Either.try({ try: () => f(now), catch: (cause) => failure("cannot read", cause) })
-      )
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (closed !== undefined) return Effect.fail(closed)
+        try {
+          return Effect.succeed(f(now))
+        } catch (cause) {
+          return Effect.fail(failure("cannot read", cause))
+        }
+      })
     const list = (prefix: string): Effect.Effect<KvSnapshot, KvError> =>
       read((now) => mirror.snapshot(prefix, now))
 

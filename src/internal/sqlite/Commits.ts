@@ -104,18 +104,21 @@ export const make = (options: CommitsOptions) => {
       batch = { waiting: [], touched: new Set(), keys: [] }
     }
     const current = batch!
-    const change = Either.try({ try: () => f(now), catch: (cause) => options.failure(doing, cause) })
     let outcome: Either.Either<A, KvError>
-    if (Either.isLeft(change)) {
-      options.rolledBack() // The savepoint is rolled back; the mirror may be ahead of it.
-      outcome = Either.left(change.left)
-    } else if (change.right._tag === "Refused") outcome = Either.left(change.right.error)
-    else {
-      const { result, touched, keys } = change.right
-      if (touched !== undefined) for (const dir of touched) current.touched.add(dir)
-      if (keys !== undefined) for (const key of keys) current.keys.push(key)
-      if (onDurable !== undefined) current.waiting.push(onDurable(result))
-      outcome = Either.right(result)
+    try {
+      const change = f(now)
+      if (change._tag === "Refused") outcome = Either.left(change.error)
+      else {
+        const { result, touched, keys } = change
+        if (touched !== undefined) for (const dir of touched) current.touched.add(dir)
+        if (keys !== undefined) for (const key of keys) current.keys.push(key)
+        if (onDurable !== undefined) current.waiting.push(onDurable(result))
+        outcome = Either.right(result)
+      }
+    } catch (cause) {
+      // A driver error: the savepoint is rolled back, and the mirror may be ahead of it.
+      options.rolledBack()
+      outcome = Either.left(options.failure(doing, cause))
     }
     if (opened) options.schedule(commit)
     return outcome
@@ -143,7 +146,10 @@ export const make = (options: CommitsOptions) => {
 
   /** A write that succeeds once applied (the store's `early` view; with `atOnce`, for tests only, a failed commit goes unseen). */
   const early = <A>(doing: string, f: (now: number) => Change<A>): Effect.Effect<A, KvError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => apply(doing, now, f))
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const outcome = apply(doing, now, f)
+      return Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(outcome.left)
+    })
 
   return { commit, whenDurable, durable, early }
 }
