@@ -153,6 +153,7 @@ describe("console pages and data", () => {
       assert.deepStrictEqual(body(answer), {
         index: Number(index),
         now: 514_000,
+        readOnly: false,
         members: [{ address: "10.0.0.1:2375", registeredAt: 510_000, expiresAt: 540_000, ttl: 30_000 }]
       })
     })

@@ -59,23 +59,31 @@ export const make = (ctx: Context): Console => {
   const refuse = (status: number, message: string, route: Api.RouteName, headers?: Record<string, string>) =>
     secure({ ...Api.error(status, message), route, ...(headers === undefined ? {} : { headers }) })
 
+  const resolve = (token: string) =>
+    ctx.resolve === undefined ? Effect.succeed({ cluster: token, readOnly: false }) : ctx.resolve(token)
+
+  // A read-only token reads the same members; the answer never names the cluster's own token.
   const members = (token: string) =>
-    Effect.all(
-      [
-        ctx.store.list(`${token}/`),
-        ctx.store.expiries === undefined ? Effect.succeed(undefined) : ctx.store.expiries(`${token}/`),
-        // The store's clock, so deadlines and "now" agree (and TestClock drives both).
-        Clock.currentTimeMillis
-      ],
-      { concurrency: 2 }
+    Effect.flatMap(resolve(token), ({ cluster, readOnly }) =>
+      Effect.all(
+        [
+          ctx.store.list(`${cluster}/`),
+          ctx.store.expiries === undefined ? Effect.succeed(undefined) : ctx.store.expiries(`${cluster}/`),
+          // The store's clock, so deadlines and "now" agree (and TestClock drives both).
+          Clock.currentTimeMillis,
+          Effect.succeed(readOnly)
+        ],
+        { concurrency: 2 }
+      )
     ).pipe(
-      Effect.map(([snapshot, expiries, now]) =>
+      Effect.map(([snapshot, expiries, now, readOnly]) =>
         secure({
           status: 200,
           contentType: "application/json; charset=utf-8",
           body: JSON.stringify({
             index: snapshot.index,
             now,
+            readOnly,
             members: snapshot.pairs.map((p) => Registration.member(p.value, expiries?.get(p.key)))
           }),
           route: "console",

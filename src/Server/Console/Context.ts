@@ -12,6 +12,13 @@ export interface Context {
   readonly metrics: Metrics.Metrics
   /** The operator's token; without one the overview and `/v1/admin/` answer 404. */
   readonly adminToken?: string | undefined
+  /**
+   * What a token from a URL stands for: the cluster's own token, and whether the given one is a
+   * read-only token. Without it every token is a cluster's own.
+   */
+  readonly resolve?:
+    | ((token: string) => Effect.Effect<{ readonly cluster: string; readonly readOnly: boolean }, KvError>)
+    | undefined
   /** The server's 503 for a failing store (logged and counted like every 5xx). */
   readonly storeProblem: (route: Api.RouteName, error: KvError) => Effect.Effect<Answer>
 }

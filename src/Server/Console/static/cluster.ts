@@ -86,6 +86,7 @@ export const script = String.raw`(function () {
     members = data.members;
     index = data.index;
     $("index").textContent = String(data.index);
+    $("access").textContent = data.readOnly ? "read-only token" : "cluster token";
     $("count").textContent = "(" + members.length + ")";
     $("empty").hidden = members.length > 0;
     $("checked").textContent = clock(data.now);

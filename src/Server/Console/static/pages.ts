@@ -18,7 +18,7 @@ export const cluster = (css: string, script: string) => `${head("swarm cluster",
 <main>
 <section>
 <h2>Members <span id="count"></span></h2>
-<p class="meta">X-Discovery-Index <code id="index">–</code> · checked <span id="checked">–</span></p>
+<p class="meta">X-Discovery-Index <code id="index">–</code> · checked <span id="checked">–</span> · <span id="access">–</span></p>
 <table id="members">
 <thead><tr><th>address</th><th>last registration</th><th>expires in</th><th class="num">ttl</th></tr></thead>
 <tbody></tbody>
