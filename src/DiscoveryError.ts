@@ -50,14 +50,44 @@ export class BadResponse extends Data.TaggedError("BadResponse")<{
   }
 }
 
+/**
+ * The backend refused this client for good (HTTP 401/403, for example a
+ * read-only token used to register): trying again cannot help.
+ */
+export class Forbidden extends Data.TaggedError("Forbidden")<{
+  readonly backend: string
+  readonly target: string
+  readonly operation: string
+  readonly status?: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    const status = this.status === undefined ? "" : ` (status ${this.status})`
+    return `${this.backend} discovery at ${redact(this.target)} refused ${this.operation}${status}: ${redact(this.detail)}`
+  }
+}
+
+/** A `Discovery.layer`/`make` option that cannot work: a non-positive duration, or a ttl not above the heartbeat. */
+export class InvalidOption extends Data.TaggedError("InvalidOption")<{
+  readonly option: string
+  readonly value: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `invalid discovery option ${this.option} (${this.value}): ${this.reason}`
+  }
+}
+
 export type DiscoveryError =
   | NotSupported
   | NotImplemented
   | InvalidUrl
   | InvalidEntry
   | InvalidRange
+  | InvalidOption
   | Unavailable
   | BadResponse
+  | Forbidden
   | MissingDriver
 
 /**

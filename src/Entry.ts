@@ -1,10 +1,16 @@
 /**
- * A discovery entry: one `host:port`, parsed with the rules of Go's
- * `net.SplitHostPort` (IPv6 in brackets), plus a stricter port check.
+ * A discovery entry: one `host:port`, split the way Go's `net.SplitHostPort`
+ * splits it (IPv6 in brackets), then checked more strictly than Swarm classic
+ * did: IPv4 literals are four octets ≤ 255, IPv6 literals must parse, names
+ * follow RFC 1123 labels, and the port is 1-65535. Host names are stored in
+ * lower case, so `HOST.example:1` and `host.example:1` are one entry.
+ *
+ * An `Entry` compares by value (`Equal`/`Hash`), so a `HashSet` keeps one of
+ * two equal entries. `FromString` is the Schema for `host:port`.
  *
  * Pure model: no I/O.
  */
-import { Data, Either } from "effect"
+import { Data, Either, ParseResult, Schema } from "effect"
 
 export class InvalidEntry extends Data.TaggedError("InvalidEntry")<{
   readonly input: string
@@ -15,61 +21,167 @@ export class InvalidEntry extends Data.TaggedError("InvalidEntry")<{
   }
 }
 
-export interface Entry {
+/** `host` without brackets (IPv6 as `2001:db8::1`), lower case; `port` 1-65535. */
+export class Entry extends Data.Class<{
   readonly host: string
   readonly port: number
-}
+}> {}
 
-const HOSTNAME = /^[A-Za-z0-9._-]+$/
-const IPV6 = /^[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?$/
+/** Builds an entry without checking it (the host is lower-cased); `validate` or any backend checks it. */
+export const make = (host: string, port: number): Entry => new Entry({ host: host.toLowerCase(), port })
+
 const DIGITS = /^[0-9]+$/
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+const HEX_GROUP = /^[0-9a-f]{1,4}$/
+const ZONE = /^[a-z0-9._-]+$/
 
-export const make = (host: string, port: number): Entry => ({ host, port })
-
-const parsePort = (input: string, port: string): Either.Either<number, InvalidEntry> => {
-  if (port === "") return Either.left(new InvalidEntry({ input, reason: "missing port" }))
+const parsePort = (port: string): Either.Either<number, string> => {
+  if (port === "") return Either.left("missing port")
   if (!DIGITS.test(port) || port.length > 5) {
-    return Either.left(
-      new InvalidEntry({ input, reason: `port ${JSON.stringify(port)} is not a number from 1 to 65535` })
-    )
+    return Either.left(`port ${JSON.stringify(port)} is not a number from 1 to 65535`)
   }
   const n = Number(port)
-  if (n < 1 || n > 65535) {
-    return Either.left(new InvalidEntry({ input, reason: `port ${n} is out of range 1-65535` }))
-  }
-  return Either.right(n)
+  return n < 1 || n > 65535 ? Either.left(`port ${n} is out of range 1-65535`) : Either.right(n)
 }
 
-/** Parses `host:port` the way Go's `net.SplitHostPort` does, then checks host and port. */
-export const parse = (input: string): Either.Either<Entry, InvalidEntry> => {
-  const fail = (reason: string) => Either.left(new InvalidEntry({ input, reason }))
-  if (input.length === 0) return fail("empty address")
-  if (input.length > 300) return fail("longer than 300 characters")
-  if (input.startsWith("[")) {
-    const end = input.indexOf("]")
-    if (end < 0) return fail("missing ']' after the IPv6 address")
-    const host = input.slice(1, end)
-    const rest = input.slice(end + 1)
-    if (rest === "") return fail("missing port")
-    if (rest[0] !== ":") return fail("expected ':' after ']'")
-    if (rest.indexOf(":", 1) >= 0) return fail("too many colons")
-    if (host === "") return fail("empty host")
-    if (!IPV6.test(host) || !host.includes(":")) return fail(`${JSON.stringify(host)} is not an IPv6 address`)
-    return Either.map(parsePort(input, rest.slice(1)), (port) => ({ host, port }))
+/** Why `host` is not a dotted-quad IPv4 address, or `undefined` when it is one. */
+const checkIpv4 = (host: string): string | undefined => {
+  const octets = host.split(".")
+  if (octets.length !== 4)
+    return `${JSON.stringify(host)} is not an IPv4 address (expected four numbers 0-255)`
+  for (const octet of octets) {
+    if (!DIGITS.test(octet) || octet.length > 3 || Number(octet) > 255) {
+      return `${JSON.stringify(host)} is not an IPv4 address: ${JSON.stringify(octet)} is not a number 0-255`
+    }
+    if (octet.length > 1 && octet.startsWith("0")) {
+      return `${JSON.stringify(host)} is not an IPv4 address: ${JSON.stringify(octet)} has a leading zero`
+    }
   }
-  const colon = input.lastIndexOf(":")
-  if (colon < 0) return fail("missing port")
-  const host = input.slice(0, colon)
-  if (host.includes(":")) return fail("too many colons (put an IPv6 address in brackets: [2001:db8::1]:2375)")
-  if (host.includes("[") || host.includes("]")) return fail("unexpected bracket")
-  if (host === "") return fail("empty host")
-  if (!HOSTNAME.test(host))
-    return fail(`host ${JSON.stringify(host)} has characters other than letters, digits, '.', '-' and '_'`)
-  return Either.map(parsePort(input, input.slice(colon + 1)), (port) => ({ host, port }))
+  return undefined
 }
+
+/** Why `host` (lower case, no brackets) is not an IPv6 address, or `undefined` when it is one. */
+const checkIpv6 = (host: string): string | undefined => {
+  const bad = `${JSON.stringify(host)} is not an IPv6 address`
+  const percent = host.indexOf("%")
+  const address = percent < 0 ? host : host.slice(0, percent)
+  if (percent >= 0 && !ZONE.test(host.slice(percent + 1))) return `${bad}: bad zone after '%'`
+  const halves = address.split("::")
+  if (halves.length > 2) return `${bad}: '::' may appear only once`
+  const groups = (half: string): Array<string> => (half === "" ? [] : half.split(":"))
+  const head = groups(halves[0]!)
+  const tail = halves.length === 2 ? groups(halves[1]!) : []
+  const all = [...head, ...tail]
+  let count = all.length
+  // The last group may be an embedded IPv4 address (`::ffff:10.0.0.1`), worth two groups.
+  const last = all[all.length - 1]
+  if (last !== undefined && last.includes(".")) {
+    if (checkIpv4(last) !== undefined) return `${bad}: ${JSON.stringify(last)} is not an IPv4 address`
+    count++
+    all.pop()
+  }
+  if (all.some((group) => !HEX_GROUP.test(group))) return `${bad}: each group is 1-4 hex digits`
+  if (halves.length === 2 ? count > 7 : count !== 8) return `${bad}: wrong number of groups`
+  return undefined
+}
+
+/** Why `host` (lower case) is not an RFC 1123 host name, or `undefined` when it is one. */
+const checkHostname = (host: string): string | undefined => {
+  if (host.length > 253) return `host name is longer than 253 characters`
+  for (const label of host.split(".")) {
+    if (label === "") return `host ${JSON.stringify(host)} has an empty label (two dots, or a dot at an end)`
+    if (!LABEL.test(label)) {
+      return label.length > 63
+        ? `host ${JSON.stringify(host)} has a label longer than 63 characters`
+        : `host ${JSON.stringify(host)} has a label ${JSON.stringify(label)} that is not letters, digits and inner '-'`
+    }
+  }
+  return undefined
+}
+
+/** Why `host` (as written, without brackets) cannot be an entry's host; `undefined` when it can. */
+const checkHost = (host: string, bracketed: boolean): string | undefined => {
+  if (host === "") return "empty host"
+  if (bracketed) return checkIpv6(host)
+  if (/^[0-9.]+$/.test(host)) return checkIpv4(host)
+  return checkHostname(host)
+}
+
+/** Splits and checks `host:port`; the one parser behind `parse` and `FromString`. */
+const parseWith = (input: string): Either.Either<Entry, string> => {
+  if (input.length === 0) return Either.left("empty address")
+  if (input.length > 300) return Either.left("longer than 300 characters")
+  let host: string
+  let port: string
+  const bracketed = input.startsWith("[")
+  if (bracketed) {
+    const end = input.indexOf("]")
+    if (end < 0) return Either.left("missing ']' after the IPv6 address")
+    host = input.slice(1, end)
+    const rest = input.slice(end + 1)
+    if (rest === "") return Either.left("missing port")
+    if (rest[0] !== ":") return Either.left("expected ':' after ']'")
+    if (rest.indexOf(":", 1) >= 0) return Either.left("too many colons")
+    if (host !== "" && !host.includes(":"))
+      return Either.left(`${JSON.stringify(host)} is not an IPv6 address`)
+    port = rest.slice(1)
+  } else {
+    const colon = input.lastIndexOf(":")
+    if (colon < 0) return Either.left("missing port")
+    host = input.slice(0, colon)
+    if (host.includes(":")) {
+      return Either.left("too many colons (put an IPv6 address in brackets: [2001:db8::1]:2375)")
+    }
+    if (host.includes("[") || host.includes("]")) return Either.left("unexpected bracket")
+    if (host !== "" && !/^[A-Za-z0-9.-]+$/.test(host)) {
+      return Either.left(
+        `host ${JSON.stringify(host)} has characters other than letters, digits, '.' and '-'`
+      )
+    }
+    port = input.slice(colon + 1)
+  }
+  const lower = host.toLowerCase()
+  const badHost = checkHost(lower, bracketed)
+  if (badHost !== undefined) return Either.left(badHost)
+  return Either.map(parsePort(port), (n) => new Entry({ host: lower, port: n }))
+}
+
+/** Parses `host:port`; the host comes back in lower case. */
+export const parse = (input: string): Either.Either<Entry, InvalidEntry> =>
+  Either.mapLeft(parseWith(input), (reason) => new InvalidEntry({ input, reason }))
 
 /** Prints `host:port`, adding the brackets back around IPv6 hosts. */
 export const format = (entry: Entry): string =>
   entry.host.includes(":") ? `[${entry.host}]:${entry.port}` : `${entry.host}:${entry.port}`
 
+/** Checks an entry built by hand (`make`, or a plain object): the same rules as `parse`. */
+export const validate = (entry: {
+  readonly host: string
+  readonly port: number
+}): Either.Either<Entry, InvalidEntry> => {
+  const input = format(entry as Entry)
+  if (!Number.isInteger(entry.port)) {
+    return Either.left(
+      new InvalidEntry({ input, reason: `port ${entry.port} is not a number from 1 to 65535` })
+    )
+  }
+  return parse(input)
+}
+
 export const equals = (a: Entry, b: Entry): boolean => a.host === b.host && a.port === b.port
+
+/** `host:port` ⇄ `Entry`, with `parse`'s rules and messages. */
+export const FromString: Schema.Schema<Entry, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.instanceOf(Entry),
+  {
+    strict: true,
+    decode: (input, _, ast) =>
+      Either.match(parseWith(input), {
+        onLeft: (reason) =>
+          ParseResult.fail(new ParseResult.Type(ast, input, new InvalidEntry({ input, reason }).message)),
+        onRight: ParseResult.succeed
+      }),
+    encode: (entry) => ParseResult.succeed(format(entry))
+  }
+).annotations({ identifier: "Entry.FromString" })

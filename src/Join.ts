@@ -1,16 +1,22 @@
 /**
  * `join`: wait a random time in `[0, delay)`, register, then register again
  * every heartbeat. A failed registration is logged and retried at the next
- * heartbeat; it never ends the loop. Leaving (interruption, or closing the
- * scope) deregisters where the backend can.
+ * heartbeat; it never ends the loop, except when retrying cannot help: a
+ * backend that cannot register (`NotImplemented`) or one that refuses this
+ * client for good (`Forbidden`, e.g. a read-only token). Leaving
+ * (interruption, or closing the scope) deregisters where the backend can.
+ *
+ * The heartbeat is the Discovery layer's own unless `join` is given one, so
+ * the TTL the layer registers with always outlives the gap between two
+ * registrations.
  */
 import { Cause, Duration, Effect, Random, Schedule } from "effect"
-import { Discovery, type NotImplemented } from "./Discovery.js"
+import { DEFAULT_HEARTBEAT, Discovery, type Forbidden, type NotImplemented } from "./Discovery.js"
 import * as Entry from "./Entry.js"
 import * as GoDuration from "./GoDuration.js"
 
 export interface JoinOptions {
-  /** Default 60s. */
+  /** Default: the Discovery layer's heartbeat (60s for a service that does not say). */
   readonly heartbeat?: Duration.DurationInput
   /** Default 0: register at once. */
   readonly delay?: Duration.DurationInput
@@ -27,16 +33,20 @@ export const randomDelay = (delay: Duration.DurationInput): Effect.Effect<Durati
     : Effect.map(Random.nextIntBetween(0, millis), Duration.millis)
 }
 
+/** The failures `join` does not retry. */
+export type JoinError = NotImplemented | Forbidden | Entry.InvalidEntry
+
 /**
- * Registers once. A backend that can never register (`NotImplemented`) fails
- * at once; any other failure is logged and the loop carries on.
+ * Registers once. A backend that can never register (`NotImplemented`), a
+ * refusal for good (`Forbidden`) and a bad entry fail at once; any other
+ * failure is logged and the loop carries on.
  */
-export const registerOnce = (entry: Entry.Entry): Effect.Effect<void, NotImplemented, Discovery> =>
+export const registerOnce = (entry: Entry.Entry): Effect.Effect<void, JoinError, Discovery> =>
   Effect.flatMap(Discovery, (discovery) =>
     discovery.register(entry).pipe(
       Effect.tap(() => Effect.logDebug(`registered ${Entry.format(entry)}`)),
       Effect.catchAll((error) =>
-        error._tag === "NotImplemented"
+        error._tag === "NotImplemented" || error._tag === "Forbidden" || error._tag === "InvalidEntry"
           ? Effect.fail(error)
           : Effect.logWarning(
               `registration of ${Entry.format(entry)} failed, retrying at the next heartbeat: ${error.message}`
@@ -73,15 +83,17 @@ export const leave = (entry: Entry.Entry, timeout: Duration.DurationInput = LEAV
     )
   )
 
-/** Runs until interrupted; deregisters on the way out. Fails only when the backend cannot register at all. */
+/** Runs until interrupted; deregisters on the way out. Fails only when registering cannot succeed (`JoinError`). */
 export const join = (
   entry: Entry.Entry,
   options: JoinOptions = {}
-): Effect.Effect<never, NotImplemented, Discovery> =>
+): Effect.Effect<never, JoinError, Discovery> =>
   Effect.gen(function* () {
-    const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(60))
-    // A read-only backend fails its register at once, with its own message: no need to wait the delay first.
-    if ((yield* Discovery).readOnly === true) yield* registerOnce(entry)
+    const discovery = yield* Discovery
+    const heartbeat = Duration.decode(options.heartbeat ?? discovery.options?.heartbeat ?? DEFAULT_HEARTBEAT)
+    // A bad entry, or a read-only backend, fails its register at once, with its own message: no need to wait the delay first.
+    yield* Entry.validate(entry)
+    if (discovery.readOnly === true) yield* registerOnce(entry)
     const wait = yield* randomDelay(options.delay ?? Duration.zero)
     if (Duration.toMillis(wait) > 0) {
       yield* Effect.logInfo(`waiting ${GoDuration.format(wait)} before the first registration`)

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Either, FastCheck as fc } from "effect"
+import { Either, Equal, FastCheck as fc, Hash, HashSet, Schema } from "effect"
 import * as Entry from "../src/Entry.js"
 import * as Arb from "./support/arbitraries.js"
 
@@ -58,6 +58,23 @@ describe("Entry.parse", () => {
     ["bracket in host", "a]b:80", /unexpected bracket/],
     ["non-IPv6 in brackets", "[example.com]:80", /not an IPv6 address/],
     ["space in host", "my host:80", /characters other than/],
+    ["underscore in host", "my_host:80", /characters other than/],
+    ["IPv4 octet above 255", "999.999.999.999:1", /not an IPv4 address: "999" is not a number 0-255/],
+    ["five octets", "1.2.3.4.5:1", /not an IPv4 address \(expected four numbers/],
+    ["three octets", "1.2.3:1", /not an IPv4 address/],
+    ["a leading zero", "10.0.0.01:1", /leading zero/],
+    ["only dots", "...:80", /not an IPv4 address/],
+    ["empty label", "a..b:80", /empty label/],
+    ["trailing dot", "a.example.:80", /empty label/],
+    ["leading hyphen", "-a.example:80", /label "-a"/],
+    ["trailing hyphen", "a-.example:80", /label "a-"/],
+    ["a 64-character label", `${"a".repeat(64)}.example:80`, /longer than 63/],
+    ["colons only in brackets", "[:::::]:1", /not an IPv6 address: '::' may appear only once/],
+    ["nine IPv6 groups", "[1:2:3:4:5:6:7:8:9]:1", /wrong number of groups/],
+    ["seven IPv6 groups without ::", "[1:2:3:4:5:6:7]:1", /wrong number of groups/],
+    ["a five-digit IPv6 group", "[12345::1]:1", /1-4 hex digits/],
+    ["a bad embedded IPv4", "[::ffff:300.1.1.1]:1", /"300.1.1.1" is not an IPv4 address/],
+    ["a non-hex IPv6 group", "[::g]:1", /1-4 hex digits/],
     ["slash in host", "a/b:80", /characters other than/],
     ["too long", "a".repeat(400) + ":80", /longer than 300/]
   ]
@@ -73,10 +90,89 @@ describe("Entry.parse", () => {
     })
   }
 
+  it("accepts the literals and names the rules allow", () => {
+    for (const input of [
+      "0.0.0.0:1",
+      "255.255.255.255:65535",
+      "[::]:1",
+      "[1:2:3:4:5:6:7:8]:1",
+      "[1::8]:1",
+      "[::ffff:10.0.0.1]:1",
+      "[fe80::1%eth0]:1",
+      "a:1",
+      "1a.example:1",
+      "x-1.y-2.example:1",
+      `${"a".repeat(63)}.example:1`
+    ]) {
+      assert.strictEqual(Entry.format(ok(input)), input)
+    }
+  })
+
+  it("compares host names case-insensitively: they are stored in lower case", () => {
+    assert.strictEqual(Entry.format(ok("HOST.Example:1")), "host.example:1")
+    assert.strictEqual(Entry.format(ok("[2001:DB8::A]:1")), "[2001:db8::a]:1")
+    assert.isTrue(Equal.equals(ok("HOST.EXAMPLE:1"), ok("host.example:1")))
+    assert.isTrue(Equal.equals(Entry.make("Host", 1), ok("host:1")))
+  })
+
   it("equals compares host and port", () => {
     assert.isTrue(Entry.equals(ok("a:1"), Entry.make("a", 1)))
     assert.isFalse(Entry.equals(ok("a:1"), ok("a:2")))
     assert.isFalse(Entry.equals(ok("a:1"), ok("b:1")))
+  })
+})
+
+describe("Entry values", () => {
+  it("compare by value: Equal, Hash, HashSet", () => {
+    const a = Entry.make("10.0.0.1", 2375)
+    const b = ok("10.0.0.1:2375")
+    assert.notStrictEqual(a, b)
+    assert.isTrue(Equal.equals(a, b))
+    assert.strictEqual(Hash.hash(a), Hash.hash(b))
+    assert.isFalse(Equal.equals(a, Entry.make("10.0.0.1", 2376)))
+    assert.strictEqual(HashSet.size(HashSet.make(a, b, Entry.make("10.0.0.2", 2375))), 2)
+  })
+
+  it("validate checks an entry built by hand with the parser's rules", () => {
+    assert.isTrue(Either.isRight(Entry.validate(Entry.make("a", 1))))
+    const empty = Either.flip(Entry.validate(Entry.make("", 0)))
+    assert.isTrue(Either.isRight(empty))
+    assert.match(Either.getOrThrow(empty).reason, /empty host/)
+    assert.match(Either.getOrThrow(Either.flip(Entry.validate(Entry.make("a", 1.5)))).reason, /not a number/)
+    assert.match(Either.getOrThrow(Either.flip(Entry.validate(Entry.make("a", 0)))).reason, /out of range/)
+  })
+})
+
+describe("Entry.FromString", () => {
+  const decode = Schema.decodeUnknownEither(Entry.FromString)
+  it("decodes host:port to an Entry and encodes it back", () => {
+    const decoded = Either.getOrThrow(decode("[2001:DB8::1]:2375"))
+    assert.instanceOf(decoded, Entry.Entry)
+    assert.isTrue(Equal.equals(decoded, Entry.make("2001:db8::1", 2375)))
+    assert.strictEqual(Schema.encodeSync(Entry.FromString)(decoded), "[2001:db8::1]:2375")
+  })
+
+  it("fails with parse's message, naming the bad value", () => {
+    const error = Either.getOrThrow(Either.flip(decode("999.999.999.999:1")))
+    assert.include(error.message, '"999.999.999.999:1"')
+    assert.include(error.message, "is not a number 0-255")
+    assert.include(error.message, "expected host:port")
+    assert.isTrue(Either.isLeft(decode(42)))
+  })
+
+  it("works inside other schemas, e.g. a JSON array of entries", () => {
+    const list = Schema.decodeUnknownEither(Schema.parseJson(Schema.Array(Entry.FromString)))
+    const decoded = Either.getOrThrow(list('["a:1","[::1]:2"]'))
+    assert.deepStrictEqual(decoded.map(Entry.format), ["a:1", "[::1]:2"])
+    assert.isTrue(Either.isLeft(list('["a:1","...:80"]')))
+  })
+
+  it.prop("decode agrees with parse on any string", [fc.string({ maxLength: 40 })], ([s]) => {
+    const parsed = Entry.parse(s)
+    const decoded = decode(s)
+    assert.strictEqual(Either.isRight(decoded), Either.isRight(parsed))
+    if (Either.isRight(parsed) && Either.isRight(decoded))
+      assert.isTrue(Equal.equals(parsed.right, decoded.right))
   })
 })
 
@@ -87,7 +183,7 @@ describe("Entry properties", () => {
     const printed = Entry.format(entry)
     const parsed = Entry.parse(printed)
     assert.isTrue(Either.isRight(parsed), printed)
-    assert.deepStrictEqual(Either.getOrThrow(parsed), entry)
+    assert.isTrue(Equal.equals(Either.getOrThrow(parsed), entry))
   })
 
   it.prop("format(parse(s)) gives s back for valid input", [entryArb], ([entry]) => {

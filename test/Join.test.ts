@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import {
   Clock,
+  Context,
   Duration,
   Effect,
+  Either,
   Exit,
   Fiber,
   Layer,
@@ -16,10 +18,12 @@ import {
   TestClock
 } from "effect"
 import * as Discovery from "../src/Discovery.js"
-import { Unavailable } from "../src/DiscoveryError.js"
+import { Forbidden, Unavailable } from "../src/DiscoveryError.js"
 import * as Entries from "../src/Entries.js"
 import * as Entry from "../src/Entry.js"
 import * as Join from "../src/Join.js"
+import * as KvStore from "../src/KvStore.js"
+import * as MemoryKvStore from "../src/KvStore/Memory.js"
 
 const HEARTBEAT = Duration.seconds(10)
 const me = Entry.make("10.0.0.7", 2375)
@@ -34,7 +38,12 @@ interface Call {
  * A `Discovery` test double that records every call with its virtual time.
  * `fail(n)` makes the n-th register attempt (1-based) fail.
  */
-const makeDouble = (behaviour: { readonly fail?: (attempt: number) => "ok" | "error" | "defect" } = {}) =>
+const makeDouble = (
+  behaviour: {
+    readonly fail?: (attempt: number) => "ok" | "error" | "defect" | "forbidden"
+    readonly options?: Discovery.ResolvedOptions
+  } = {}
+) =>
   Effect.gen(function* () {
     const calls = yield* Ref.make<ReadonlyArray<Call>>([])
     const registered = yield* Queue.unbounded<number>()
@@ -58,9 +67,19 @@ const makeDouble = (behaviour: { readonly fail?: (attempt: number) => "ok" | "er
             })
           }
           if (outcome === "defect") return yield* Effect.die(new Error("backend bug"))
+          if (outcome === "forbidden") {
+            return yield* new Forbidden({
+              backend: "test",
+              target: "token://0123456789abcdef0123456789abcdef",
+              operation: "registering 10.0.0.7:2375",
+              status: 403,
+              detail: "this is a read-only token"
+            })
+          }
         }),
       deregister: (entry) => Effect.asVoid(record("deregister", entry)),
-      watch: Stream.never
+      watch: Stream.never,
+      ...(behaviour.options === undefined ? {} : { options: behaviour.options })
     }
     const registers = Effect.map(Ref.get(calls), (all) => all.filter((c) => c.op === "register"))
     const deregisters = Effect.map(Ref.get(calls), (all) => all.filter((c) => c.op === "deregister"))
@@ -278,10 +297,82 @@ describe("join", () => {
     })
   )
 
+  it.effect("without a heartbeat of its own, join uses the layer's", () =>
+    Effect.gen(function* () {
+      const options = Either.getOrThrow(
+        Discovery.resolveOptions({ heartbeat: "7 seconds", ttl: "21 seconds" })
+      )
+      const double = yield* makeDouble({ options })
+      const fiber = yield* Effect.fork(Join.join(me).pipe(Effect.provide(double.layer)))
+      yield* settle
+      yield* TestClock.adjust(Duration.seconds(21))
+      yield* settle
+      // At 0, 7, 14 and 21 s: the layer's 7 s, not the 60 s default.
+      assert.deepStrictEqual(
+        (yield* double.registers).map((c) => c.at),
+        [0, 7_000, 14_000, 21_000]
+      )
+      yield* Fiber.interrupt(fiber)
+    })
+  )
+
+  it.effect("a Forbidden registration (read-only token) fails join at once instead of retrying", () =>
+    Effect.gen(function* () {
+      const double = yield* makeDouble({ fail: () => "forbidden" })
+      const exit = yield* Join.join(me, { heartbeat: HEARTBEAT }).pipe(
+        Effect.provide(double.layer),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* Effect.flip(
+        Join.join(me, { heartbeat: HEARTBEAT }).pipe(Effect.provide(double.layer))
+      )
+      assert.strictEqual(error._tag, "Forbidden")
+      assert.include(error.message, "read-only token")
+      assert.strictEqual((yield* double.registers).length, 2)
+    })
+  )
+
+  it.effect("an invalid entry fails join before any registration", () =>
+    Effect.gen(function* () {
+      const double = yield* makeDouble()
+      const error = yield* Effect.flip(
+        Join.join(Entry.make("", 0), { heartbeat: HEARTBEAT, delay: "1 minute" }).pipe(
+          Effect.provide(double.layer)
+        )
+      )
+      assert.strictEqual(error._tag, "InvalidEntry")
+      assert.strictEqual((yield* double.registers).length, 0)
+    })
+  )
+
+  it.scoped(
+    "over memory://, a layer with a 10s heartbeat and 30s ttl keeps a joined node listed past the ttl",
+    () =>
+      Effect.gen(function* () {
+        // The issue's case: join used to ignore the layer's heartbeat, so the node dropped out at 31 s.
+        const layer = Discovery.layerKvStore({ heartbeat: "10 seconds", ttl: "30 seconds" }).pipe(
+          Layer.provide(Layer.succeed(KvStore.KvStore, MemoryKvStore.unsafeMake()))
+        )
+        const watcher = yield* Layer.build(layer).pipe(Effect.map(Context.get(Discovery.Discovery)))
+        const fiber = yield* Effect.fork(Join.join(me).pipe(Effect.provide(layer)))
+        yield* settle
+        for (let second = 1; second <= 90; second++) {
+          yield* TestClock.adjust(Duration.seconds(1))
+          const head = Option.getOrThrow(yield* Stream.runHead(watcher.watch))
+          assert.deepStrictEqual(Entries.format(head), ["10.0.0.7:2375"], `at ${second}s`)
+        }
+        yield* Fiber.interrupt(fiber)
+      })
+  )
+
   it.scoped("over memory://, a watcher sees the node join, and leave on interruption", () =>
     Effect.gen(function* () {
-      const layer = Discovery.layer(`memory://join-${process.pid}`, { ttl: Duration.seconds(30) })
-      const watcher = yield* Effect.provide(Discovery.Discovery, layer)
+      // One store shared on purpose by the watcher and the joiner.
+      const layer = Discovery.layerKvStore({ ttl: Duration.seconds(30) }).pipe(
+        Layer.provide(Layer.succeed(KvStore.KvStore, MemoryKvStore.unsafeMake()))
+      )
+      const watcher = yield* Layer.build(layer).pipe(Effect.map(Context.get(Discovery.Discovery)))
       const out = yield* Queue.unbounded<ReadonlyArray<string>>()
       yield* Effect.forkScoped(Stream.runForEach(watcher.watch, (e) => Queue.offer(out, Entries.format(e))))
       assert.deepStrictEqual(yield* Queue.take(out), [])

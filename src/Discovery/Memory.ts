@@ -1,17 +1,21 @@
 /**
- * `memory://name`: an in-process backend. Every layer built with the same
- * name in one process shares one store, and its TTLs run on Effect's `Clock`.
+ * `memory://name`: an in-process backend whose TTLs run on Effect's `Clock`.
+ * Each backend built gets a store of its own (the name only labels it), so
+ * no state leaks from one test to the next. To share one on purpose, provide
+ * a `KvStore` (for instance `MemoryKvStore.layer`) to everything that builds
+ * `memory://` backends, or use `Discovery.layerKvStore`.
  */
-import { Effect, type Scope } from "effect"
-import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
+import { Effect, Option, type Scope } from "effect"
+import type { Backend, ResolvedOptions } from "../Discovery.js"
 import { type DiscoveryError, InvalidUrl } from "../DiscoveryError.js"
+import { KvStore } from "../KvStore.js"
 import * as MemoryStore from "../KvStore/Memory.js"
 import * as Kv from "./Kv.js"
 
 export const make = (
   rest: string,
   options: ResolvedOptions
-): Effect.Effect<DiscoveryShape, DiscoveryError, Scope.Scope> => {
+): Effect.Effect<Backend, DiscoveryError, Scope.Scope> => {
   const name = rest.replace(/\/+$/, "")
   if (!/^[A-Za-z0-9._-]*$/.test(name)) {
     return Effect.fail(
@@ -21,8 +25,8 @@ export const make = (
       })
     )
   }
-  return Effect.succeed(
-    Kv.make(MemoryStore.getNamed(name), {
+  return Effect.map(Effect.serviceOption(KvStore), (shared) =>
+    Kv.make(Option.getOrElse(shared, MemoryStore.unsafeMake), {
       backend: "memory",
       target: `memory://${name}`,
       directory: Kv.directory("", options.options),

@@ -4,6 +4,8 @@ import * as Join from "../../src/Cli/Join.js"
 import * as Discovery from "../../src/Discovery.js"
 import * as Entries from "../../src/Entries.js"
 import * as Entry from "../../src/Entry.js"
+import { KvStore } from "../../src/KvStore.js"
+import * as MemoryKvStore from "../../src/KvStore/Memory.js"
 
 const input = (over: Partial<Join.JoinInput> = {}): Join.JoinInput => ({
   discovery: "memory://cli-join",
@@ -40,11 +42,13 @@ describe("swarm join: run", () => {
       const config = Either.getOrThrow(
         Join.parse(input({ discovery: url, heartbeat: Duration.seconds(10), ttl: Duration.seconds(25) }))
       )
-      const observer = yield* Discovery.make(url)
+      const store = MemoryKvStore.unsafeMake()
+      const observer = yield* Discovery.make(url).pipe(Effect.provideService(KvStore, store))
       const members = () =>
         observer.watch.pipe(Stream.runHead, Effect.map(Option.getOrElse(() => Entries.empty)))
 
-      const fiber = yield* Effect.fork(Join.run(config))
+      // memory:// backends share a store only on purpose: the one in the context.
+      const fiber = yield* Effect.fork(Join.run(config).pipe(Effect.provideService(KvStore, store)))
       yield* TestClock.adjust(Duration.millis(1))
       assert.deepStrictEqual(Entries.format(yield* members()), ["10.0.0.1:2375"])
 

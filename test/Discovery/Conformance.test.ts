@@ -11,18 +11,17 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as MemoryKvStore from "../../src/KvStore/Memory.js"
 import * as SqliteKvStore from "../../src/KvStore/Sqlite.js"
-import type { KvStoreShape } from "../../src/KvStore.js"
+import { KvStore, type KvStoreShape } from "../../src/KvStore.js"
 import * as Server from "../../src/Server/Server.js"
 import { conformance } from "../support/conformance.js"
-
-let clusters = 0
 
 conformance("memory://", {
   clock: "test",
   layer: Layer.empty,
+  // A fresh store per cluster, shared on purpose by the cluster's clients.
   cluster: Effect.sync(() => {
-    const name = `conformance-${process.pid}-${++clusters}`
-    return (options) => Discovery.make(`memory://${name}`, options)
+    const store = MemoryKvStore.unsafeMake()
+    return (options) => Discovery.makeKvStore(options).pipe(Effect.provideService(KvStore, store))
   })
 })
 

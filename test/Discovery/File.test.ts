@@ -12,7 +12,7 @@ import * as Entry from "../../src/Entry.js"
 import * as File from "../../src/Discovery/File.js"
 
 const HEARTBEAT = Duration.seconds(10)
-const options = Discovery.resolveOptions({ heartbeat: HEARTBEAT })
+const options = Either.getOrThrow(Discovery.resolveOptions({ heartbeat: HEARTBEAT }))
 const keys = (entries: Entries.Entries) => Entries.format(entries)
 
 describe("File.parseContent", () => {
@@ -308,7 +308,10 @@ describe("file:// over a real temp file", () => {
         const path = NodePath.join(dir, "cluster")
         NodeFs.writeFileSync(path, "a:1\n")
         const out = yield* Queue.unbounded<ReadonlyArray<string>>()
-        const discovery = yield* File.make(path, Discovery.resolveOptions({ heartbeat: Duration.hours(1) }))
+        const discovery = yield* File.make(
+          path,
+          Either.getOrThrow(Discovery.resolveOptions({ heartbeat: Duration.hours(1) }))
+        )
         const fiber = yield* Effect.forkScoped(
           Stream.runForEach(discovery.watch, (e) => Queue.offer(out, keys(e)))
         )

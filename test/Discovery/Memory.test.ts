@@ -3,11 +3,11 @@ import { Duration, Effect, Option, Queue, Stream, TestClock } from "effect"
 import * as Discovery from "../../src/Discovery.js"
 import * as Entries from "../../src/Entries.js"
 import * as Entry from "../../src/Entry.js"
+import * as KvStore from "../../src/KvStore.js"
 import * as MemoryStore from "../../src/KvStore/Memory.js"
 
 let counter = 0
-/** A fresh store name per test: `memory://name` stores live for the whole process. */
-const fresh = () => `memory-test-${process.pid}-${++counter}`
+const fresh = () => `memory-test-${++counter}`
 
 const TTL = Duration.seconds(30)
 const a = Entry.make("10.0.0.1", 2375)
@@ -82,42 +82,45 @@ describe("memory://", () => {
     })
   )
 
-  it.scoped("two backends with one name share members; other names do not", () =>
+  it.scoped("two backends with one name do not share members: each has its own store", () =>
     Effect.gen(function* () {
-      const name = fresh()
-      const one = yield* Discovery.make(`memory://${name}`)
-      const two = yield* Discovery.make(`memory://${name}`)
-      const other = yield* Discovery.make(`memory://${fresh()}`)
+      const one = yield* Discovery.make("memory://shared-name")
+      const two = yield* Discovery.make("memory://shared-name")
       yield* one.register(a)
-      assert.deepStrictEqual(yield* current(two), ["10.0.0.1:2375"])
-      assert.deepStrictEqual(yield* current(other), [])
+      assert.deepStrictEqual(yield* current(one), ["10.0.0.1:2375"])
+      assert.deepStrictEqual(yield* current(two), [])
     })
   )
 
-  it.scoped("uses Swarm's key layout, and kv.path moves it", () =>
-    Effect.gen(function* () {
-      const name = fresh()
-      const d = yield* Discovery.make(`memory://${name}`)
-      yield* d.register(a)
-      const store = MemoryStore.getNamed(name)
-      assert.deepStrictEqual((yield* store.list("")).pairs, [
-        { key: "docker/swarm/nodes/10.0.0.1:2375", value: "10.0.0.1:2375" }
-      ])
-      const moved = yield* Discovery.make(`memory://${name}`, { options: { "kv.path": "/custom/path/" } })
-      yield* moved.register(b)
-      assert.deepStrictEqual(
-        (yield* store.list("custom/")).pairs.map((p) => p.key),
-        ["custom/path/[2001:db8::1]:2375"]
-      )
-      assert.deepStrictEqual(yield* current(moved), ["[2001:db8::1]:2375"])
-    })
+  it.scoped(
+    "backends over one MemoryKvStore share it on purpose, with Swarm's key layout; kv.path moves it",
+    () =>
+      Effect.gen(function* () {
+        const store = MemoryStore.unsafeMake()
+        const over = (options: Discovery.KvStoreOptions = {}) =>
+          Discovery.makeKvStore(options).pipe(Effect.provideService(KvStore.KvStore, store))
+        const one = yield* over()
+        const two = yield* over()
+        yield* one.register(a)
+        assert.deepStrictEqual(yield* current(two), ["10.0.0.1:2375"])
+        assert.deepStrictEqual((yield* store.list("")).pairs, [
+          { key: "docker/swarm/nodes/10.0.0.1:2375", value: "10.0.0.1:2375" }
+        ])
+        const moved = yield* over({ prefix: "/p/", options: { "kv.path": "/custom/path/" } })
+        yield* moved.register(b)
+        assert.deepStrictEqual(
+          (yield* store.list("p/")).pairs.map((p) => p.key),
+          ["p/custom/path/[2001:db8::1]:2375"]
+        )
+        assert.deepStrictEqual(yield* current(moved), ["[2001:db8::1]:2375"])
+      })
   )
 
   it.scoped("a value that is not an address is skipped with a warning", () =>
     Effect.gen(function* () {
-      const name = fresh()
-      const d = yield* Discovery.make(`memory://${name}`)
-      yield* MemoryStore.getNamed(name).put("docker/swarm/nodes/junk", "not an address")
+      const store = MemoryStore.unsafeMake()
+      const d = yield* Discovery.makeKvStore().pipe(Effect.provideService(KvStore.KvStore, store))
+      yield* store.put("docker/swarm/nodes/junk", "not an address")
       yield* d.register(a)
       assert.deepStrictEqual(yield* current(d), ["10.0.0.1:2375"])
     })
