@@ -188,7 +188,7 @@ describe("token:// backend", () => {
   it.scoped("register POSTs host:port with the TTL in whole seconds, and checks the status", () =>
     Effect.gen(function* () {
       const fake = yield* fakeServer
-      const discovery = yield* connect(fake, { ttl: "2500 millis" })
+      const discovery = yield* connect(fake, { heartbeat: "1 second", ttl: "2500 millis" })
       yield* discovery.register(entry("10.0.0.1:2375"))
       assert.deepStrictEqual(fake.requests.at(-1), {
         method: "POST",
@@ -330,7 +330,7 @@ describe("token:// backend", () => {
     Effect.gen(function* () {
       const fake = yield* fakeServer
       fake.index = 1
-      const discovery = yield* connect(fake, { heartbeat: "60 seconds" })
+      const discovery = yield* connect(fake, { heartbeat: "60 seconds", ttl: "180 seconds" })
       const next = yield* watching(discovery)
       yield* next
       yield* fake.requestCount(2)
