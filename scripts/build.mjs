@@ -1,15 +1,23 @@
 // Builds the ESM library (with .d.ts) into dist/esm, and the `swarm` CLI:
 //   dist/swarm-main.cjs        the CLI and everything it needs, bundled and minified
 //   dist/swarm.cjs             a small loader (the package's bin) that compiles the bundle with V8's code cache
-//   dist/swarm-main.<hash>.v8  that code cache, made here by running the CLI once
+//   dist/swarm-main.<hash>.<node>-<arch>.v8  that code cache for this Node, made here by running the CLI once
+//                              (for this repo's own runs; the npm package ships none, see swarm-loader.cjs)
 // Why: cold start. Compiling the bundle from source costs more than Node's own start-up; with the cache it
 // is a quick deserialisation. See bench/coldstart.bench.mjs.
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { chmodSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { build } from "esbuild"
 
 // No wholesale rm: several builds may run side by side during development; CI builds from a clean clone.
+// Source maps are no longer emitted (tsconfig.build.json): drop any left from older builds, or they would be packed.
+if (existsSync("dist/esm"))
+  for (const entry of readdirSync("dist/esm", { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name.endsWith(".js.map"))
+      rmSync(join(entry.parentPath, entry.name), { force: true })
+  }
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
   stdio: "inherit"
 })
@@ -100,7 +108,8 @@ renameSync(`dist/swarm.cjs.${process.pid}.tmp`, "dist/swarm.cjs")
 // Make the code cache: run a command that goes through parsing, a backend and output, and let the loader
 // write the cache on exit. Caches of older bundles are removed.
 for (const file of readdirSync("dist")) {
-  if (/^swarm-main\.[0-9a-f]{16}\.v8$/.test(file) && !file.includes(hash))
+  // Caches of other bundles, and of this one in the old name without the Node version.
+  if (/^swarm-main\..*\.v8$/.test(file) && (!file.includes(hash) || file === `swarm-main.${hash}.v8`))
     rmSync(`dist/${file}`, { force: true })
 }
 execFileSync(process.execPath, ["dist/swarm.cjs", "list", "nodes://127.0.0.1:[1:2]"], {
