@@ -1,8 +1,9 @@
-// Register throughput of the discovery server over etcd (`swarm serve --store etcd://`) against the default SQLite
-// store, in the same run, rounds interleaved. Starts its own etcd (Debian's etcd-server) on free loopback ports with
-// a temporary data dir. Each server runs in its own process; autocannon loads it from a third.
+// Register throughput of the discovery server over etcd (`swarm serve --store etcd://`) against raw etcd3 puts with
+// the same concurrency on the same etcd (the baseline), and against the default SQLite store; one run, rounds
+// interleaved. Starts its own etcd (Debian's etcd-server) on free loopback ports with a temporary data dir. Each
+// server runs in its own process; autocannon (or the raw etcd3 loop) loads it from another.
 //   ROUNDS=3 DURATION=3 CONNECTIONS=32 node bench/store-register.bench.mjs
-// The file is also its own child: `--serve sqlite|etcd ENDPOINT`, `--load url`.
+// The file is also its own child: `--serve sqlite|etcd ENDPOINT`, `--load url`, `--raw ENDPOINT seconds`.
 import { fork, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
@@ -62,6 +63,30 @@ if (mode === "--serve") {
     process.exit(0)
   })
   process.send({ port: listening.port })
+} else if (mode === "--raw") {
+  // The baseline: CONNECTIONS loops of etcd3 puts (one fsynced raft write each), as many in flight as autocannon's.
+  const { Etcd3 } = await import("etcd3")
+  const client = new Etcd3({ hosts: `http://${args[0]}` })
+  const until = performance.now() + Number(args[1]) * 1000
+  const latencies = []
+  const loop = async (i) => {
+    while (performance.now() < until) {
+      const start = performance.now()
+      await client.put(`raw/${TOKEN}/10.0.0.${i}:2375`).value(`10.0.0.${i}:2375`)
+      latencies.push(performance.now() - start)
+    }
+  }
+  const started = performance.now()
+  await Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => loop(i)))
+  const seconds = (performance.now() - started) / 1000
+  const sorted = latencies.sort((a, b) => a - b)
+  process.send({
+    rps: latencies.length / seconds,
+    p50: sorted[Math.floor(sorted.length / 2)],
+    p99: sorted[Math.floor(sorted.length * 0.99)],
+    errors: 0
+  })
+  client.close()
 } else if (mode === "--load") {
   const autocannon = (await import("autocannon")).default
   const result = await autocannon({
@@ -124,35 +149,39 @@ if (mode === "--serve") {
     return { proc, url: `http://127.0.0.1:${port}/v1/clusters/${TOKEN}?ttl=3600` }
   }
   const load = async (url, seconds = DURATION) => {
-    const proc = child(["--load", url, String(seconds)])
+    const proc = child(
+      url === "raw" ? ["--raw", endpoint, String(seconds)] : ["--load", url, String(seconds)]
+    )
     const result = await once(proc)
     await new Promise((r) => proc.once("exit", r))
     return result
   }
   try {
     const servers = { sqlite: await start("sqlite"), etcd: await start("etcd") }
-    const kinds = Object.keys(servers)
-    const samples = { sqlite: [], etcd: [] }
-    for (const k of kinds) await load(servers[k].url, 1)
+    const targets = { "raw etcd3 put": "raw", sqlite: servers.sqlite.url, etcd: servers.etcd.url }
+    const kinds = Object.keys(targets)
+    const samples = Object.fromEntries(kinds.map((k) => [k, []]))
+    for (const k of kinds) await load(targets[k], 1)
     for (let round = 0; round < ROUNDS; round++)
-      for (const k of kinds) samples[k].push(await load(servers[k].url))
-    for (const k of kinds) servers[k].proc.send("stop")
-    const base = median(samples.sqlite.map((s) => s.rps))
+      for (const k of kinds) samples[k].push(await load(targets[k]))
+    for (const server of Object.values(servers)) server.proc.send("stop")
+    const rps = (k) => median(samples[k].map((s) => s.rps))
     report(
       "store-register",
       kinds.map((k) => ({
         store: k,
-        req_per_s: Math.round(median(samples[k].map((s) => s.rps))),
+        req_per_s: Math.round(rps(k)),
         p50_ms: median(samples[k].map((s) => s.p50)),
         p99_ms: median(samples[k].map((s) => s.p99)),
-        ratio_vs_sqlite: median(samples[k].map((s) => s.rps)) / base,
+        ratio_vs_raw_etcd: rps(k) / rps("raw etcd3 put"),
+        ratio_vs_sqlite: rps(k) / rps("sqlite"),
         errors: samples[k].reduce((n, s) => n + s.errors, 0)
       })),
       {
         rounds: ROUNDS,
         duration_s: DURATION,
         connections: CONNECTIONS,
-        note: "register = POST refreshing one live entry (a heartbeat); medians over rounds"
+        note: "register = POST refreshing one live entry (a heartbeat); raw = etcd3 put of a key, same concurrency, same etcd; medians over rounds"
       }
     )
   } finally {

@@ -121,7 +121,14 @@ export const parseStore = (
   storeOpt: ReadonlyArray<string> = []
 ): Either.Either<StoreChoice, Common.UsageError> => {
   const defaultFile = join(dataDir, DATABASE_FILE)
-  if (Option.isNone(value)) return Either.right({ kind: "sqlite", file: defaultFile, synchronous: "normal" })
+  if (Option.isNone(value)) {
+    // The default store is SQLite, which takes no --store-opt: say so rather than ignore it.
+    return storeOpt.length > 0
+      ? Either.left(
+          usage(`--store-opt only applies to --store etcd://; the default store (sqlite) takes none`)
+        )
+      : Either.right({ kind: "sqlite", file: defaultFile, synchronous: "normal" })
+  }
   const text = value.value.trim()
   const at = text.indexOf("://")
   const scheme = (at < 0 ? text : text.slice(0, at)).toLowerCase()
@@ -401,6 +408,7 @@ const openStore = (config: ServeConfig) =>
       )
       return {
         store,
+        stats: store.stats,
         description: `etcd ${endpoints.join(",")}${prefix === "" ? "" : `/${prefix}`} (${tls ? "TLS, " : ""}expiry by etcd leases)`
       }
     }

@@ -16,8 +16,8 @@ export interface StoreStats {
   readonly entries: number
   /** Non-empty clusters, when the store can count them cheaply. */
   readonly clusters?: number | undefined
-  /** Keys removed because their TTL ran out, since the store opened. */
-  readonly expirations: number
+  /** Keys removed because their TTL ran out, since the store opened (left out where the store cannot tell: etcd). */
+  readonly expirations?: number | undefined
   /** Time spent expiring them, when the store measures it. */
   readonly expirySeconds?: number | undefined
 }
@@ -142,8 +142,10 @@ export const make = (sources: Sources = {}): Metrics => {
         family("swarm_discovery_clusters", "gauge", "Clusters with at least one live entry.")
         out.push(`swarm_discovery_clusters ${stats.clusters}`)
       }
-      family("swarm_discovery_expirations_total", "counter", "Entries removed because their TTL ran out.")
-      out.push(`swarm_discovery_expirations_total ${stats.expirations}`)
+      if (stats.expirations !== undefined) {
+        family("swarm_discovery_expirations_total", "counter", "Entries removed because their TTL ran out.")
+        out.push(`swarm_discovery_expirations_total ${stats.expirations}`)
+      }
       if (stats.expirySeconds !== undefined) {
         family(
           "swarm_discovery_expiry_seconds_total",

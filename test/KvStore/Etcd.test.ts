@@ -89,31 +89,92 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
     })
   )
 
+  /** The lease a key carries, as etcd tells it. Lease IDs are 64-bit: read them from the JSON text. */
+  const leaseOf = (key: string) =>
+    Effect.promise(() => server.etcdctl("get", key, "-w", "json")).pipe(
+      Effect.map((json) => BigInt(/"lease":(\d+)/.exec(json)?.[1] ?? "0"))
+    )
+  const countLeases = Effect.promise(() => server.etcdctl("lease", "list")).pipe(
+    Effect.map((text) => (text.match(/^[0-9a-f]+$/gm) ?? []).length)
+  )
+
   it.scopedLive(
-    "a put with a TTL attaches a lease; a refresh revokes the previous one; no TTL means no lease",
+    "one lease per key: a refresh keeps it alive and writes nothing; a TTL change replaces it",
     () =>
       Effect.gen(function* () {
         const kv = yield* store()
         const p = fresh()
-        const leasesBefore = yield* Effect.promise(() => server.etcdctl("lease", "list"))
-        const countLeases = (text: string) => (text.match(/^[0-9a-f]+$/gm) ?? []).length
+        const leasesBefore = yield* countLeases
         yield* kv.put(`${p}ttl`, "v", { ttl: "30 seconds" })
-        // Lease IDs are 64-bit: read them from the JSON text, not through JSON.parse's doubles.
-        const leaseOf = (json: string) => BigInt(/"lease":(\d+)/.exec(json)?.[1] ?? "0")
-        const lease = leaseOf(yield* Effect.promise(() => server.etcdctl("get", `${p}ttl`, "-w", "json")))
+        const lease = yield* leaseOf(`${p}ttl`)
         assert.isTrue(lease > 0n, "the key carries a lease")
         const ttl = yield* Effect.promise(() => server.etcdctl("lease", "timetolive", lease.toString(16)))
         assert.match(ttl, /granted with TTL\(30s\)/)
-        // Five refreshes leave one lease for the key, not six.
-        for (let i = 0; i < 5; i++) yield* kv.put(`${p}ttl`, "v", { ttl: "30 seconds" })
+        // Five refreshes: the same lease, no new one, and no write (etcd's revision does not move).
+        const revision = (yield* kv.list(p)).index
+        for (let i = 0; i < 5; i++)
+          assert.strictEqual(yield* kv.put(`${p}ttl`, "v", { ttl: "30 seconds" }), "updated")
+        assert.strictEqual((yield* kv.list(p)).index, revision)
+        assert.strictEqual(yield* leaseOf(`${p}ttl`), lease)
+        assert.strictEqual(yield* countLeases, leasesBefore + 1)
+        // A new value is one write, on the same lease.
+        yield* kv.put(`${p}ttl`, "v2", { ttl: "30 seconds" })
+        assert.strictEqual((yield* kv.list(p)).index, revision + 1)
+        assert.strictEqual(yield* leaseOf(`${p}ttl`), lease)
+        // Another TTL: another lease, and the old one is revoked.
+        yield* kv.put(`${p}ttl`, "v2", { ttl: "40 seconds" })
+        const longer = yield* leaseOf(`${p}ttl`)
+        assert.notStrictEqual(longer, lease)
         yield* Effect.sleep("300 millis") // revokes run in the background
-        const leasesAfter = yield* Effect.promise(() => server.etcdctl("lease", "list"))
-        assert.strictEqual(countLeases(leasesAfter), countLeases(leasesBefore) + 1)
+        assert.strictEqual(yield* countLeases, leasesBefore + 1)
         // A put without TTL detaches the key from its lease.
-        yield* kv.put(`${p}ttl`, "v2")
-        const plain = yield* Effect.promise(() => server.etcdctl("get", `${p}ttl`, "-w", "json"))
-        assert.include(plain, '"value"')
-        assert.strictEqual(leaseOf(plain), 0n)
+        yield* kv.put(`${p}ttl`, "v3")
+        assert.strictEqual(yield* leaseOf(`${p}ttl`), 0n)
+        assert.deepStrictEqual((yield* kv.list(p)).pairs, [{ key: `${p}ttl`, value: "v3" }])
+      })
+  )
+
+  it.scopedLive(
+    "two stores (an HA pair) sharing a key: a refresh through either puts it back on its lease",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* store()
+        const b = yield* store()
+        const p = fresh()
+        assert.strictEqual(yield* a.put(`${p}k`, "v", { ttl: "30 seconds" }), "created")
+        const leaseA = yield* leaseOf(`${p}k`)
+        assert.strictEqual(yield* b.put(`${p}k`, "v", { ttl: "30 seconds" }), "updated")
+        const leaseB = yield* leaseOf(`${p}k`)
+        assert.notStrictEqual(leaseB, leaseA, "B's refresh moved the key to B's lease")
+        yield* a.put(`${p}k`, "v", { ttl: "30 seconds" })
+        assert.strictEqual(
+          yield* leaseOf(`${p}k`),
+          leaseA,
+          "A's refresh took it back to A's (kept alive) lease"
+        )
+        // Deleted through B, refreshed through A: created again.
+        assert.isTrue(yield* b.delete(`${p}k`))
+        assert.strictEqual(yield* a.put(`${p}k`, "v", { ttl: "30 seconds" }), "created")
+        assert.deepStrictEqual((yield* b.list(p)).pairs, [{ key: `${p}k`, value: "v" }])
+      })
+  )
+
+  it.scopedLive(
+    "a refresh restarts the TTL: the key outlives its first TTL, then expires one TTL after",
+    () =>
+      Effect.gen(function* () {
+        const kv = yield* store()
+        const p = fresh()
+        yield* kv.put(`${p}k`, "v", { ttl: "3 seconds" })
+        yield* Effect.sleep("2 seconds")
+        const refreshed = Date.now()
+        yield* kv.put(`${p}k`, "v", { ttl: "3 seconds" })
+        yield* Effect.sleep("2 seconds") // 4s after the first put
+        assert.deepStrictEqual(keysOf(yield* kv.list(p)), [`${p}k`], "alive past its first TTL")
+        const w = yield* watching(kv, p)
+        yield* w.until(hasKeys(), "the key to expire", Duration.seconds(10))
+        const lived = Date.now() - refreshed
+        assert.isAtLeast(lived, 2900, `expired ${lived}ms after the refresh`)
       })
   )
 

@@ -1,0 +1,177 @@
+/**
+ * The etcd client of one store: endpoints, TLS, fault handling, the key
+ * namespace, and `call`, which bounds every request and maps its failure.
+ *
+ * The etcd3 client retries and trips circuit breakers on its own (via
+ * cockatiel). Here each call tries each endpoint about once, every gRPC call
+ * carries a deadline, and every operation is bounded by `timeout`, so a dead
+ * endpoint fails in bounded time with a clear error.
+ */
+import { Duration, Effect, type Scope } from "effect"
+import { Etcd3, type IOptions, isRecoverableError } from "etcd3"
+import { KvError } from "../../KvStore.js"
+import * as TlsFiles from "../TlsFiles.js"
+
+export const STORE = "etcd"
+
+export interface ConnectionConfig {
+  readonly endpoints: ReadonlyArray<string>
+  readonly tls?: TlsFiles.TlsFiles
+  readonly prefix?: string
+  readonly timeout: Duration.Duration
+}
+
+export interface Connection {
+  readonly client: Etcd3
+  readonly hosts: ReadonlyArray<string>
+  /** `etcd at h1,h2`, for messages. */
+  readonly where: string
+  readonly fullKey: (key: string) => Buffer
+  readonly userKey: (key: Buffer) => string
+  readonly prefixRange: (prefix: string) => { readonly key: Buffer; readonly range_end: Buffer }
+  /** One etcd request, bounded by the timeout, its failure a `KvError` naming `what` and the endpoints. */
+  readonly call: <A>(what: string, f: () => Promise<A>) => Effect.Effect<A, KvError>
+}
+
+type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>
+type Backoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"]>
+
+/**
+ * A cockatiel-shaped policy that runs the call up to `attempts` times while it
+ * fails with a recoverable (transport) error. The connection pool picks the
+ * next endpoint on each attempt. Only `execute` is used by etcd3.
+ */
+const retryPolicy = (attempts: number): Policy =>
+  ({
+    execute: async <T>(
+      fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T,
+      signal?: AbortSignal
+    ) => {
+      const context = { signal: signal ?? new AbortController().signal }
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn(context)
+        } catch (error) {
+          if (attempt >= attempts || !(error instanceof Error) || !isRecoverableError(error)) throw error
+        }
+      }
+    }
+  }) as unknown as Policy
+
+/** Watch streams are re-opened by the store, not by etcd3's own backoff; keep its timer short. */
+const shortBackoff: Backoff = { duration: 250, next: () => shortBackoff } as unknown as Backoff
+
+/** The end of etcd's prefix range: the prefix with its last byte incremented. */
+export const prefixEnd = (prefix: Buffer): Buffer => {
+  const end = Buffer.from(prefix)
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1
+      return end.subarray(0, i + 1)
+    }
+  }
+  return Buffer.from([0]) // every key
+}
+
+export const endpointUrl = (endpoint: string, tls: boolean): string =>
+  /^https?:\/\//i.test(endpoint) ? endpoint : `${tls ? "https" : "http"}://${endpoint}`
+
+const normalizePrefix = (prefix: string | undefined): string => {
+  const trimmed = (prefix ?? "").replace(/^\/+|\/+$/g, "")
+  return trimmed === "" ? "" : trimmed + "/"
+}
+
+const invalid = (detail: string, cause?: unknown) =>
+  new KvError({ store: STORE, reason: "Invalid", detail, cause })
+
+const credentialsOf = (tls: TlsFiles.TlsFiles) =>
+  TlsFiles.read(tls).pipe(
+    Effect.mapError((error) => invalid(error.detail, error)),
+    // grpc-js takes `null` roots to mean the system's trusted CAs.
+    Effect.map((pem) => ({
+      rootCertificate: (pem.ca ?? null) as Buffer,
+      ...(pem.key ? { privateKey: pem.key } : {}),
+      ...(pem.cert ? { certChain: pem.cert } : {})
+    }))
+  )
+
+const reasonOf = (cause: unknown) => {
+  const name = cause instanceof Error ? cause.constructor.name : ""
+  if (name === "GRPCDeadlineExceededError") return "Timeout" as const
+  return cause instanceof Error && (isRecoverableError(cause) || name === "GRPCUnavailableError")
+    ? ("Unavailable" as const)
+    : ("BadResponse" as const)
+}
+
+export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvError, Scope.Scope> =>
+  Effect.gen(function* () {
+    if (config.endpoints.length === 0) return yield* invalid("no etcd endpoint given")
+    const { timeout } = config
+    const timeoutMs = Duration.toMillis(timeout)
+    const hosts = config.endpoints.map((e) => endpointUrl(e, config.tls !== undefined))
+    const where = `etcd at ${config.endpoints.join(",")}`
+    const namespace = normalizePrefix(config.prefix)
+    const credentials = config.tls ? yield* credentialsOf(config.tls) : undefined
+    const client = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          new Etcd3({
+            hosts: [...hosts],
+            ...(credentials ? { credentials } : {}),
+            grpcOptions: {
+              // Reconnect quickly after an etcd restart instead of grpc's 1s..120s backoff.
+              "grpc.initial_reconnect_backoff_ms": 100,
+              "grpc.max_reconnect_backoff_ms": 1000,
+              "grpc.use_local_subchannel_pool": 1,
+              // Notice a silently dead peer under a long-lived watch.
+              "grpc.keepalive_time_ms": 15_000,
+              "grpc.keepalive_timeout_ms": 5_000
+            },
+            defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+            faultHandling: {
+              host: () => retryPolicy(1),
+              global: retryPolicy(Math.max(2, hosts.length + 1)),
+              watchBackoff: shortBackoff
+            }
+          }),
+        catch: (cause) => invalid(`bad etcd endpoints: ${TlsFiles.describe(cause)}`, cause)
+      }),
+      (client) => Effect.sync(() => client.close())
+    )
+
+    const call = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, KvError> =>
+      Effect.tryPromise({
+        try: f,
+        catch: (cause) => {
+          const reason = reasonOf(cause)
+          const hint = reason === "BadResponse" ? "" : " (is etcd running and reachable there?)"
+          const detail = `${what} on ${where}: ${TlsFiles.describe(cause)}${hint}`
+          return new KvError({ store: STORE, reason, detail, cause })
+        }
+      }).pipe(
+        // Abandonable even inside a finalizer (a leave while etcd is down), so the timeout holds.
+        Effect.interruptible,
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new KvError({
+              store: STORE,
+              reason: "Timeout",
+              detail: `${what}: no answer from ${where} within ${Duration.format(timeout)}`
+            })
+        })
+      )
+
+    return {
+      client,
+      hosts,
+      where,
+      fullKey: (key) => Buffer.from(namespace + key),
+      userKey: (key) => key.toString().slice(namespace.length),
+      prefixRange: (prefix) => {
+        const start = Buffer.from(namespace + prefix)
+        return { key: start, range_end: prefixEnd(start) }
+      },
+      call
+    }
+  })
