@@ -57,16 +57,24 @@ const watching = (discovery: Discovery.DiscoveryShape) =>
     return { until, seen }
   })
 
-/** Joiners running `Join.join` in this process, each with its own client (and connection). */
+/**
+ * Joiners running `Join.join` in this process, each with its own client (and connection); `onRegistered`
+ * runs after each registration the backend acknowledged.
+ */
 const joiner = (
   url: string,
   address: string,
-  options: { heartbeat: Duration.DurationInput; ttl: Duration.DurationInput }
+  options: { heartbeat: Duration.DurationInput; ttl: Duration.DurationInput },
+  onRegistered: () => void = () => {}
 ) =>
   Effect.gen(function* () {
     const discovery = yield* Discovery.make(url, options)
+    const counted: Discovery.DiscoveryShape = {
+      ...discovery,
+      register: (entry) => Effect.tap(discovery.register(entry), () => Effect.sync(onRegistered))
+    }
     return yield* Join.join(e(address), { heartbeat: options.heartbeat }).pipe(
-      Effect.provideService(Discovery.Discovery, discovery),
+      Effect.provideService(Discovery.Discovery, counted),
       quiet,
       Effect.forkScoped
     )
@@ -203,7 +211,10 @@ describe.skipIf(!haveEtcd)("etcd:// discovery (real etcd)", () => {
         const url = `etcd://${server.endpoint}/${prefix}`
         const heartbeat = Duration.seconds(1)
         const live = ["10.0.0.1:2375", "10.0.0.2:2375", "10.0.0.3:2375"]
-        const joiners = yield* Effect.forEach(live, (a) => joiner(url, a, { heartbeat, ttl: "4 seconds" }))
+        const registeredAt = new Map<string, number>()
+        const joiners = yield* Effect.forEach(live, (a) =>
+          joiner(url, a, { heartbeat, ttl: "4 seconds" }, () => registeredAt.set(a, Date.now()))
+        )
         // A member that registered once and then died: its TTL runs out during or after the outage.
         const dead = yield* Discovery.make(url, { ttl: "2 seconds" })
         yield* dead.register(e("10.0.0.9:2375"))
@@ -212,30 +223,15 @@ describe.skipIf(!haveEtcd)("etcd:// discovery (real etcd)", () => {
         yield* w.until([...live, "10.0.0.9:2375"], "all four")
         const allIn = w.seen.length - 1
 
-        // Each put grants a fresh lease: a changed lease means a new registration.
-        const leases = Effect.promise(() =>
-          server.etcdctl("get", "--prefix", `${prefix}/`, "-w", "json")
-        ).pipe(
-          Effect.map((json) => {
-            const byKey = new Map<string, string>()
-            for (const m of json.matchAll(/"key":"([^"]+)"[^}]*?"lease":(\d+)/g)) {
-              byKey.set(Buffer.from(m[1]!, "base64").toString().split("/").pop()!, m[2]!)
-            }
-            return byKey
-          })
-        )
-        const before = yield* leases
         yield* Effect.promise(() => server.kill())
         yield* Effect.sleep("1500 millis")
         yield* Effect.promise(() => server.start())
+        const back = Date.now()
 
-        // Every joiner registers again within one heartbeat (plus slack for scheduling) of etcd's return.
+        // Every joiner registers again (etcd acknowledged it) within one heartbeat, plus slack for scheduling,
+        // of etcd's return.
         yield* Effect.gen(function* () {
-          for (;;) {
-            const now = yield* leases
-            if (live.every((a) => now.has(a) && now.get(a) !== before.get(a))) return
-            yield* Effect.sleep("100 millis")
-          }
+          while (!live.every((a) => (registeredAt.get(a) ?? 0) > back)) yield* Effect.sleep("100 millis")
         }).pipe(
           Effect.timeoutFail({
             duration: Duration.sum(heartbeat, "1500 millis"),
