@@ -1,6 +1,6 @@
 /**
- * The slice of node-zookeeper-client (which ships no types) that `Zookeeper.ts`
- * uses. Only that module imports it, so the declaration stays out of the public API.
+ * The slice of node-zookeeper-client (which ships no types) that the ZooKeeper
+ * store uses. Only its modules import it, so the declaration stays out of the public API.
  */
 declare module "node-zookeeper-client" {
   export interface Stat {
@@ -25,6 +25,8 @@ declare module "node-zookeeper-client" {
   }
   export type Watcher = (event: Event) => void
   export interface Client {
+    /** Internal, but stable since 0.2: the store repairs it (see internal/zookeeper/Guard.ts). */
+    readonly connectionManager: import("../internal/zookeeper/Guard.js").Repairable
     connect(): void
     close(): void
     getSessionId(): Buffer
@@ -54,11 +56,15 @@ declare module "node-zookeeper-client" {
 }
 
 declare module "node-zookeeper-client/lib/ConnectionManager.js" {
-  /** Only the prototype hook that `Zookeeper.ts` guards. */
+  type Repairable = import("../internal/zookeeper/Guard.js").Repairable
+  /** For the guard's unit test: a connection manager made directly. */
   const ConnectionManager: {
-    prototype: {
-      onSocketData: (this: { socket?: { destroy(): void } }, buffer: Buffer) => void
-    }
+    new (
+      connectionString: string,
+      options: { sessionTimeout: number; spinDelay: number; retries: number },
+      stateListener: (state: unknown) => void
+    ): Repairable & { connect(): void; close(): void }
+    prototype: Repairable
   }
   export default ConnectionManager
 }
