@@ -74,6 +74,14 @@ describe("serve flags", () => {
         assert.include(parsed.left.reason, JSON.stringify(value))
       }
     }
+    // --store-opt is for etcd:// only: the default store and the others refuse it rather than ignore it.
+    const opt = ["kv.cacertfile=/ca.pem"]
+    for (const store of [Option.none(), Option.some("memory://"), Option.some("sqlite://")]) {
+      const parsed = Serve.parseStore(store, dir, opt)
+      assert.isTrue(Either.isLeft(parsed), String(store))
+      if (Either.isLeft(parsed)) assert.include(parsed.left.reason, "--store-opt only applies to")
+    }
+    assert.isTrue(Either.isRight(Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, opt)))
   })
 
   it.effect("defaults", () =>
