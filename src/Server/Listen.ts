@@ -111,14 +111,15 @@ export const serve = (
         )
       }
       if (res.destroyed || res.writableEnded) return
+      const body = answer.encoded ?? answer.body
       const headers: Http.OutgoingHttpHeaders = {
         "content-type": answer.contentType,
-        "content-length": Buffer.byteLength(answer.body),
+        "content-length": typeof body === "string" ? Buffer.byteLength(body) : body.length,
         ...answer.headers
       }
       if (close) headers["connection"] = "close"
       res.writeHead(answer.status, headers)
-      res.end(answer.body)
+      res.end(body)
     }
 
     /** Runs a (usually synchronous) effect and hands its value on, without waiting for a tick. */
@@ -157,9 +158,19 @@ export const serve = (
           started
         )
       }
+      const client = req.socket.remoteAddress ?? ""
+      const url = req.url ?? "/"
+      if (req.method === "GET" && url.includes("index=")) {
+        // A long-poll joining waiters already there: no fiber, the fan-out answers it directly.
+        const cancel = handler.tryLongPoll(url, client, (answer) => send(req, res, answer, started))
+        if (cancel !== undefined) {
+          res.once("close", cancel)
+          return
+        }
+      }
       // Fibers start synchronously: most requests are answered before runFork returns.
       const fiber = runFork(
-        handler.handleEarly(req.method ?? "GET", req.url ?? "/", body, req.headers.authorization)
+        handler.handleEarly(req.method ?? "GET", url, body, req.headers.authorization, client)
       )
       const done = fiber.unsafePoll()
       if (done !== null) return finish(done)

@@ -39,7 +39,8 @@ export interface Metrics {
   readonly registered: (result: "created" | "updated") => void
   readonly deregistered: (count: number) => void
   readonly refused: (reason: "limit") => void
-  readonly watchers: (delta: number) => void
+  /** Where the long-poll gauge reads from. */
+  readonly watching: (source: () => number) => void
   readonly render: (stats: StoreStats | undefined) => string
 }
 
@@ -56,7 +57,7 @@ export const make = (sources: Sources = {}): Metrics => {
   const registrations = { created: 0, updated: 0 }
   let deregistrations = 0
   let refusedLimit = 0
-  let watching = 0
+  let watching = () => 0
   const started = Date.now() / 1000
 
   const observe = (route: string, status: number, seconds: number) => {
@@ -134,7 +135,7 @@ export const make = (sources: Sources = {}): Metrics => {
       out.push(`swarm_discovery_server_errors_total{cause="${escapeLabel(cause)}"} ${n}`)
     }
     family("swarm_discovery_watchers", "gauge", "Long-poll requests waiting right now.")
-    out.push(`swarm_discovery_watchers ${watching}`)
+    out.push(`swarm_discovery_watchers ${watching()}`)
     if (stats !== undefined) {
       family("swarm_discovery_entries", "gauge", "Live entries over all clusters.")
       out.push(`swarm_discovery_entries ${stats.entries}`)
@@ -177,8 +178,8 @@ export const make = (sources: Sources = {}): Metrics => {
     refused: () => {
       refusedLimit++
     },
-    watchers: (delta) => {
-      watching += delta
+    watching: (source) => {
+      watching = source
     },
     render
   }

@@ -41,7 +41,7 @@
  * the prefix `<token>/`.
  */
 import { randomBytes } from "node:crypto"
-import { Deferred, Duration, Effect, Option, type Scope, Stream } from "effect"
+import { Duration, Effect, Option, type Scope } from "effect"
 import { redactToken } from "../DiscoveryUrl.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { MemoryStats } from "../KvStore/Memory.js"
@@ -50,6 +50,7 @@ import * as Console from "./Console/Console.js"
 import * as Registration from "./Console/Registration.js"
 import * as Failures from "./Failures.js"
 import * as Listen from "./Listen.js"
+import * as LongPoll from "./LongPoll.js"
 import * as Metrics from "./Metrics.js"
 
 export { ListenError, type TlsOptions } from "./Listen.js"
@@ -115,6 +116,8 @@ export const resolveConfig = (options: Omit<ServerOptions, "store">): ServerConf
 /** An answer plus the route it was for (metrics and logs). */
 export interface Answer extends Api.ApiResponse {
   readonly route: Api.RouteName
+  /** The body, already encoded (shared list answers): sent as is. */
+  readonly encoded?: Buffer
   /** Set on answers to early writes: send only after `Handler.whenDurable` calls back. */
   readonly pending?: boolean
   /** The cluster, redacted, for logs. */
@@ -128,20 +131,34 @@ export interface Handler {
   readonly failures: Failures.Failures
   /** The answer to a store failure, reported through `failures`; its body names no server detail. */
   readonly storeProblem: (route: Api.RouteName, error: KvError) => Effect.Effect<Answer>
-  /** Decodes and answers one request; never fails. `authorization` is the header, for `/v1/admin/`. */
+  /**
+   * Decodes and answers one request; never fails. `authorization` is the header, for `/v1/admin/`;
+   * `client` the client's address, for per-client bounds (tests may leave both out).
+   */
   readonly handle: (
     method: string,
     url: string,
     body: string,
-    authorization?: string
+    authorization?: string,
+    client?: string
   ) => Effect.Effect<Answer>
   /** Like `handle`, but an answer with `pending` may arrive before its write is durable (see `whenDurable`). */
   readonly handleEarly: (
     method: string,
     url: string,
     body: string,
-    authorization?: string
+    authorization?: string,
+    client?: string
   ) => Effect.Effect<Answer>
+  /**
+   * A long-poll without a fiber when it can be (its cluster already has waiters): registers `deliver`
+   * and returns a canceller for a client that hangs up. `undefined`: not such a request, use `handleEarly`.
+   */
+  readonly tryLongPoll: (
+    url: string,
+    client: string,
+    deliver: (answer: Answer) => void
+  ) => (() => void) | undefined
   /** Calls back once every write so far is durable; with the store's error if not. */
   readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
   /** Answers every long-poll now, with the current state, and every later one at once (shutdown). */
@@ -179,7 +196,6 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
         ...Failures.storeAnswer(error),
         route
       })
-    const draining = yield* Deferred.make<void>()
 
     const clampTtl = (asked: Option.Option<number>) =>
       Math.min(
@@ -190,57 +206,54 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
         )
       )
 
-    // A store that reuses unchanged snapshots (SQLite does) gets its answers reused too: a snapshot
-    // belongs to one cluster, so its plain-list answer is always the same object.
-    const answers = new WeakMap<KvSnapshot, Answer>()
+    // A store that reuses unchanged snapshots (SQLite and memory do) gets its answers reused too: a
+    // snapshot belongs to one cluster, so its answers are always the same objects, encoded once.
+    const answers = new WeakMap<KvSnapshot, { readonly list: Answer; readonly watch: Answer }>()
     const answerOf = (snapshot: KvSnapshot, route: Api.RouteName, cluster: string): Answer => {
       let cached = answers.get(snapshot)
       if (cached === undefined) {
         const body = JSON.stringify(snapshot.pairs.map((p) => Registration.address(p.value)))
-        cached = { ...Api.listBody(body, snapshot.index), route: "list", cluster }
+        const list: Answer = {
+          ...Api.listBody(body, snapshot.index),
+          encoded: Buffer.from(body),
+          route: "list",
+          cluster
+        }
+        cached = { list, watch: { ...list, route: "watch" } }
         answers.set(snapshot, cached)
       }
-      return route === "list" ? cached : { ...cached, route }
+      return route === "list" ? cached.list : route === "watch" ? cached.watch : { ...cached.list, route }
     }
 
     const listing = (route: Api.RouteName, cluster: string, token: string) =>
       Effect.map(store.list(`${token}/`), (snapshot) => answerOf(snapshot, route, cluster))
 
-    const longPoll = (token: string, cluster: string, index: number, waitMillis: Option.Option<number>) => {
-      const wait = Math.min(
+    const longPolls = yield* LongPoll.make({
+      store,
+      answerOf: (snapshot, cluster) => answerOf(snapshot, "watch", cluster),
+      storeProblem: (error) => storeProblem("watch", error)
+    })
+    metrics.watching(longPolls.size)
+
+    const waitOf = (
+      token: string,
+      watched: string,
+      index: number,
+      waitMillis: Option.Option<number>,
+      client: string
+    ): LongPoll.Wait => ({
+      token,
+      watched,
+      cluster: redactToken(token),
+      index,
+      waitMillis: Math.min(
         config.maxWait,
         Option.getOrElse(waitMillis, () => Duration.toMillis(DEFAULT_WAIT))
-      )
-      // The first snapshot is the current one: a changed index answers at once.
-      const changed = store.watch(`${token}/`).pipe(
-        Stream.filter((s) => s.index !== index),
-        Stream.runHead
-      )
-      const poll = Effect.raceFirst(
-        changed,
-        Effect.as(
-          Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Deferred.await(draining)),
-          Option.none<KvSnapshot>()
-        )
-      ).pipe(
-        Effect.flatMap(
-          Option.match({
-            onNone: () => listing("watch", cluster, token),
-            onSome: (snapshot): Effect.Effect<Answer, KvError> =>
-              Effect.succeed(answerOf(snapshot, "watch", cluster))
-          })
-        )
-      )
-      return Effect.suspend(() => {
-        metrics.watchers(1)
-        return Effect.ensuring(
-          poll,
-          Effect.sync(() => metrics.watchers(-1))
-        )
-      })
-    }
+      ),
+      client
+    })
 
-    const answer = (request: Api.ApiRequest): Effect.Effect<Answer> => {
+    const answer = (request: Api.ApiRequest, client: string): Effect.Effect<Answer> => {
       switch (request._tag) {
         case "Create":
           return Effect.sync(() => ({ ...Api.ok(newToken()), route: "create" }))
@@ -301,7 +314,8 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
           const cluster = redactToken(request.token)
           const run: Effect.Effect<Answer, KvError> = Option.match(request.wait, {
             onNone: () => listing("list", cluster, request.token),
-            onSome: ({ index, waitMillis }) => longPoll(request.token, cluster, index, waitMillis)
+            onSome: ({ index, waitMillis }) =>
+              longPolls.wait(waitOf(request.token, request.token, index, waitMillis, client))
           })
           return Effect.catchAll(run, (error) => storeProblem(Api.routeOf(request), error))
         }
@@ -347,17 +361,25 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       storeProblem
     })
 
+    const tryLongPoll = (url: string, client: string, deliver: (answer: Answer) => void) => {
+      const request = Api.parse("GET", url, "")
+      if (Api.isProblem(request) || request._tag !== "List" || Option.isNone(request.wait)) return undefined
+      const { index, waitMillis } = request.wait.value
+      return longPolls.tryWait(waitOf(request.token, request.token, index, waitMillis, client), deliver)
+    }
+
     const handleEarly = (
       method: string,
       url: string,
       body: string,
-      authorization?: string
+      authorization?: string,
+      client = ""
     ): Effect.Effect<Answer> => {
       // The web console and the admin API (src/Server/Console/) have their own routes.
       if (Console.owns(url)) return web.handle(method, url, authorization)
       const request = Api.parse(method, url, body)
       if (Api.isProblem(request)) return Effect.succeed({ ...Api.fromProblem(request), route: request.route })
-      return answer(request)
+      return answer(request, client)
     }
 
     const whenDurable = options.early?.whenDurable ?? ((callback) => callback(undefined))
@@ -380,8 +402,9 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       method: string,
       url: string,
       body: string,
-      authorization?: string
-    ): Effect.Effect<Answer> => Effect.flatMap(handleEarly(method, url, body, authorization), settle)
+      authorization?: string,
+      client = ""
+    ): Effect.Effect<Answer> => Effect.flatMap(handleEarly(method, url, body, authorization, client), settle)
 
     return {
       config,
@@ -390,8 +413,9 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       storeProblem,
       handle,
       handleEarly,
+      tryLongPoll,
       whenDurable,
-      drain: Deferred.succeed(draining, undefined).pipe(Effect.asVoid)
+      drain: longPolls.drain
     }
   })
 

@@ -1,0 +1,321 @@
+/**
+ * Long-poll fan-out: every waiter on a cluster shares one store subscription
+ * and one encoded answer, and a change answers all of them in one pass.
+ *
+ * - A cluster with waiters has a `Group`: one `watch` of its prefix, forked
+ *   when the first waiter comes and interrupted when the last one leaves.
+ *   Each snapshot is encoded once (`answerOf`) and handed to every waiter
+ *   whose index differs; a waiter is a plain record around its request
+ *   fiber's `Effect.async` callback, with no stream, fiber or `list()` of
+ *   its own.
+ * - Deadlines live in one heap, swept by one scoped fiber on Effect's
+ *   `Clock` (so `TestClock` drives them); the waiters of a cluster that
+ *   time out together share one `list()`.
+ * - A client that hangs up is removed at once (the request fiber is
+ *   interrupted; its canceller drops the record).
+ */
+import { Clock, Duration, Effect, type Fiber, FiberId, Runtime, type Scope, Stream } from "effect"
+import * as ChangeSignal from "../internal/ChangeSignal.js"
+import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
+import type { Answer } from "./Server.js"
+
+export interface Wait {
+  /** The token asked for (groups are by it). */
+  readonly token: string
+  /** The cluster whose prefix is watched (the token itself, or what a read-only token stands for). */
+  readonly watched: string
+  /** Redacted, for logs. */
+  readonly cluster: string
+  /** The client's last index: answer once the cluster's differs. */
+  readonly index: number
+  readonly waitMillis: number
+  /** The client's address, for per-client counts. */
+  readonly client: string
+}
+
+export interface LongPolls {
+  /** Answers when the cluster's index differs from `index`, or with the current list when the wait ends. */
+  readonly wait: (wait: Wait) => Effect.Effect<Answer, KvError>
+  /**
+   * The same without a fiber, for the listener: when the cluster already has waiters (so the token is
+   * resolved and the view is current) it registers `deliver` and returns a canceller; otherwise
+   * `undefined`, and the caller runs `wait`.
+   */
+  readonly tryWait: (wait: Wait, deliver: (answer: Answer) => void) => (() => void) | undefined
+  /** Answers every waiter now, and every later long-poll at once (shutdown). */
+  readonly drain: Effect.Effect<void>
+  /** Waiting right now. */
+  readonly size: () => number
+  /** Waiting right now from one client address. */
+  readonly sizeOf: (client: string) => number
+}
+
+export interface Options {
+  readonly store: KvStoreShape
+  /** The shared, encoded answer of a snapshot (the same object for every waiter). */
+  readonly answerOf: (snapshot: KvSnapshot, cluster: string) => Answer
+  /** Turns a store failure into its (logged) 503. */
+  readonly storeProblem: (error: KvError) => Effect.Effect<Answer>
+}
+
+interface Waiter {
+  readonly wait: Wait
+  readonly deadline: number
+  readonly group: Group
+  readonly deliver: (answer: Answer) => void
+  done: boolean
+}
+
+interface Group {
+  readonly token: string
+  readonly watched: string
+  readonly cluster: string
+  last: KvSnapshot | undefined
+  readonly waiters: Set<Waiter>
+  fiber: Fiber.RuntimeFiber<void, never> | undefined
+  closed: boolean
+}
+
+const prefixOf = (token: string) => `${token}/`
+
+export const make = (options: Options): Effect.Effect<LongPolls, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { answerOf, store, storeProblem } = options
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const clock = yield* Effect.clock
+    const groups = new Map<string, Group>()
+    const perClient = new Map<string, number>()
+    const deadlines = new DeadlineHeap()
+    const earlier = ChangeSignal.make()
+    let planned = Number.POSITIVE_INFINITY
+    let waiting = 0
+    let draining = false
+
+    const listing = (token: string, cluster: string) =>
+      Effect.map(store.list(prefixOf(token)), (snapshot) => answerOf(snapshot, cluster))
+
+    const count = (client: string, delta: number) => {
+      waiting += delta
+      const n = (perClient.get(client) ?? 0) + delta
+      if (n === 0) perClient.delete(client)
+      else perClient.set(client, n)
+    }
+
+    const close = (group: Group) => {
+      if (group.closed) return
+      group.closed = true
+      if (groups.get(group.token) === group) groups.delete(group.token)
+      group.fiber?.unsafeInterruptAsFork(FiberId.none)
+    }
+
+    /** Takes a waiter out (answered, timed out or gone); closes its group when it was the last. */
+    const release = (waiter: Waiter) => {
+      if (waiter.done) return false
+      waiter.done = true
+      count(waiter.wait.client, -1)
+      waiter.group.waiters.delete(waiter)
+      if (waiter.group.waiters.size === 0) close(waiter.group)
+      // Clients that hang up leave records in the heap until their deadline: drop them in bulk.
+      if (deadlines.size() > 2 * waiting + 1024) deadlines.compact()
+      return true
+    }
+
+    /** One pass over the group: the same answer object for each waiter whose index differs. */
+    const publish = (group: Group, snapshot: KvSnapshot) => {
+      group.last = snapshot
+      let answer: Answer | undefined
+      for (const waiter of group.waiters) {
+        if (waiter.wait.index === snapshot.index) continue
+        answer ??= answerOf(snapshot, group.cluster)
+        if (release(waiter)) waiter.deliver(answer)
+      }
+    }
+
+    const fail = (group: Group, answer: Answer) => {
+      for (const waiter of [...group.waiters]) if (release(waiter)) waiter.deliver(answer)
+      close(group)
+    }
+
+    const subscribe = (group: Group): Effect.Effect<void> =>
+      store.watch(prefixOf(group.watched)).pipe(
+        Stream.runForEach((snapshot) => Effect.sync(() => publish(group, snapshot))),
+        Effect.catchAll((error) => Effect.map(storeProblem(error), (answer) => fail(group, answer)))
+      )
+
+    const groupOf = (wait: Wait): Group => {
+      const existing = groups.get(wait.token)
+      if (existing !== undefined) return existing
+      const group: Group = {
+        token: wait.token,
+        watched: wait.watched,
+        cluster: wait.cluster,
+        last: undefined,
+        waiters: new Set(),
+        fiber: undefined,
+        closed: false
+      }
+      groups.set(wait.token, group)
+      group.fiber = runFork(subscribe(group))
+      return group
+    }
+
+    /** Answers at once from a current view, or registers the waiter; returns its canceller. */
+    const register = (wait: Wait, deliver: (answer: Answer) => void): (() => void) => {
+      // A group always has waiters (it closes with its last one), so an early answer leaks none.
+      const last = groups.get(wait.token)?.last
+      if (last !== undefined && last.index > wait.index) {
+        deliver(answerOf(last, wait.cluster))
+        return () => {}
+      }
+      const group = groupOf(wait)
+      const waiter: Waiter = {
+        wait,
+        deadline: clock.unsafeCurrentTimeMillis() + wait.waitMillis,
+        group,
+        deliver,
+        done: false
+      }
+      group.waiters.add(waiter)
+      count(wait.client, 1)
+      deadlines.push(waiter)
+      if (waiter.deadline < planned) earlier.unsafeNotify()
+      return () => {
+        release(waiter)
+      }
+    }
+
+    const tryWait = (wait: Wait, deliver: (answer: Answer) => void) => {
+      const last = groups.get(wait.token)?.last
+      if (draining || last === undefined || last.index < wait.index) return undefined
+      return register(wait, deliver)
+    }
+
+    const enqueue = (wait: Wait) =>
+      Effect.async<Answer>((resume) => {
+        const cancel = register(wait, (answer) => resume(Effect.succeed(answer)))
+        return Effect.sync(cancel)
+      })
+
+    const wait = (wait: Wait): Effect.Effect<Answer, KvError> =>
+      Effect.suspend(() => {
+        if (draining) return listing(wait.watched, wait.cluster)
+        const last = groups.get(wait.token)?.last
+        // The group's view may trail a commit a plain GET already saw, or the client's index
+        // may come from another store: ask the store before waiting on a view that is behind.
+        if (last !== undefined && last.index < wait.index) {
+          return Effect.flatMap(store.list(prefixOf(wait.watched)), (snapshot) =>
+            snapshot.index !== wait.index ? Effect.succeed(answerOf(snapshot, wait.cluster)) : enqueue(wait)
+          )
+        }
+        return enqueue(wait)
+      })
+
+    /** Answers a batch of waiters with their cluster's current list: one `list()` per cluster. */
+    const answerWithList = (waiters: ReadonlyArray<Waiter>) => {
+      const byGroup = new Map<Group, Array<Waiter>>()
+      for (const waiter of waiters) {
+        const list = byGroup.get(waiter.group)
+        if (list === undefined) byGroup.set(waiter.group, [waiter])
+        else list.push(waiter)
+      }
+      return Effect.forEach(
+        byGroup,
+        ([group, members]) =>
+          listing(group.watched, group.cluster).pipe(
+            Effect.catchAll(storeProblem),
+            Effect.map((answer) => {
+              for (const waiter of members) if (release(waiter)) waiter.deliver(answer)
+            })
+          ),
+        { discard: true }
+      )
+    }
+
+    const sweep = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const due: Array<Waiter> = []
+      for (let top = deadlines.peek(); top !== undefined && (top.done || top.deadline <= now);) {
+        deadlines.pop()
+        if (!top.done) due.push(top)
+        top = deadlines.peek()
+      }
+      if (due.length > 0) yield* answerWithList(due)
+      const next = deadlines.peek()
+      planned = next === undefined ? Number.POSITIVE_INFINITY : next.deadline
+      const seen = earlier.version()
+      yield* next === undefined
+        ? earlier.awaitChange(seen)
+        : Effect.raceFirst(
+            Effect.sleep(Duration.millis(Math.max(0, next.deadline - now))),
+            earlier.awaitChange(seen)
+          )
+    })
+    yield* Effect.forkScoped(Effect.forever(sweep))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const group of [...groups.values()]) close(group)
+      })
+    )
+
+    const drain = Effect.suspend(() => {
+      draining = true
+      const all: Array<Waiter> = []
+      for (const group of groups.values()) for (const waiter of group.waiters) all.push(waiter)
+      return answerWithList(all)
+    })
+
+    return { wait, tryWait, drain, size: () => waiting, sizeOf: (client) => perClient.get(client) ?? 0 }
+  })
+
+/** A binary min-heap of waiters by deadline; released waiters are skipped when they surface. */
+class DeadlineHeap {
+  private readonly items: Array<Waiter> = []
+
+  size(): number {
+    return this.items.length
+  }
+
+  /** Drops released waiters and restores the heap order. */
+  compact(): void {
+    const live = this.items.filter((w) => !w.done)
+    this.items.length = 0
+    for (const w of live) this.push(w)
+  }
+
+  peek(): Waiter | undefined {
+    return this.items[0]
+  }
+
+  push(waiter: Waiter): void {
+    const a = this.items
+    a.push(waiter)
+    let i = a.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (a[parent]!.deadline <= a[i]!.deadline) break
+      ;[a[parent], a[i]] = [a[i]!, a[parent]!]
+      i = parent
+    }
+  }
+
+  pop(): Waiter | undefined {
+    const a = this.items
+    const top = a[0]
+    const last = a.pop()
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let min = i
+        if (l < a.length && a[l]!.deadline < a[min]!.deadline) min = l
+        if (r < a.length && a[r]!.deadline < a[min]!.deadline) min = r
+        if (min === i) break
+        ;[a[min], a[i]] = [a[i]!, a[min]!]
+        i = min
+      }
+    }
+    return top
+  }
+}
