@@ -18,7 +18,11 @@ const counted = () => {
   const counts = { watches: 0, open: 0, lists: 0 }
   const shape: KvStoreShape = {
     ...store,
-    list: (prefix) => Effect.zipRight(Effect.sync(() => counts.lists++), store.list(prefix)),
+    list: (prefix) =>
+      Effect.zipRight(
+        Effect.sync(() => counts.lists++),
+        store.list(prefix)
+      ),
     watch: (prefix) =>
       Stream.acquireRelease(
         Effect.sync(() => {
