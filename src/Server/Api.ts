@@ -12,6 +12,8 @@
  * Extensions:
  *
  *   DELETE /v1/clusters/{token}/{url-encoded host:port}   200 "OK", 404 when absent
+ *   POST   /v1/clusters/{token}/read-token            200 text/plain: the cluster's read-only token (the same each
+ *                                                     time); with it GET works, register and deletes get 403
  *   GET    /v1/clusters/{token}?index=N&wait=30s          long-poll until the index differs from N
  *   GET    /healthz                                       200 "OK"
  *   GET    /metrics                                       Prometheus text
@@ -32,6 +34,7 @@ export type RouteName =
   | "watch"
   | "delete_cluster"
   | "delete_entry"
+  | "read_token"
   | "healthz"
   | "metrics"
   | "console"
@@ -56,6 +59,7 @@ export type ApiRequest =
     }
   | { readonly _tag: "DeleteCluster"; readonly token: string }
   | { readonly _tag: "DeleteEntry"; readonly token: string; readonly address: string }
+  | { readonly _tag: "ReadToken"; readonly token: string }
   | { readonly _tag: "Health" }
   | { readonly _tag: "Metrics" }
 
@@ -205,6 +209,20 @@ export const parse = (method: string, url: string, body: string): ApiRequest | P
   if (slash >= 0) {
     // /v1/clusters/{token}/{host:port}
     const rawEntry = rest.slice(slash + 1)
+    if (rawEntry === "read-token") {
+      if (method !== "POST") {
+        return problem(
+          "read_token",
+          405,
+          `use POST /v1/clusters/{token}/read-token to get the cluster's read-only token`,
+          "POST"
+        )
+      }
+      return Either.match(parseToken("read_token", rest.slice(0, slash)), {
+        onLeft: (p): ApiRequest | Problem => p,
+        onRight: (token) => ({ _tag: "ReadToken", token })
+      })
+    }
     if (method !== "DELETE") {
       return problem(
         "delete_entry",
@@ -298,6 +316,8 @@ export const routeOf = (request: ApiRequest): RouteName => {
       return "delete_cluster"
     case "DeleteEntry":
       return "delete_entry"
+    case "ReadToken":
+      return "read_token"
     case "Health":
       return "healthz"
     case "Metrics":

@@ -52,6 +52,8 @@ import * as Failures from "./Failures.js"
 import * as Listen from "./Listen.js"
 import * as LongPoll from "./LongPoll.js"
 import * as Metrics from "./Metrics.js"
+import * as ReadToken from "./ReadToken.js"
+import * as Writes from "./Writes.js"
 
 export { ListenError, type TlsOptions } from "./Listen.js"
 export type { StoreStats } from "./Metrics.js"
@@ -163,6 +165,11 @@ export interface Handler {
   readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
   /** Answers every long-poll now, with the current state, and every later one at once (shutdown). */
   readonly drain: Effect.Effect<void>
+  /**
+   * What a token from a URL stands for: the cluster's own token and whether the given one is read-only
+   * (the console accepts both). Expects the canonical lower-case form (`Api` lower-cases tokens).
+   */
+  readonly resolveToken: (token: string) => Effect.Effect<ReadToken.Resolved, KvError>
 }
 
 /**
@@ -197,15 +204,6 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
         route
       })
 
-    const clampTtl = (asked: Option.Option<number>) =>
-      Math.min(
-        config.maxTtl,
-        Math.max(
-          config.minTtl,
-          Option.getOrElse(asked, () => config.defaultTtl)
-        )
-      )
-
     // A store that reuses unchanged snapshots (SQLite and memory do) gets its answers reused too: a
     // snapshot belongs to one cluster, so its answers are always the same objects, encoded once.
     const answers = new WeakMap<KvSnapshot, { readonly list: Answer; readonly watch: Answer }>()
@@ -227,6 +225,9 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
 
     const listing = (route: Api.RouteName, cluster: string, token: string) =>
       Effect.map(store.list(`${token}/`), (snapshot) => answerOf(snapshot, route, cluster))
+
+    const readTokens = ReadToken.make(store, writer)
+    const writes = Writes.make({ writer, pending, config, metrics, readTokens, storeProblem })
 
     const longPolls = yield* LongPoll.make({
       store,
@@ -271,84 +272,40 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
                 Effect.catchAll((error) => storeProblem("metrics", error))
               )
         }
-        case "Register": {
-          const cluster = redactToken(request.token)
-          const ttl = clampTtl(request.ttlMillis)
-          // The value carries the TTL for the web console; refreshes keep it equal (see Registration).
-          return writer
-            .put(`${request.token}/${request.address}`, Registration.encode(request.address, ttl), {
-              ttl: Duration.millis(ttl),
-              limit: { prefix: `${request.token}/`, max: config.maxEntries }
-            })
-            .pipe(
-              // One continuation for both outcomes: this is the hot path of every heartbeat.
-              Effect.matchEffect({
-                onSuccess: (result): Effect.Effect<Answer> => {
-                  metrics.registered(result)
-                  return Effect.succeed({
-                    status: 200,
-                    contentType: Api.TEXT,
-                    body: "OK",
-                    route: "register",
-                    cluster,
-                    pending
-                  })
-                },
-                onFailure: (error): Effect.Effect<Answer> => {
-                  if (error.reason !== "LimitExceeded") return storeProblem("register", error)
-                  metrics.refused("limit")
-                  return Effect.succeed({
-                    ...Api.error(
-                      409,
-                      `cluster ${cluster} is full: it already holds ${config.maxEntries} entries (the server's --max-entries); ` +
-                        `${request.address} was not added. Existing entries may still refresh; remove stale ones or raise the limit`
-                    ),
-                    route: "register",
-                    cluster
-                  })
-                }
-              })
-            )
-        }
+        case "Register":
+          return writes.register(
+            request.token,
+            request.address,
+            Option.getOrUndefined(request.ttlMillis),
+            client
+          )
         case "List": {
           const cluster = redactToken(request.token)
           const run: Effect.Effect<Answer, KvError> = Option.match(request.wait, {
-            onNone: () => listing("list", cluster, request.token),
+            // A read-only token's own prefix is always empty: only then is it worth a lookup.
+            onNone: () =>
+              Effect.flatMap(store.list(`${request.token}/`), (snapshot) =>
+                snapshot.pairs.length > 0
+                  ? Effect.succeed(answerOf(snapshot, "list", cluster))
+                  : Effect.flatMap(readTokens.resolve(request.token), (resolved) =>
+                      resolved.readOnly
+                        ? listing("list", cluster, resolved.cluster)
+                        : Effect.succeed(answerOf(snapshot, "list", cluster))
+                    )
+              ),
             onSome: ({ index, waitMillis }) =>
-              longPolls.wait(waitOf(request.token, request.token, index, waitMillis, client))
+              Effect.flatMap(readTokens.resolve(request.token), (resolved) =>
+                longPolls.wait(waitOf(request.token, resolved.cluster, index, waitMillis, client))
+              )
           })
           return Effect.catchAll(run, (error) => storeProblem(Api.routeOf(request), error))
         }
-        case "DeleteCluster": {
-          const cluster = redactToken(request.token)
-          return writer.deletePrefix(`${request.token}/`).pipe(
-            Effect.map((n): Answer => {
-              metrics.deregistered(n)
-              return { ...Api.ok(), route: "delete_cluster", cluster, pending }
-            }),
-            Effect.catchAll((error) => storeProblem("delete_cluster", error))
-          )
-        }
-        case "DeleteEntry": {
-          const cluster = redactToken(request.token)
-          return writer.delete(`${request.token}/${request.address}`).pipe(
-            Effect.map((existed): Answer => {
-              if (!existed) {
-                return {
-                  ...Api.error(
-                    404,
-                    `cluster ${cluster} has no entry ${request.address} (it may have expired already)`
-                  ),
-                  route: "delete_entry",
-                  cluster
-                }
-              }
-              metrics.deregistered(1)
-              return { ...Api.ok(), route: "delete_entry", cluster, pending }
-            }),
-            Effect.catchAll((error) => storeProblem("delete_entry", error))
-          )
-        }
+        case "DeleteCluster":
+          return writes.deleteCluster(request.token)
+        case "DeleteEntry":
+          return writes.deleteEntry(request.token, request.address)
+        case "ReadToken":
+          return writes.readToken(request.token)
       }
     }
 
@@ -415,7 +372,8 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       handleEarly,
       tryLongPoll,
       whenDurable,
-      drain: longPolls.drain
+      drain: longPolls.drain,
+      resolveToken: readTokens.resolve
     }
   })
 

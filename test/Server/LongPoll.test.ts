@@ -18,9 +18,12 @@ const counted = () => {
   const counts = { watches: 0, open: 0, lists: 0 }
   const shape: KvStoreShape = {
     ...store,
+    // Lists of the cluster itself (not of the read-only token map).
     list: (prefix) =>
       Effect.zipRight(
-        Effect.sync(() => counts.lists++),
+        Effect.sync(() => {
+          if (prefix === `${TOKEN}/`) counts.lists++
+        }),
         store.list(prefix)
       ),
     watch: (prefix) =>

@@ -1,0 +1,166 @@
+/**
+ * The routes that change a cluster: register, the two deletes, and issuing
+ * a read-only token. Read-only tokens get 403 on all of them.
+ *
+ * A read-only token's own prefix never holds entries (issuing it clears it),
+ * so a registration into one is a *new* key: the check runs only when the
+ * store says `created`, off the heartbeat path, and takes the key out again.
+ */
+import { Duration, Effect } from "effect"
+import { redactToken } from "../DiscoveryUrl.js"
+import type { KvError, KvStoreShape, PutResult } from "../KvStore.js"
+import * as Api from "./Api.js"
+import * as Registration from "./Console/Registration.js"
+import type * as Metrics from "./Metrics.js"
+import type * as ReadToken from "./ReadToken.js"
+import type { Answer, ServerConfig } from "./Server.js"
+
+export interface Deps {
+  readonly writer: KvStoreShape
+  /** Answers to writes through an early writer wait for durability (see `Server.Early`). */
+  readonly pending: boolean
+  readonly config: ServerConfig
+  readonly metrics: Metrics.Metrics
+  readonly readTokens: ReadToken.ReadTokens
+  readonly storeProblem: (route: Api.RouteName, error: KvError) => Effect.Effect<Answer>
+  /**
+   * Decides on a registration that created a key (bounds): undefined to keep it, or the refusal
+   * (the key is then removed again).
+   */
+  readonly admitNew?: (
+    token: string,
+    key: string,
+    client: string
+  ) => Effect.Effect<Answer | undefined, KvError>
+}
+
+export const readOnlyProblem = (route: Api.RouteName, cluster: string): Answer => ({
+  ...Api.error(
+    403,
+    `${cluster} is a read-only token: it can list and watch the cluster (GET), not register or delete; ` +
+      `use the cluster's own token for that`
+  ),
+  route,
+  cluster
+})
+
+export const make = (deps: Deps) => {
+  const { config, metrics, pending, readTokens, storeProblem, writer } = deps
+
+  const clampTtl = (asked: number | undefined) =>
+    Math.min(config.maxTtl, Math.max(config.minTtl, asked ?? config.defaultTtl))
+
+  const ok = (route: Api.RouteName, cluster: string, body = "OK"): Answer => ({
+    status: 200,
+    contentType: Api.TEXT,
+    body,
+    route,
+    cluster,
+    pending
+  })
+
+  /** A new key: refused (and removed) for a read-only token or past a bound. */
+  const admit = (token: string, key: string, cluster: string, client: string) =>
+    Effect.flatMap(readTokens.resolve(token), (resolved) =>
+      resolved.readOnly
+        ? Effect.succeed<Answer | undefined>(readOnlyProblem("register", cluster))
+        : deps.admitNew === undefined
+          ? Effect.succeed(undefined)
+          : deps.admitNew(token, key, client)
+    ).pipe(
+      Effect.flatMap((refusal) =>
+        refusal === undefined ? Effect.succeed(refusal) : Effect.as(writer.delete(key), refusal)
+      )
+    )
+
+  const register = (
+    token: string,
+    address: string,
+    ttlMillis: number | undefined,
+    client: string
+  ): Effect.Effect<Answer> => {
+    const cluster = redactToken(token)
+    const ttl = clampTtl(ttlMillis)
+    const key = `${token}/${address}`
+    const accepted = (result: PutResult): Answer => {
+      metrics.registered(result)
+      return ok("register", cluster)
+    }
+    // The value carries the TTL for the web console; refreshes keep it equal (see Registration).
+    return writer
+      .put(key, Registration.encode(address, ttl), {
+        ttl: Duration.millis(ttl),
+        limit: { prefix: `${token}/`, max: config.maxEntries }
+      })
+      .pipe(
+        // One continuation for both outcomes: this is the hot path of every heartbeat.
+        Effect.matchEffect({
+          onSuccess: (result): Effect.Effect<Answer> =>
+            result === "updated"
+              ? Effect.succeed(accepted(result))
+              : admit(token, key, cluster, client).pipe(
+                  Effect.map((refusal) => refusal ?? accepted(result)),
+                  Effect.catchAll((error) => storeProblem("register", error))
+                ),
+          onFailure: (error): Effect.Effect<Answer> => {
+            if (error.reason !== "LimitExceeded") return storeProblem("register", error)
+            metrics.refused("limit")
+            return Effect.succeed({
+              ...Api.error(
+                409,
+                `cluster ${cluster} is full: it already holds ${config.maxEntries} entries (the server's --max-entries); ` +
+                  `${address} was not added. Existing entries may still refresh; remove stale ones or raise the limit`
+              ),
+              route: "register",
+              cluster
+            })
+          }
+        })
+      )
+  }
+
+  /** Runs `write` for a cluster's own token; a read-only one gets 403. */
+  const writable = (
+    route: Api.RouteName,
+    token: string,
+    write: (cluster: string) => Effect.Effect<Answer, KvError>
+  ): Effect.Effect<Answer> => {
+    const cluster = redactToken(token)
+    return readTokens.resolve(token).pipe(
+      Effect.flatMap((resolved) =>
+        resolved.readOnly ? Effect.succeed(readOnlyProblem(route, cluster)) : write(cluster)
+      ),
+      Effect.catchAll((error) => storeProblem(route, error))
+    )
+  }
+
+  const deleteCluster = (token: string) =>
+    writable("delete_cluster", token, (cluster) =>
+      Effect.map(writer.deletePrefix(`${token}/`), (n) => {
+        metrics.deregistered(n)
+        return ok("delete_cluster", cluster)
+      })
+    )
+
+  const deleteEntry = (token: string, address: string) =>
+    writable("delete_entry", token, (cluster) =>
+      Effect.map(writer.delete(`${token}/${address}`), (existed): Answer => {
+        if (!existed) {
+          return {
+            ...Api.error(404, `cluster ${cluster} has no entry ${address} (it may have expired already)`),
+            route: "delete_entry",
+            cluster
+          }
+        }
+        metrics.deregistered(1)
+        return ok("delete_entry", cluster)
+      })
+    )
+
+  const readToken = (token: string) =>
+    writable("read_token", token, (cluster) =>
+      Effect.map(readTokens.issue(token), (readOnly) => ok("read_token", cluster, readOnly))
+    )
+
+  return { register, deleteCluster, deleteEntry, readToken }
+}
