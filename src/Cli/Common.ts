@@ -38,6 +38,16 @@ export class UsageError extends Data.TaggedError("UsageError")<{
   }
 }
 
+/** A failure at run time outside any backend (a store that cannot open): exit code 1. */
+export class RunFailure extends Data.TaggedError("RunFailure")<{
+  readonly command?: string | undefined
+  readonly reason: string
+}> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
 /** `list` got no member list within `--timeout`: exit code 1. */
 export class Timeout extends Data.TaggedError("Timeout")<{
   readonly url: string

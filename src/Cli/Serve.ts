@@ -400,7 +400,7 @@ const openStore = (config: ServeConfig) =>
       const store = yield* Etcd.make({ endpoints, prefix, ...(tls ? { tls } : {}) }).pipe(
         Effect.mapError(
           (error) =>
-            new Common.UsageError({
+            new Common.RunFailure({
               command: NAME,
               reason: `the etcd store at ${endpoints.join(",")} cannot open: ${error.message}`
             })
@@ -415,14 +415,18 @@ const openStore = (config: ServeConfig) =>
     const { file, synchronous } = config.store
     yield* Effect.try({
       try: () => mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 }),
-      catch: (error) => usage(`cannot create the data directory for ${file}: ${(error as Error).message}`)
+      catch: (error) =>
+        new Common.RunFailure({
+          command: NAME,
+          reason: `cannot create the data directory for ${file}: ${(error as Error).message}`
+        })
     })
     const Sqlite = yield* Driver.load(
       "better-sqlite3",
       "the SQLite store (the default; --store memory:// needs no driver)",
       () => import("../KvStore/Sqlite.js"),
       (error) =>
-        new Common.UsageError({
+        new Common.RunFailure({
           command: NAME,
           reason: `the SQLite store cannot load (better-sqlite3 is a native module: reinstall with npm ci, or use --store memory://): ${(error as Error).message}`
         })

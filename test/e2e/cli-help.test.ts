@@ -5,8 +5,11 @@
  * every command.
  */
 import { afterAll, afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
 import { assertBuilt, runSwarm, stopAll } from "../support/cli.js"
 
 const COMMANDS = ["join", "list", "watch", "create", "serve"] as const
@@ -169,6 +172,16 @@ describe("exit codes: 1 for a failure at run time", () => {
     assert.include(create.stderr, "500")
     const list = await runSwarm(["list", `token://http://127.0.0.1:${failingPort}/v1/${"ef".repeat(16)}`])
     assert.strictEqual(list.code, 1, list.stderr)
+  })
+
+  it("a store that cannot open (serve)", async () => {
+    // The data directory would have to be inside a regular file.
+    const file = join(mkdtempSync(join(tmpdir(), "swarm-exit-")), "file")
+    writeFileSync(file, "")
+    const result = await runSwarm(["serve", "--listen", "127.0.0.1:0", "--data-dir", join(file, "data")])
+    assert.strictEqual(result.code, 1, result.stderr)
+    assert.include(result.stderr, "cannot create the data directory")
+    rmSync(dirname(file), { recursive: true, force: true })
   })
 
   it("a backend that cannot register (join)", async () => {
