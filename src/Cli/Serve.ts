@@ -8,8 +8,6 @@
  */
 import { Command, Options } from "@effect/cli"
 import { mkdirSync } from "node:fs"
-import { readFile } from "node:fs/promises"
-import { homedir } from "node:os"
 import { isAbsolute, join, resolve } from "node:path"
 import { Duration, Effect, Either, Option } from "effect"
 import { parseLocation } from "../Discovery/Kv.js"
@@ -185,11 +183,13 @@ export const parseStore = (
 }
 
 /** `$XDG_STATE_HOME/swarm-discovery`, else `~/.local/state/swarm-discovery`. */
-export const defaultDataDir: Effect.Effect<string> = Effect.map(Common.env("XDG_STATE_HOME"), (xdg) =>
-  join(
-    Option.getOrElse(xdg, () => join(homedir(), ".local", "state")),
-    "swarm-discovery"
-  )
+export const defaultDataDir: Effect.Effect<string> = Effect.flatMap(Common.env("XDG_STATE_HOME"), (xdg) =>
+  Option.match(xdg, {
+    // node:os and node:fs/promises are loaded when serve needs them, not at every start of `swarm`.
+    onNone: () =>
+      Effect.promise(() => import("node:os")).pipe(Effect.map((os) => join(os.homedir(), ".local", "state"))),
+    onSome: Effect.succeed
+  }).pipe(Effect.map((state) => join(state, "swarm-discovery")))
 )
 
 export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.UsageError> =>
@@ -303,7 +303,7 @@ export const readAdminToken = (source: AdminTokenSource) =>
 
 const readPem = (flag: string, path: string) =>
   Effect.tryPromise({
-    try: () => readFile(path),
+    try: () => import("node:fs/promises").then((fs) => fs.readFile(path)),
     catch: (error) => usage(`${flag} ${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`)
   })
 
