@@ -16,6 +16,13 @@ const path = require("node:path")
 const vm = require("node:vm")
 const Module = require("node:module")
 
+// `swarm --version` (inlined by scripts/build.mjs) without reading or deserialising the bundle: those two are
+// most of its cold start.
+if (process.argv.length === 3 && process.argv[2] === "--version") {
+  fs.writeSync(1, "__SWARM_VERSION__\n")
+  return
+}
+
 const bundle = path.join(__dirname, "swarm-main.cjs")
 const mode = process.env.SWARM_CODE_CACHE ?? ""
 
