@@ -7,7 +7,8 @@
  * etcd client only with `--store etcd://`.
  */
 import { Command, Options } from "@effect/cli"
-import { mkdirSync } from "node:fs"
+import { mkdirSync, readFileSync } from "node:fs"
+import { homedir } from "node:os"
 import { isAbsolute, join, resolve } from "node:path"
 import { Duration, Effect, Either, Option } from "effect"
 import { parseLocation } from "../Discovery/Kv.js"
@@ -185,9 +186,7 @@ export const parseStore = (
 /** `$XDG_STATE_HOME/swarm-discovery`, else `~/.local/state/swarm-discovery`. */
 export const defaultDataDir: Effect.Effect<string> = Effect.flatMap(Common.env("XDG_STATE_HOME"), (xdg) =>
   Option.match(xdg, {
-    // node:os and node:fs/promises are loaded when serve needs them, not at every start of `swarm`.
-    onNone: () =>
-      Effect.promise(() => import("node:os")).pipe(Effect.map((os) => join(os.homedir(), ".local", "state"))),
+    onNone: () => Effect.sync(() => join(homedir(), ".local", "state")),
     onSome: Effect.succeed
   }).pipe(Effect.map((state) => join(state, "swarm-discovery")))
 )
@@ -282,8 +281,9 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
 export const readAdminToken = (source: AdminTokenSource) =>
   source.kind === "env"
     ? Effect.succeed(source.token)
-    : Effect.tryPromise({
-        try: () => readFile(source.path, "utf8"),
+    : Effect.try({
+        // Small files read once at start: node:fs is loaded already, node:fs/promises would cost a load.
+        try: () => readFileSync(source.path, "utf8"),
         catch: (error) =>
           usage(
             `--admin-token-file ${JSON.stringify(source.path)}: cannot read it: ${(error as Error).message}`
@@ -302,8 +302,9 @@ export const readAdminToken = (source: AdminTokenSource) =>
       )
 
 const readPem = (flag: string, path: string) =>
-  Effect.tryPromise({
-    try: () => import("node:fs/promises").then((fs) => fs.readFile(path)),
+  Effect.try({
+    // Small files read once at start: node:fs is loaded already, node:fs/promises would cost a load.
+    try: () => readFileSync(path),
     catch: (error) => usage(`${flag} ${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`)
   })
 
