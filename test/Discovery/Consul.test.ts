@@ -10,7 +10,9 @@ import { Context, Duration, Effect, Either, Fiber, Layer, Stream, TestClock } fr
 import * as Discovery from "../../src/Discovery.js"
 import * as Entries from "../../src/Entries.js"
 import * as Entry from "../../src/Entry.js"
+import * as Kv from "../../src/Discovery/Kv.js"
 import * as Join from "../../src/Join.js"
+import { KvError } from "../../src/KvStore.js"
 import { conformance } from "../support/conformance.js"
 import {
   type ConsulDouble,
@@ -74,6 +76,42 @@ conformance("consul:// (in-process double of Consul's HTTP API)", {
 })
 
 describe("Discovery over consul://", () => {
+  it("store errors keep the KvError as their cause: LimitExceeded stays visible, Invalid is the user's URL", () => {
+    const toError = Kv.fromKvError("consul", "consul://h:8500/p")
+    const limit = new KvError({ store: "consul", reason: "LimitExceeded", detail: "p/ already holds 2 keys" })
+    const bad = toError(limit)
+    assert.strictEqual(bad._tag, "BadResponse")
+    assert.strictEqual(bad._tag === "BadResponse" && bad.cause, limit)
+    const invalid = new KvError({
+      store: "consul",
+      reason: "Invalid",
+      detail: "cannot read kv.cacertfile /x"
+    })
+    const url = toError(invalid)
+    assert.strictEqual(url._tag, "InvalidUrl")
+    assert.strictEqual(url._tag === "InvalidUrl" && url.cause, invalid)
+    assert.include(url.message, "cannot read kv.cacertfile /x")
+    const down = new KvError({
+      store: "consul",
+      reason: "Timeout",
+      detail: "no answer",
+      cause: new Error("x")
+    })
+    const unavailable = toError(down)
+    assert.strictEqual(unavailable._tag === "Unavailable" && unavailable.reason, "timeout")
+    assert.strictEqual(unavailable._tag === "Unavailable" && unavailable.cause, down)
+  })
+
+  it.scoped("TLS files that cannot be read: InvalidUrl naming the option and the file", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        connect("consul://127.0.0.1:1/p", { options: { "kv.cacertfile": "/nonexistent/ca.pem" } })
+      )
+      assert.strictEqual(error._tag, "InvalidUrl")
+      assert.include(error.message, "kv.cacertfile /nonexistent/ca.pem")
+    })
+  )
+
   it.scoped(
     "register writes Swarm's layout under the URL's prefix, the address as the value; deregister deletes it",
     () =>

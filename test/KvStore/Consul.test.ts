@@ -4,6 +4,7 @@
  * waits); the store's own waits (timeouts, retry backoff) run on `TestClock`.
  * The only real waits are short bounded polls for I/O to land.
  */
+import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream, TestClock } from "effect"
 import { mkdtempSync, rmSync, readFileSync } from "node:fs"
@@ -325,6 +326,26 @@ describe("KvStore/Consul", () => {
       })
     )
 
+    it.scoped("the last key going away wakes the blocking query with a 404, which is an empty snapshot", () =>
+      Effect.gen(function* () {
+        const { double, store } = yield* setup()
+        yield* store.put("w/only", "1")
+        const w = yield* watchInto(store, "w/")
+        const first = yield* w.next
+        assert.deepStrictEqual(keys(first), ["w/only"])
+        yield* until(() => double.blocked === 1, "the watch to block")
+        yield* store.delete("w/only")
+        const empty = yield* w.next
+        assert.deepStrictEqual(empty.pairs, [])
+        assert.isAbove(empty.index, first.index)
+        // It blocks again, on the index of the 404, and sees the next key.
+        yield* until(() => double.blocked === 1, "the watch to block again")
+        assert.include(double.requests.at(-1)!.query, `index=${empty.index}`)
+        yield* store.put("w/next", "2")
+        assert.deepStrictEqual(keys(yield* w.next), ["w/next"])
+      })
+    )
+
     it.scoped("a wait that ends without a change emits nothing and blocks again", () =>
       Effect.gen(function* () {
         const { clock, double, store } = yield* setup()
@@ -533,6 +554,82 @@ describe("KvStore/Consul", () => {
         const half = yield* Effect.flip(Consul.make({ address: "127.0.0.1:1", tls: { cert: "/x/cert.pem" } }))
         assert.include(half.detail, "kv.keyfile")
       })
+    )
+  })
+
+  describe("HttpClient", () => {
+    /** A client that never touches the network: it answers from `reply` and records what was asked. */
+    const fakeClient = (
+      reply: (url: URL, method: string) => { status: number; body: string; index?: number }
+    ) => {
+      const seen: Array<string> = []
+      const client = HttpClient.make((request, url) =>
+        Effect.sync(() => {
+          seen.push(`${request.method} ${url.pathname}${url.search}`)
+          const { status, body, index } = reply(url, request.method)
+          return HttpClientResponse.fromWeb(
+            request,
+            new Response(body, {
+              status,
+              headers: index === undefined ? {} : { "X-Consul-Index": String(index) }
+            })
+          )
+        })
+      )
+      return { client, seen }
+    }
+
+    it.scoped(
+      "makeWithHttpClient uses the client from the context (a test double here: no server at all)",
+      () =>
+        Effect.gen(function* () {
+          const { client, seen } = fakeClient((url) =>
+            url.pathname === "/v1/kv/n/"
+              ? {
+                  status: 200,
+                  index: 7,
+                  body: JSON.stringify([
+                    { Key: "n/10.0.0.1:2375", Value: Buffer.from("10.0.0.1:2375").toString("base64") }
+                  ])
+                }
+              : { status: 404, body: "", index: 3 }
+          )
+          const store = yield* Effect.provideService(
+            Consul.makeWithHttpClient({ address: "consul.invalid:8500" }),
+            HttpClient.HttpClient,
+            client
+          )
+          assert.deepStrictEqual(yield* store.list("n/"), {
+            pairs: [{ key: "n/10.0.0.1:2375", value: "10.0.0.1:2375" }],
+            index: 7
+          })
+          assert.deepStrictEqual(yield* store.list("empty/"), { pairs: [], index: 3 })
+          assert.deepStrictEqual(seen, ["GET /v1/kv/n/?recurse", "GET /v1/kv/empty/?recurse"])
+        })
+    )
+
+    it.scoped(
+      "an answer larger than maxBodyBytes is a BadResponse naming the bound; a bad JSON entry too",
+      () =>
+        Effect.gen(function* () {
+          const { client } = fakeClient((url) =>
+            url.pathname === "/v1/kv/big/"
+              ? { status: 200, index: 2, body: JSON.stringify([{ Key: "big/a", Value: "x".repeat(5000) }]) }
+              : { status: 200, index: 2, body: JSON.stringify([{ Key: 42 }]) }
+          )
+          const store = yield* Effect.provideService(
+            Consul.makeWithHttpClient({ address: "consul.invalid:8500", maxBodyBytes: 1000 }),
+            HttpClient.HttpClient,
+            client
+          )
+          const big = yield* Effect.flip(store.list("big/"))
+          assert.strictEqual(big.reason, "BadResponse")
+          assert.include(big.detail, "more than 1000 bytes")
+          const bad = yield* Effect.flip(store.list("bad/"))
+          assert.strictEqual(bad.reason, "BadResponse")
+          assert.include(bad.detail, "expected a JSON array of KV entries")
+          assert.isDefined(bad.cause)
+        })
     )
   })
 

@@ -1,0 +1,153 @@
+// Watch latency over Consul's HTTP API, from a registration (a TTL put by one store) to the watcher's snapshot that
+// holds it (another store), p50/p99, against the in-process double (test/support/consulDouble.ts, loaded with tsx;
+// CI has no Consul). Baseline, same run and same double: a raw node:http client doing the same (session acquire put;
+// a blocking-query loop `?recurse&index=N`, JSON and base64 decoded). Samples alternate store/raw; each sample's key
+// is deleted (untimed) before the next, over BACKGROUND steady members.
+// Run after `npm run build` (npm run bench does it).   SAMPLES=200 node bench/consul-watch-latency.bench.mjs
+import { Agent, request } from "node:http"
+import { Effect, Exit, Scope, Stream } from "effect"
+import { tsImport } from "tsx/esm/api"
+import { percentile, report } from "./lib.mjs"
+
+const SAMPLES = Number(process.env.SAMPLES ?? 200)
+const WARMUP = 20
+const BACKGROUND = 10
+
+const { startConsulDouble } = await tsImport("../test/support/consulDouble.ts", import.meta.url)
+const Consul = await import("../dist/esm/KvStore/Consul.js")
+
+const observer = () => {
+  let last = undefined
+  const waiters = new Set()
+  return {
+    push(value) {
+      const at = performance.now()
+      last = value
+      for (const w of waiters) if (w.pred(value)) (waiters.delete(w), w.resolve(at))
+    },
+    until(pred) {
+      if (last !== undefined && pred(last)) return Promise.resolve(performance.now())
+      return new Promise((resolve) => waiters.add({ pred, resolve }))
+    }
+  }
+}
+
+const sample = async (target, key) => {
+  const t0 = performance.now()
+  await target.put(key)
+  const seen = await target.watch.until((keys) => keys.includes(key))
+  await target.del(key)
+  await target.watch.until((keys) => !keys.includes(key))
+  return seen - t0
+}
+
+const double = await startConsulDouble()
+const scope = Effect.runSync(Scope.make())
+const targets = []
+try {
+  // The store.
+  {
+    const prefix = "bench/store/"
+    const make = () => Effect.runPromise(Consul.make({ address: double.address }).pipe(Scope.extend(scope)))
+    const writer = await make()
+    const reader = await make()
+    for (let i = 0; i < BACKGROUND; i++)
+      await Effect.runPromise(writer.put(`${prefix}bg${i}`, "x", { ttl: "60 seconds" }))
+    const watch = observer()
+    // Forked into the scope, so closing it stops the watch.
+    Effect.runSync(
+      reader.watch(prefix).pipe(
+        Stream.runForEach((s) =>
+          Effect.sync(() => watch.push(s.pairs.map((p) => p.key.slice(prefix.length))))
+        ),
+        Effect.forkIn(scope)
+      )
+    )
+    await watch.until((keys) => keys.length === BACKGROUND)
+    targets.push({
+      name: "KvStore/Consul",
+      put: (key) => Effect.runPromise(writer.put(prefix + key, key, { ttl: "60 seconds" })),
+      del: (key) => Effect.runPromise(writer.delete(prefix + key)),
+      watch
+    })
+  }
+  // Raw node:http, kept-alive sockets.
+  {
+    const prefix = "bench/raw/"
+    const agent = new Agent({ keepAlive: true })
+    const http = (method, path, body) =>
+      new Promise((resolve, reject) => {
+        const req = request(`${double.url}${path}`, { method, agent }, (res) => {
+          const chunks = []
+          res.on("data", (c) => chunks.push(c))
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode,
+              index: Number(res.headers["x-consul-index"]),
+              body: Buffer.concat(chunks).toString()
+            })
+          )
+        })
+        req.on("error", reject)
+        req.end(body)
+      })
+    const session = JSON.parse(
+      (
+        await http(
+          "PUT",
+          "/v1/session/create",
+          JSON.stringify({ TTL: "30s", Behavior: "delete", LockDelay: "0s" })
+        )
+      ).body
+    ).ID
+    const put = (key) => http("PUT", `/v1/kv/${prefix}${key}?acquire=${session}`, key)
+    for (let i = 0; i < BACKGROUND; i++) await put(`bg${i}`)
+    const watch = observer()
+    let running = true
+    ;(async () => {
+      let index = 0
+      while (running) {
+        const reply = await http("GET", `/v1/kv/${prefix}?recurse${index ? `&index=${index}&wait=30s` : ""}`)
+        if (!running) break
+        if (reply.index === index) continue
+        index = reply.index
+        const entries = reply.status === 404 ? [] : JSON.parse(reply.body)
+        watch.push(
+          entries.map((e) => (Buffer.from(e.Value ?? "", "base64").toString(), e.Key.slice(prefix.length)))
+        )
+      }
+    })().catch(() => {})
+    await watch.until((keys) => keys.length === BACKGROUND)
+    targets.push({
+      name: "raw node:http",
+      put: (key) => http("PUT", `/v1/session/renew/${session}`).then(() => put(key)),
+      del: (key) => http("DELETE", `/v1/kv/${prefix}${key}`),
+      watch,
+      stop: () => ((running = false), agent.destroy())
+    })
+  }
+  const times = Object.fromEntries(targets.map((t) => [t.name, []]))
+  for (let i = 0; i < WARMUP + SAMPLES; i++) {
+    for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
+      const ms = await sample(t, `s${i}`)
+      if (i >= WARMUP) times[t.name].push(ms)
+    }
+  }
+  const base = times["raw node:http"]
+  const rows = Object.entries(times).map(([target, xs]) => ({
+    target,
+    p50_ms: percentile(xs, 50),
+    p99_ms: percentile(xs, 99),
+    p50_vs_raw: percentile(xs, 50) / percentile(base, 50),
+    p99_vs_raw: percentile(xs, 99) / percentile(base, 99)
+  }))
+  report("consul-watch-latency", rows, {
+    samples: SAMPLES,
+    background_members: BACKGROUND,
+    server: "in-process double"
+  })
+} finally {
+  for (const t of targets) t.stop?.()
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await double.close()
+}
