@@ -1,9 +1,11 @@
 /**
  * `swarm create`: asks a token discovery service for a new cluster and prints
  * its token, alone, on stdout (so scripts can do `TOKEN=$(swarm create)`).
+ * `swarm create --read-token <token>` prints that cluster's read-only token
+ * instead (for monitors: it can list and watch, not register or delete).
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, HashMap, Option } from "effect"
+import { Console, Effect, Either, Option } from "effect"
 import { DEFAULT_SERVICE } from "../TokenUrl.js"
 import * as Common from "./Common.js"
 
@@ -14,20 +16,34 @@ const url = Options.text("url").pipe(
   Options.withDefault(DEFAULT_SERVICE)
 )
 
+const readToken = Options.text("read-token").pipe(
+  Options.withPseudoName("token"),
+  Options.withDescription(
+    "Print the read-only token of an existing cluster instead of creating one: its token (on --url) or its token:// URL."
+  ),
+  Options.optional
+)
+
 export const command = Command.make(
   "create",
-  { url, discoveryOpt: Common.discoveryOpt },
-  ({ discoveryOpt, url }) =>
+  { url, readToken, discoveryOpt: Common.discoveryOpt },
+  ({ discoveryOpt, readToken, url }) =>
     Effect.gen(function* () {
       // Loaded on demand, like the discovery backends, so other commands start fast.
       const Token = yield* Effect.promise(() => import("../Discovery/Token.js"))
-      const token = yield* Token.createCluster(url, {
-        cacert: Option.getOrUndefined(HashMap.get(discoveryOpt, "token.cacert"))
-      })
-      yield* Console.log(token)
+      const client = Token.clientOptions(Common.toRecord(discoveryOpt))
+      if (Option.isNone(readToken)) return yield* Console.log(yield* Token.createCluster(url, client))
+      const target = Token.resolveTarget(readToken.value, url)
+      if (Either.isLeft(target)) {
+        return yield* new Common.UsageError({
+          command: "create",
+          reason: `--read-token: ${target.left.message}`
+        })
+      }
+      yield* Console.log(yield* Token.createReadToken(target.right, client))
     })
 ).pipe(
   Command.withDescription(
-    "Create a cluster on a token discovery service and print its token. Only token.cacert=/path/ca.pem is read from --discovery-opt."
+    "Create a cluster on a token discovery service and print its token; with --read-token, print an existing cluster's read-only token. Reads token.cacert, token.cert and token.key from --discovery-opt."
   )
 )

@@ -10,167 +10,33 @@
  *   every heartbeat otherwise. The first fetch failing fails the stream (so
  *   `swarm list` reports it); later failures are logged and retried forever.
  *
- * Plain `node:http`/`node:https`: no HTTP framework on the CLI's start path.
+ * - a 401/403 is `Forbidden` (for example a read-only token used to
+ *   register), which `join` does not retry.
+ *
+ * The HTTP client is @effect/platform's (see internal/tokenClient.ts).
  */
-import type { IncomingHttpHeaders } from "node:http"
-import * as Http from "node:http"
-import * as Https from "node:https"
-import { readFile } from "node:fs/promises"
 import { Clock, Config, Duration, Effect, Either, Option, Schedule, type Scope, Stream } from "effect"
-import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
-import { BadResponse, type DiscoveryError, InvalidUrl, Unavailable } from "../DiscoveryError.js"
-import { redactToken } from "../DiscoveryUrl.js"
+import type { Backend, ResolvedOptions } from "../Discovery.js"
+import { BadResponse, type DiscoveryError, InvalidUrl } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"
+import {
+  type Client,
+  type ClientOptions,
+  clientOptions,
+  excerpt,
+  makeClient,
+  REQUEST_TIMEOUT,
+  type Response
+} from "../internal/tokenClient.js"
 import * as TokenUrl from "../TokenUrl.js"
+
+export { type ClientOptions, clientOptions, REQUEST_TIMEOUT } from "../internal/tokenClient.js"
 
 const BACKEND = "token"
 
-/** Every plain request gives up after this long. */
-export const REQUEST_TIMEOUT = Duration.seconds(10)
 /** The longest `wait` asked of the server; the request timeout adds `REQUEST_TIMEOUT` on top. */
 export const MAX_WAIT = Duration.seconds(30)
-const MAX_BODY = 8 * 1024 * 1024
-
-interface Response {
-  readonly status: number
-  readonly headers: IncomingHttpHeaders
-  readonly body: string
-}
-
-export interface ClientOptions {
-  /** PEM file of a private CA to trust (the discovery-opt `token.cacert`). */
-  readonly cacert?: string | undefined
-}
-
-/** A tiny HTTP client bound to one service and one (optional) token, with errors that never show the token. */
-export interface Client {
-  readonly service: string
-  /** The service URL plus the redacted token, for messages. */
-  readonly target: string
-  readonly request: (
-    method: string,
-    path: string,
-    options?: { readonly body?: string; readonly timeout?: Duration.Duration }
-  ) => Effect.Effect<Response, Unavailable>
-  /** Fails with `BadResponse` unless the status is 2xx. */
-  readonly expectOk: (response: Response, operation: string) => Effect.Effect<Response, BadResponse>
-}
-
-const TLS_HINT = /certificate|self[- ]signed|CERT_|UNABLE_TO_VERIFY/i
-
-export const makeClient = (
-  service: string,
-  token: string | undefined,
-  options: ClientOptions = {}
-): Effect.Effect<Client, InvalidUrl, Scope.Scope> =>
-  Effect.gen(function* () {
-    const url = token === undefined ? service : `token://${service}/${token}`
-    const target = token === undefined ? service : `${service}/clusters/${redactToken(token)}`
-    const scrub = (text: string) => (token === undefined ? text : text.split(token).join(redactToken(token)))
-    const ca =
-      options.cacert === undefined
-        ? undefined
-        : yield* Effect.tryPromise({
-            try: () => readFile(options.cacert!, "utf8"),
-            catch: (error) =>
-              new InvalidUrl({
-                url,
-                reason: `cannot read token.cacert ${JSON.stringify(options.cacert)}: ${String((error as Error).message ?? error)}`
-              })
-          })
-    const secure = service.startsWith("https:")
-    const agent = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        secure
-          ? new Https.Agent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) })
-          : new Http.Agent({ keepAlive: true })
-      ),
-      (agent) => Effect.sync(() => agent.destroy())
-    )
-
-    const request: Client["request"] = (method, path, requestOptions = {}) => {
-      const timeout = requestOptions.timeout ?? REQUEST_TIMEOUT
-      const body = requestOptions.body
-      const unavailable = (reason: "transport" | "timeout", detail: string, cause?: unknown) =>
-        new Unavailable({ backend: BACKEND, target, reason, detail: scrub(detail), cause })
-      return Effect.async<Response, Unavailable>((resumeOnce, signal) => {
-        let done = false
-        const resume = (effect: Effect.Effect<Response, Unavailable>) => {
-          if (done) return
-          done = true
-          resumeOnce(effect)
-        }
-        const headers: Record<string, string> = { "user-agent": "swarm-discovery" }
-        if (body !== undefined) {
-          headers["content-type"] = "text/plain; charset=utf-8"
-          headers["content-length"] = String(Buffer.byteLength(body))
-        }
-        const onError = (error: NodeJS.ErrnoException) => {
-          if (signal.aborted) return
-          const hint =
-            secure && TLS_HINT.test(`${error.code} ${error.message}`)
-              ? " (to trust a private CA, pass --discovery-opt token.cacert=/path/ca.pem)"
-              : ""
-          resume(Effect.fail(unavailable("transport", `${method} failed: ${error.message}${hint}`, error)))
-        }
-        const req = (secure ? Https : Http).request(
-          service + path,
-          { method, agent, headers, signal },
-          (res) => {
-            const chunks: Array<Buffer> = []
-            let size = 0
-            res.on("data", (chunk: Buffer) => {
-              size += chunk.length
-              if (size > MAX_BODY) {
-                res.destroy(new Error(`the answer is larger than ${MAX_BODY} bytes`))
-                return
-              }
-              chunks.push(chunk)
-            })
-            res.on("error", onError)
-            res.on("end", () =>
-              resume(
-                Effect.succeed({
-                  status: res.statusCode ?? 0,
-                  headers: res.headers,
-                  body: Buffer.concat(chunks).toString("utf8")
-                })
-              )
-            )
-          }
-        )
-        req.on("error", onError)
-        req.end(body)
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            unavailable("timeout", `${method} got no answer within ${Duration.format(timeout)}`)
-        })
-      )
-    }
-
-    const expectOk: Client["expectOk"] = (response, operation) =>
-      response.status >= 200 && response.status < 300
-        ? Effect.succeed(response)
-        : Effect.fail(
-            new BadResponse({
-              backend: BACKEND,
-              target,
-              reason: "status",
-              status: response.status,
-              detail: `${operation} was refused: ${scrub(excerpt(response.body)) || "(empty body)"}`
-            })
-          )
-
-    return { service, target, request, expectOk }
-  })
-
-const excerpt = (body: string): string => {
-  const flat = body.replace(/\s+/g, " ").trim()
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat
-}
 
 /** `POST {service}/clusters`: a new cluster; returns its token. */
 export const createCluster = (
@@ -194,6 +60,63 @@ export const createCluster = (
         target: client.target,
         reason: "decode",
         detail: `the answer to POST /clusters is not a token: ${bad}`
+      })
+    }
+    return token
+  }).pipe(Effect.scoped)
+
+/** The service and token that `createReadToken` is given: a `token://` URL, or a bare token on `service`. */
+export const resolveTarget = (
+  tokenOrUrl: string,
+  service: string
+): Either.Either<TokenUrl.TokenTarget, InvalidUrl> => {
+  const text = tokenOrUrl.trim()
+  if (text.toLowerCase().startsWith("token://")) return TokenUrl.parse(text.slice("token://".length))
+  const bad = TokenUrl.validateToken(text)
+  if (bad !== undefined)
+    return Either.left(new InvalidUrl({ url: text, reason: `${bad}; expected a token or token://…` }))
+  return Either.map(
+    Either.mapLeft(
+      TokenUrl.normalizeService(service, "the service URL"),
+      (reason) => new InvalidUrl({ url: service, reason })
+    ),
+    (normalized) => ({ service: normalized, token: text })
+  )
+}
+
+/**
+ * `POST {service}/clusters/{token}/read-token`: the cluster's read-only token,
+ * the same each time. With it `list` and `watch` work; `register` and the
+ * deletes get 403 (`Forbidden`).
+ */
+export const createReadToken = (
+  target: TokenUrl.TokenTarget,
+  options: ClientOptions = {}
+): Effect.Effect<string, DiscoveryError> =>
+  Effect.gen(function* () {
+    const client = yield* makeClient(target.service, target.token, options)
+    const response = yield* client.request("POST", `/clusters/${target.token}/read-token`).pipe(
+      Effect.flatMap((response) =>
+        response.status === 404 || response.status === 405
+          ? new BadResponse({
+              backend: BACKEND,
+              target: client.target,
+              reason: "status",
+              status: response.status,
+              detail:
+                "this discovery service has no read-only tokens (it predates POST /clusters/{token}/read-token)"
+            })
+          : client.expectOk(response, "asking for a read-only token")
+      )
+    )
+    const token = response.body.trim()
+    const bad = TokenUrl.validateToken(token)
+    if (bad !== undefined) {
+      return yield* new BadResponse({
+        backend: BACKEND,
+        target: client.target,
+        reason: "decode",
+        detail: `the answer to POST /clusters/…/read-token is not a token: ${bad}`
       })
     }
     return token
@@ -241,7 +164,7 @@ const ttlSeconds = (ttl: Duration.Duration): number => Math.max(1, Math.ceil(Dur
 export const make = (
   rest: string,
   options: ResolvedOptions
-): Effect.Effect<DiscoveryShape, DiscoveryError, Scope.Scope> =>
+): Effect.Effect<Backend, DiscoveryError, Scope.Scope> =>
   Effect.gen(function* () {
     const defaultService = yield* Config.option(Config.string("SWARM_TOKEN_URL")).pipe(
       Effect.orElseSucceed(() => Option.none<string>())
@@ -250,7 +173,7 @@ export const make = (
       defaultService: Option.getOrUndefined(defaultService),
       override: options.options["token.url"]
     })
-    const client = yield* makeClient(service, token, { cacert: options.options["token.cacert"] })
+    const client = yield* makeClient(service, token, clientOptions(options.options))
     const cluster = `/clusters/${token}`
     const heartbeat = Duration.max(options.heartbeat, Duration.millis(1))
     const wait = Duration.clamp(heartbeat, { minimum: Duration.seconds(1), maximum: MAX_WAIT })
