@@ -1,0 +1,200 @@
+/**
+ * Access control end to end, with real processes from dist/swarm.cjs:
+ * read-only tokens (`swarm create --read-token`, list and watch with one,
+ * join refused at once) and mutual TLS (`swarm serve --tlsverify
+ * --tlscacert` with our CLI presenting `token.cert`/`token.key`, or not).
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import * as Https from "node:https"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { freePort } from "../support/net.js"
+import { hasOpenssl, makeTestPki, type TestPki } from "../support/tls.js"
+import {
+  requireBuilt,
+  runSwarm,
+  spawnSwarm,
+  stop,
+  stopAll,
+  type Swarm,
+  waitHealthy
+} from "../support/token-e2e.js"
+
+const TOKEN_SHAPE = /^[0-9a-f]{32}$/
+const dirs: Array<string> = []
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "swarm-e2e-access-"))
+  dirs.push(dir)
+  return dir
+}
+
+beforeAll(() => requireBuilt())
+afterAll(async () => {
+  await stopAll()
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+const serve = (port: number, extra: ReadonlyArray<string> = []): Swarm =>
+  spawnSwarm(["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", tempDir(), ...extra], {
+    SWARM_LOG_LEVEL: "info"
+  })
+
+describe("read-only tokens end to end", () => {
+  it("create --read-token prints it; list and watch work with it; join with it fails at once (exit 1)", async () => {
+    const port = await freePort()
+    const server = serve(port)
+    await waitHealthy(`http://127.0.0.1:${port}`)
+    const service = `http://127.0.0.1:${port}/v1`
+
+    const created = await runSwarm(["create", "--url", service])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const token = created.stdout.trim()
+    const read = await runSwarm(["create", "--url", service, "--read-token", token])
+    assert.strictEqual(read.code, 0, read.stderr)
+    const readToken = read.stdout.trim()
+    assert.match(readToken, TOKEN_SHAPE)
+    assert.notStrictEqual(readToken, token)
+    // The token:// form works too, and the answer is stable.
+    const again = await runSwarm(["create", "--read-token", `token://${service}/${token}`])
+    assert.strictEqual(again.stdout.trim(), readToken, again.stderr)
+
+    const joiner = spawnSwarm(
+      [
+        "join",
+        "--advertise",
+        "10.0.3.1:2375",
+        "--heartbeat",
+        "1s",
+        "--ttl",
+        "3s",
+        `token://${service}/${token}`
+      ],
+      { SWARM_LOG_LEVEL: "debug" }
+    )
+    await joiner.waitFor("stderr", (text) => /registered 10\.0\.3\.1:2375/.test(text))
+
+    const readUrl = `token://${service}/${readToken}`
+    const listed = await runSwarm(["list", readUrl])
+    assert.strictEqual(listed.code, 0, listed.stderr)
+    assert.strictEqual(listed.stdout, "10.0.3.1:2375\n")
+    const watcher = spawnSwarm(["watch", "--heartbeat", "1s", "--format", "json", readUrl])
+    await watcher.waitFor("stdout", (text) => text.includes('"added":["10.0.3.1:2375"]'))
+
+    const started = performance.now()
+    const refused = await runSwarm(["join", "--advertise", "10.0.3.2:2375", "--heartbeat", "1s", readUrl])
+    const took = performance.now() - started
+    assert.strictEqual(refused.code, 1, refused.stderr)
+    assert.include(refused.stderr, "read-only token")
+    assert.notInclude(refused.stderr, readToken)
+    assert.notInclude(refused.stderr, "retrying")
+    assert.isBelow(took, 5_000, "join must not retry")
+
+    // A bad --read-token value is a usage error (exit 2).
+    const bad = await runSwarm(["create", "--url", service, "--read-token", "not/a token"])
+    assert.strictEqual(bad.code, 2, bad.stderr)
+    assert.include(bad.stderr, "--read-token")
+
+    await stop(watcher)
+    await stop(joiner)
+    await stop(server)
+  })
+})
+
+// openssl makes the throwaway CA; a CI machine without it is a failure, not a skip.
+const canTls = hasOpenssl() || process.env["CI"] === "true"
+if (!canTls) console.warn("SKIPPING the mutual TLS end-to-end test: the openssl CLI is not installed")
+
+/** Polls /healthz over mutual TLS until it answers 200. */
+const waitHealthyMtls = async (origin: string, pki: TestPki) => {
+  const deadline = performance.now() + 15_000
+  const tls = {
+    ca: readFileSync(pki.ca),
+    cert: readFileSync(pki.clientCert),
+    key: readFileSync(pki.clientKey),
+    agent: false as const
+  }
+  for (;;) {
+    const status = await new Promise<number>((resolve) => {
+      const request = Https.get(
+        `${origin}/healthz`,
+        tls,
+        (res) => (res.resume(), resolve(res.statusCode ?? 0))
+      )
+      request.on("error", () => resolve(0))
+      request.setTimeout(1000, () => request.destroy())
+    })
+    if (status === 200) return
+    if (performance.now() > deadline) throw new Error(`${origin}/healthz did not answer in time`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+describe.runIf(canTls)("mutual TLS end to end", () => {
+  it("against serve --tlsverify: create, join, list and watch work with token.cert/token.key and fail without, saying a client certificate is required", async () => {
+    const pki = makeTestPki()
+    dirs.push(pki.dir)
+    const port = await freePort()
+    const server = serve(port, [
+      "--tlscert",
+      pki.cert,
+      "--tlskey",
+      pki.key,
+      "--tlscacert",
+      pki.ca,
+      "--tlsverify"
+    ])
+    await waitHealthyMtls(`https://127.0.0.1:${port}`, pki)
+    const service = `https://127.0.0.1:${port}/v1`
+    const ca = ["--discovery-opt", `token.cacert=${pki.ca}`]
+    const mtls = [
+      ...ca,
+      "--discovery-opt",
+      `token.cert=${pki.clientCert}`,
+      "--discovery-opt",
+      `token.key=${pki.clientKey}`
+    ]
+
+    const created = await runSwarm(["create", "--url", service, ...mtls])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const token = created.stdout.trim()
+    assert.match(token, TOKEN_SHAPE)
+    const url = `token://${service}/${token}`
+
+    const watcher = spawnSwarm(["watch", "--heartbeat", "1s", "--format", "json", ...mtls, url])
+    await watcher.waitFor("stdout", (text) => text.startsWith("{"))
+    const joiner = spawnSwarm(
+      ["join", "--advertise", "10.0.4.1:2375", "--heartbeat", "1s", "--ttl", "3s", ...mtls, url],
+      { SWARM_LOG_LEVEL: "debug" }
+    )
+    await joiner.waitFor("stderr", (text) => /registered 10\.0\.4\.1:2375/.test(text))
+    await watcher.waitFor("stdout", (text) => text.includes('"added":["10.0.4.1:2375"]'), 3_000)
+    const listed = await runSwarm(["list", ...mtls, url])
+    assert.strictEqual(listed.code, 0, listed.stderr)
+    assert.strictEqual(listed.stdout, "10.0.4.1:2375\n")
+    const readOnly = await runSwarm(["create", "--url", service, "--read-token", token, ...mtls])
+    assert.strictEqual(readOnly.code, 0, readOnly.stderr)
+
+    // Without a client certificate: each command fails, and says what is missing.
+    for (const args of [
+      ["create", "--url", service, ...ca],
+      ["list", "--timeout", "5s", ...ca, url]
+    ]) {
+      const refused = await runSwarm(args)
+      assert.strictEqual(refused.code, 1, `${args[0]}: ${refused.stderr}`)
+      assert.strictEqual(refused.stdout, "")
+      assert.include(refused.stderr, "requires a client certificate", args[0])
+      assert.include(refused.stderr, "token.cert=", args[0])
+      assert.notInclude(refused.stderr, "token.cacert=", args[0])
+      assert.notInclude(refused.stderr, token)
+    }
+    // join keeps retrying a transport failure (the server may come back), logging the same hint.
+    const lonely = spawnSwarm(["join", "--advertise", "10.0.4.2:2375", "--heartbeat", "1s", ...ca, url])
+    await lonely.waitFor("stderr", (text) => text.includes("requires a client certificate"))
+    await stop(lonely)
+
+    await stop(watcher)
+    await stop(joiner)
+    await stop(server)
+  })
+})
