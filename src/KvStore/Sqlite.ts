@@ -35,7 +35,7 @@ import { KvError, type KvSnapshot, KvStore, type KvStoreShape, type PutOptions }
 import * as Commits from "../internal/sqlite/Commits.js"
 import { DatabaseDamaged, recover as recoverFile, type Recovery } from "../internal/sqlite/Integrity.js"
 import * as Mirror from "../internal/sqlite/Mirror.js"
-import { describe, open, STORE, whereOf } from "../internal/sqlite/Open.js"
+import { describe, open, STORE, unavailable, whereOf } from "../internal/sqlite/Open.js"
 import { prepare } from "../internal/sqlite/Statements.js"
 import * as Sweeper from "../internal/sqlite/Sweeper.js"
 import * as Watchers from "../internal/sqlite/Watchers.js"
@@ -88,13 +88,7 @@ export const make = (
 ): Effect.Effect<SqliteStore, KvError | DatabaseDamaged, Scope.Scope> =>
   Effect.gen(function* () {
     const where = whereOf(options.filename)
-    const failure = (doing: string, cause: unknown) =>
-      new KvError({
-        store: STORE,
-        reason: "Unavailable",
-        detail: `${doing} ${where}: ${describe(cause)}`,
-        cause
-      })
+    const failure = unavailable(options.filename)
     const db = yield* open(options)
     const q = prepare(db)
     const mirror = Mirror.make(q)

@@ -14,6 +14,9 @@ import { basename, dirname, join } from "node:path"
 import { Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream, TestClock } from "effect"
 import type { KvSnapshot } from "../../src/KvStore.js"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
+import * as Commits from "../../src/internal/sqlite/Commits.js"
+import { unavailable } from "../../src/internal/sqlite/Open.js"
+import type { Statements } from "../../src/internal/sqlite/Statements.js"
 
 const tempFile = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "swarm-sqlite-"))),
@@ -129,7 +132,21 @@ describe("Sqlite KvStore", () => {
     Effect.gen(function* () {
       const filename = yield* tempFile
       // Commits at once: nothing between the clock and the sweeper's commits runs on a real timer.
-      const store = yield* Sqlite.make({ filename, sweepBatch: 7, scheduleCommit: Sqlite.atOnce })
+      // The scheduler also records how many keys each commit expired.
+      const perCommit: Array<number> = []
+      let view: Sqlite.SqliteStore | undefined
+      let seen = 0
+      const store = yield* Sqlite.make({
+        filename,
+        sweepBatch: 7,
+        scheduleCommit: (commit) => {
+          Sqlite.atOnce(commit)
+          const expired = view === undefined ? 0 : Effect.runSync(view.stats).expirations
+          if (expired > seen) perCommit.push(expired - seen)
+          seen = expired
+        }
+      })
+      view = store
       yield* Effect.forEach(
         Array.from({ length: 50 }, (_, i) => i),
         (i) => store.put(`b/${String(i).padStart(2, "0")}`, "x", { ttl: Duration.seconds(5) })
@@ -138,6 +155,7 @@ describe("Sqlite KvStore", () => {
       const stats = yield* store.stats
       assert.strictEqual(stats.expirations, 50)
       assert.strictEqual(stats.entries, 0)
+      assert.deepStrictEqual(perCommit, [7, 7, 7, 7, 7, 7, 7, 1])
       assert.strictEqual((yield* store.list("b/")).pairs.length, 0)
     })
   )
@@ -425,4 +443,50 @@ describe("Sqlite integrity", () => {
       if (Option.isSome(recovery)) assert.isAbove(recovery.value.recovered, 2000)
     })
   )
+})
+
+describe("Sqlite commits", () => {
+  const full = Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })
+  /** Statements whose commit fails as a full disk does. */
+  const failing = {
+    begin: { run: () => ({ changes: 0 }) },
+    commit: {
+      run: () => {
+        throw full
+      }
+    }
+  } as unknown as Statements
+
+  for (const [name, schedule] of [
+    ["at once", Commits.atOnce],
+    ["next turn", Commits.nextTurn]
+  ] as const) {
+    it.effect(
+      `a failed commit (${name}) fails its writes with the driver's error as cause, and wakes no watcher`,
+      () =>
+        Effect.gen(function* () {
+          let reloads = 0
+          const woken: Array<string> = []
+          const commits = Commits.make({
+            q: failing,
+            schedule,
+            closed: () => undefined,
+            failure: unavailable("/data/discovery.db"),
+            committed: (touched) => woken.push(...touched),
+            rolledBack: () => reloads++,
+            rollback: () => {}
+          })
+          const write = commits.durable("cannot write to", () =>
+            Commits.applied("created", new Set(["a/"]), ["a/x"])
+          )
+          const error = yield* Effect.flip(write)
+          assert.strictEqual(error.reason, "Unavailable")
+          assert.strictEqual(error.cause, full)
+          assert.include(error.detail, "SQLITE_FULL", "the log says what happened")
+          assert.include(error.detail, "/data/discovery.db", "and to which file")
+          assert.strictEqual(reloads, 1, "the mirror is reloaded from the file")
+          assert.deepStrictEqual(woken, [])
+        })
+    )
+  }
 })

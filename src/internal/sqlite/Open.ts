@@ -22,6 +22,18 @@ export const describe = (cause: unknown): string => {
 
 export const whereOf = (filename: string) => (filename === ":memory:" ? "in memory" : filename)
 
+/**
+ * The error of a failed read or write (a full disk, an I/O error): the driver's error stays the cause, and the
+ * detail names the file and the SQLite code, for the operator's log (the server keeps it out of answers).
+ */
+export const unavailable = (filename: string) => (doing: string, cause: unknown) =>
+  new KvError({
+    store: STORE,
+    reason: "Unavailable",
+    detail: `${doing} ${whereOf(filename)}: ${describe(cause)}`,
+    cause
+  })
+
 export interface OpenOptions {
   readonly filename: string
   readonly synchronous?: "normal" | "full" | undefined
