@@ -110,7 +110,7 @@ describe("the bundled CLI without store drivers", () => {
       NODE_OPTIONS: "--max-old-space-size=200"
     }
     await new Promise((resolve) =>
-      execFile(process.execPath, [join(pkg, "swarm.cjs"), "--version"], { env }, resolve)
+      execFile(process.execPath, [join(pkg, "swarm.cjs"), "list", "nodes://10.0.0.1:2375"], { env }, resolve)
     )
     assert.strictEqual(readdirSync(cacheDir).length, 2)
     assert.deepStrictEqual(readdirSync(pkg).sort(), ["swarm-main.cjs", "swarm.cjs"])
