@@ -8,6 +8,7 @@ import { Duration, Effect, TestClock } from "effect"
 import * as Memory from "../../src/KvStore/Memory.js"
 import * as Admin from "../../src/Server/Console/Admin.js"
 import * as Assets from "../../src/Server/Console/Assets.js"
+import * as Figures from "../../src/Server/Console/Figures.js"
 import * as Server from "../../src/Server/Server.js"
 
 const ADMIN = "s3cret-admin-token-for-tests"
@@ -187,4 +188,41 @@ describe("console pages and data", () => {
       assert.match(Assets.style.contentType, /^text\/css/)
     })
   )
+})
+
+describe("figures from /metrics", () => {
+  it("bounds: limits, what is in use and refusals, by bound", () => {
+    const text = [
+      "# TYPE swarm_discovery_bound_limit gauge",
+      'swarm_discovery_bound_limit{bound="total_entries"} 100000',
+      'swarm_discovery_bound_limit{bound="connections"} 10000',
+      'swarm_discovery_bound_limit{bound="new_clusters_per_minute"} 60',
+      'swarm_discovery_bound_refusals_total{bound="total_entries"} 7',
+      "swarm_discovery_connections 12",
+      'swarm_discovery_requests_total{route="list",status="200"} 5',
+      'swarm_discovery_requests_total{route="register",status="507"} 7',
+      'swarm_discovery_requests_total{route="register",status="400"} 1'
+    ].join("\n")
+    const samples = Figures.parse(text)
+    assert.deepStrictEqual(Figures.bounds(samples, { total_entries: 4200 }), [
+      {
+        name: "live entries, all clusters",
+        flag: "--max-total-entries",
+        limit: 100_000,
+        used: 4200,
+        refused: 7
+      },
+      { name: "open connections", flag: "--max-connections", limit: 10_000, used: 12 },
+      { name: "new clusters per client address per minute", flag: "--max-new-clusters-per-minute", limit: 60 }
+    ])
+    const summary = Figures.summarize(samples)
+    assert.deepStrictEqual([summary.requests, summary.clientErrors, summary.serverErrors], [13, 1, 7])
+    assert.deepStrictEqual(
+      summary.routes.map((r) => [r.route, r.ok, r.clientErrors, r.serverErrors]),
+      [
+        ["list", 5, 0, 0],
+        ["register", 0, 1, 7]
+      ]
+    )
+  })
 })

@@ -88,7 +88,8 @@ export const make = (ctx: Context) => {
       { concurrency: "unbounded" }
     )
     const storeStats = stats === undefined || stats._tag === "None" ? undefined : stats.value
-    const summary = Figures.summarize(Figures.parse(ctx.metrics.render(storeStats)))
+    const samples = Figures.parse(ctx.metrics.render(storeStats))
+    const summary = Figures.summarize(samples)
     const now = yield* Clock.currentTimeMillis
     const fullest = listed.rows.reduce((n, r) => Math.max(n, r.entries), 0)
     return {
@@ -103,8 +104,7 @@ export const make = (ctx: Context) => {
           used: fullest,
           limit: config.maxEntries
         },
-        { name: "request body bytes", limit: config.maxBody },
-        { name: "long-poll wait, ms", limit: config.maxWait }
+        ...Figures.bounds(samples, { total_entries: listed.entries, clusters: listed.rows.length })
       ],
       ttl: { default: config.defaultTtl, min: config.minTtl, max: config.maxTtl },
       metrics: { ...summary, expirations: storeStats?.expirations ?? summary.expirations }

@@ -87,3 +87,53 @@ export const summarize = (samples: ReadonlyArray<Sample>): Summary => {
       .sort((a, b) => (a.route < b.route ? -1 : 1))
   }
 }
+
+/** A bound (`swarm_discovery_bound_limit{bound}`) with how much of it is in use, where one number says it. */
+export interface BoundFigure {
+  readonly name: string
+  readonly flag: string
+  readonly limit: number
+  readonly used?: number
+  /** Requests refused at this bound since start. */
+  readonly refused?: number
+}
+
+const BOUND_NAMES: Readonly<Record<string, string>> = {
+  total_entries: "live entries, all clusters",
+  clusters: "clusters with entries",
+  new_clusters_per_minute: "new clusters per client address per minute",
+  connections: "open connections",
+  long_polls: "long-polls waiting",
+  long_polls_per_client: "long-polls per client address"
+}
+
+/** The server's bounds as `/metrics` lists them; `used` gives the figures the caller knows better. */
+export const bounds = (
+  samples: ReadonlyArray<Sample>,
+  used: Readonly<Record<string, number | undefined>>
+): Array<BoundFigure> => {
+  const current: Record<string, number | undefined> = {
+    connections: one(samples, "swarm_discovery_connections"),
+    long_polls: one(samples, "swarm_discovery_watchers"),
+    ...used
+  }
+  const refused = new Map(
+    samples
+      .filter((s) => s.name === "swarm_discovery_bound_refusals_total")
+      .map((s) => [s.labels["bound"] ?? "", s.value])
+  )
+  return samples
+    .filter((s) => s.name === "swarm_discovery_bound_limit" && s.labels["bound"] !== undefined)
+    .map((s) => {
+      const bound = s.labels["bound"]!
+      const now = current[bound]
+      const count = refused.get(bound)
+      return {
+        name: BOUND_NAMES[bound] ?? bound.replace(/_/g, " "),
+        flag: `--max-${bound.replace(/_/g, "-")}`,
+        limit: s.value,
+        ...(now === undefined ? {} : { used: now }),
+        ...(count === undefined ? {} : { refused: count })
+      }
+    })
+}

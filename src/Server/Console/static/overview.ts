@@ -105,6 +105,8 @@ export const script = String.raw`(function () {
       fill.style.width = Math.round(share * 100) + "%";
       bar.appendChild(fill);
       cell(tr, bar);
+      cell(tr, b.refused === undefined ? "\u2013" : num(b.refused), "num");
+      tr.setAttribute("data-bound", b.flag || b.name);
       return tr;
     }));
   }

@@ -60,7 +60,7 @@ export const overview = (css: string, script: string) => `${head("swarm serve: o
 </section>
 <section>
 <h2>Bounds</h2>
-<table id="bounds"><thead><tr><th>bound</th><th class="num">used</th><th class="num">limit</th><th>how close</th></tr></thead><tbody></tbody></table>
+<table id="bounds"><thead><tr><th>bound</th><th class="num">used</th><th class="num">limit</th><th>how close</th><th class="num">refused</th></tr></thead><tbody></tbody></table>
 </section>
 <section>
 <h2>Clusters <span id="cluster-count"></span></h2>
