@@ -8,6 +8,7 @@
  */
 import * as Http from "node:http"
 import * as Https from "node:https"
+import type * as Net from "node:net"
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
 import {
@@ -24,6 +25,7 @@ import {
   type Scope
 } from "effect"
 import * as Api from "./Api.js"
+import * as Bounds from "./Bounds.js"
 import type { Answer, Handler } from "./Server.js"
 
 export interface TlsOptions {
@@ -190,8 +192,38 @@ export const serve = (
       route: "unknown"
     })
 
+    // --max-connections: a connection past it gets one 503 (to its first request) and is closed.
+    const maxConnections = handler.config.maxConnections
+    let open = 0
+    const overLimit = new WeakSet<object>()
+    metrics.connected(() => open)
+    const onConnection = (socket: Net.Socket) => {
+      if (open >= maxConnections) {
+        overLimit.add(socket)
+        // One that sends nothing is dropped soon: it must not hold a descriptor for long.
+        socket.setTimeout(2_000, () => socket.destroy())
+        return
+      }
+      open++
+      socket.once("close", () => open--)
+    }
+    const tooMany = (): Answer => ({
+      ...Bounds.refusal(
+        "connections",
+        handler.config,
+        1,
+        `the server holds ${maxConnections} open connections, as many as it may`
+      ),
+      route: "unknown"
+    })
+
     const onRequest = (req: Http.IncomingMessage, res: Http.ServerResponse) => {
       const started = performance.now()
+      if (overLimit.has(req.socket)) {
+        metrics.boundRefused("connections")
+        runFork(handler.failures.report("bound_connections", `${maxConnections} open connections`))
+        return send(req, res, tooMany(), started, true)
+      }
       const length = req.headers["content-length"]
       if (length === undefined && req.headers["transfer-encoding"] === undefined) {
         // No body: Node discards anything unread once the answer is sent.
@@ -242,6 +274,9 @@ export const serve = (
             },
             onRequest
           )
+    server.on(options.tls === undefined ? "connection" : "secureConnection", onConnection)
+    // Past the bound and a margin for the 503s, the kernel's connections are dropped unanswered.
+    server.maxConnections = maxConnections + Math.max(64, Math.ceil(maxConnections / 10))
     // CONNECT and protocol upgrades leave Node's HTTP parser: answer them by hand, or they would get silence.
     const refuseRaw =
       (status: number, reason: string, message: string) => (_req: Http.IncomingMessage, socket: Duplex) => {

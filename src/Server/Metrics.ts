@@ -41,6 +41,12 @@ export interface Metrics {
   readonly refused: (reason: "limit") => void
   /** Where the long-poll gauge reads from. */
   readonly watching: (source: () => number) => void
+  /** Where the open-connections gauge reads from (the listener sets it). */
+  readonly connected: (source: () => number) => void
+  /** The configured bounds, by name (see `Bounds`). */
+  readonly bounds: (limits: ReadonlyArray<readonly [string, number]>) => void
+  readonly boundRefused: (bound: string) => void
+  readonly newCluster: () => void
   readonly render: (stats: StoreStats | undefined) => string
 }
 
@@ -58,6 +64,10 @@ export const make = (sources: Sources = {}): Metrics => {
   let deregistrations = 0
   let refusedLimit = 0
   let watching = () => 0
+  let connections: (() => number) | undefined
+  let limits: ReadonlyArray<readonly [string, number]> = []
+  const boundRefusals = new Map<string, number>()
+  let newClusters = 0
   const started = Date.now() / 1000
 
   const observe = (route: string, status: number, seconds: number) => {
@@ -136,6 +146,30 @@ export const make = (sources: Sources = {}): Metrics => {
     }
     family("swarm_discovery_watchers", "gauge", "Long-poll requests waiting right now.")
     out.push(`swarm_discovery_watchers ${watching()}`)
+    if (connections !== undefined) {
+      family("swarm_discovery_connections", "gauge", "Open client connections (see --max-connections).")
+      out.push(`swarm_discovery_connections ${connections()}`)
+    }
+    family(
+      "swarm_discovery_new_clusters_total",
+      "counter",
+      "New clusters admitted: first registrations into an empty token, and POST /v1/clusters."
+    )
+    out.push(`swarm_discovery_new_clusters_total ${newClusters}`)
+    family(
+      "swarm_discovery_bound_limit",
+      "gauge",
+      "The server's configured bounds (swarm serve --max-* flags)."
+    )
+    for (const [bound, limit] of limits) out.push(`swarm_discovery_bound_limit{bound="${bound}"} ${limit}`)
+    family(
+      "swarm_discovery_bound_refusals_total",
+      "counter",
+      "Requests refused because a bound was reached (429, 503 or 507 with Retry-After)."
+    )
+    for (const [bound] of limits) {
+      out.push(`swarm_discovery_bound_refusals_total{bound="${bound}"} ${boundRefusals.get(bound) ?? 0}`)
+    }
     if (stats !== undefined) {
       family("swarm_discovery_entries", "gauge", "Live entries over all clusters.")
       out.push(`swarm_discovery_entries ${stats.entries}`)
@@ -180,6 +214,18 @@ export const make = (sources: Sources = {}): Metrics => {
     },
     watching: (source) => {
       watching = source
+    },
+    connected: (source) => {
+      connections = source
+    },
+    bounds: (given) => {
+      limits = given
+    },
+    boundRefused: (bound) => {
+      boundRefusals.set(bound, (boundRefusals.get(bound) ?? 0) + 1)
+    },
+    newCluster: () => {
+      newClusters++
     },
     render
   }

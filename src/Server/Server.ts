@@ -46,6 +46,7 @@ import { redactToken } from "../DiscoveryUrl.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { MemoryStats } from "../KvStore/Memory.js"
 import * as Api from "./Api.js"
+import * as Bounds from "./Bounds.js"
 import * as Console from "./Console/Console.js"
 import * as Registration from "./Console/Registration.js"
 import * as Failures from "./Failures.js"
@@ -68,7 +69,7 @@ export const DEFAULT_MAX_WAIT = Duration.minutes(5)
 /** A long-poll's wait when it gives `index` but no `wait`. */
 export const DEFAULT_WAIT = Duration.seconds(30)
 
-export interface ServerOptions {
+export interface ServerOptions extends Partial<Bounds.BoundsConfig> {
   readonly store: KvStoreShape
   /** Store figures for `/metrics` (entries, clusters, expirations), when the store can tell them. */
   readonly stats?: Effect.Effect<Metrics.StoreStats, KvError> | undefined
@@ -94,7 +95,7 @@ export interface Early {
   readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
 }
 
-export interface ServerConfig {
+export interface ServerConfig extends Bounds.BoundsConfig {
   readonly defaultTtl: number
   readonly minTtl: number
   readonly maxTtl: number
@@ -112,7 +113,13 @@ export const resolveConfig = (options: Omit<ServerOptions, "store">): ServerConf
   maxTtl: millis(options.maxTtl, DEFAULT_MAX_TTL),
   maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
   maxBody: options.maxBody ?? DEFAULT_MAX_BODY,
-  maxWait: millis(options.maxWait, DEFAULT_MAX_WAIT)
+  maxWait: millis(options.maxWait, DEFAULT_MAX_WAIT),
+  maxTotalEntries: options.maxTotalEntries ?? Bounds.DEFAULTS.maxTotalEntries,
+  maxClusters: options.maxClusters ?? Bounds.DEFAULTS.maxClusters,
+  maxNewClustersPerMinute: options.maxNewClustersPerMinute ?? Bounds.DEFAULTS.maxNewClustersPerMinute,
+  maxConnections: options.maxConnections ?? Bounds.DEFAULTS.maxConnections,
+  maxLongPolls: options.maxLongPolls ?? Bounds.DEFAULTS.maxLongPolls,
+  maxLongPollsPerClient: options.maxLongPollsPerClient ?? Bounds.DEFAULTS.maxLongPollsPerClient
 })
 
 /** An answer plus the route it was for (metrics and logs). */
@@ -181,7 +188,12 @@ export const memoryStats = (store: KvStoreShape & { readonly stats: () => Memory
     store.delete("\u0000"),
     Effect.sync((): Metrics.StoreStats => {
       const stats = store.stats()
-      return { entries: stats.keys, expirations: stats.expirations }
+      // Server keys are one level deep (`<token>/<host:port>`): a directory besides the root is a cluster.
+      return {
+        entries: stats.keys,
+        clusters: Math.max(0, stats.directories - 1),
+        expirations: stats.expirations
+      }
     })
   )
 
@@ -227,7 +239,47 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       Effect.map(store.list(`${token}/`), (snapshot) => answerOf(snapshot, route, cluster))
 
     const readTokens = ReadToken.make(store, writer)
-    const writes = Writes.make({ writer, pending, config, metrics, readTokens, storeProblem })
+    const bounds = Bounds.make(config, options.stats, metrics)
+    metrics.bounds(
+      Object.keys(Bounds.FLAGS).map((b) => [b, Bounds.limitOf(config, b as Bounds.Bound)] as const)
+    )
+    /** A bound's refusal: logged and counted like every 5xx when it is one. */
+    const refuse = (bound: Bounds.Bound, client: string, route: Api.RouteName, what: string) => {
+      const answer: Answer = {
+        ...Bounds.refusal(bound, config, bounds.retryAfter(bound, client), what),
+        route
+      }
+      return answer.status >= 500
+        ? Effect.as(failures.report(`bound_${bound}`, `${route}: ${what}`), answer)
+        : Effect.succeed(answer)
+    }
+    const writes = Writes.make({
+      writer,
+      pending,
+      config,
+      metrics,
+      readTokens,
+      storeProblem,
+      // The cluster's first entry makes a new cluster: one list of it, only for created keys.
+      admitNew: (token, key, client) =>
+        store.list(`${token}/`).pipe(
+          Effect.flatMap((snapshot) =>
+            bounds.admitEntry(snapshot.pairs.length === 1 && snapshot.pairs[0]!.key === key, client)
+          ),
+          Effect.flatMap((bound) =>
+            bound === undefined
+              ? Effect.succeed(undefined)
+              : refuse(
+                  bound,
+                  client,
+                  "register",
+                  bound === "total_entries"
+                    ? "the server holds as many entries as it may; this new entry was not added"
+                    : "no new cluster was made for this registration"
+                )
+          )
+        )
+    })
 
     const longPolls = yield* LongPoll.make({
       store,
@@ -257,7 +309,11 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     const answer = (request: Api.ApiRequest, client: string): Effect.Effect<Answer> => {
       switch (request._tag) {
         case "Create":
-          return Effect.sync(() => ({ ...Api.ok(newToken()), route: "create" }))
+          return Effect.flatMap(bounds.admitCreate(client), (bound) =>
+            bound === undefined
+              ? Effect.sync((): Answer => ({ ...Api.ok(newToken()), route: "create" }))
+              : refuse(bound, client, "create", "too many new clusters from your address")
+          )
         case "Health":
           return Effect.succeed({ ...Api.ok(), route: "healthz" })
         case "Metrics": {
@@ -293,10 +349,16 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
                         : Effect.succeed(answerOf(snapshot, "list", cluster))
                     )
               ),
-            onSome: ({ index, waitMillis }) =>
-              Effect.flatMap(readTokens.resolve(request.token), (resolved) =>
+            onSome: ({ index, waitMillis }) => {
+              const bound = longPollBound(client)
+              if (bound !== undefined) {
+                metrics.boundRefused(bound)
+                return refuse(bound, client, "watch", "too many long-polls waiting")
+              }
+              return Effect.flatMap(readTokens.resolve(request.token), (resolved) =>
                 longPolls.wait(waitOf(request.token, resolved.cluster, index, waitMillis, client))
               )
+            }
           })
           return Effect.catchAll(run, (error) => storeProblem(Api.routeOf(request), error))
         }
@@ -315,10 +377,21 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       config,
       metrics,
       adminToken: options.adminToken,
+      resolve: readTokens.resolve,
       storeProblem
     })
 
+    /** The long-poll bound a new one from `client` would pass, if any. */
+    const longPollBound = (client: string): Bounds.Bound | undefined =>
+      longPolls.size() >= config.maxLongPolls
+        ? "long_polls"
+        : longPolls.sizeOf(client) >= config.maxLongPollsPerClient
+          ? "long_polls_per_client"
+          : undefined
+
     const tryLongPoll = (url: string, client: string, deliver: (answer: Answer) => void) => {
+      // Past a bound, the Effect path answers (and logs) the refusal.
+      if (longPollBound(client) !== undefined) return undefined
       const request = Api.parse("GET", url, "")
       if (Api.isProblem(request) || request._tag !== "List" || Option.isNone(request.wait)) return undefined
       const { index, waitMillis } = request.wait.value

@@ -1,0 +1,202 @@
+/**
+ * The server's global bounds, so that an anonymous client cannot fill the
+ * disk or the memory: total live entries and clusters (507), new clusters per
+ * client address per minute (429), concurrent long-polls in total (503) and
+ * per client address (429), concurrent connections (503, in `Listen.ts`).
+ * Every refusal carries `Retry-After` and names the bound and its flag.
+ *
+ * - **Totals come from the store** (`StoreStats`), so with a shared etcd store
+ *   they count every instance's entries. The store is asked at most once a
+ *   second (etcd counts with a range read); in between, this instance adds the
+ *   entries and clusters it created itself. Several instances may therefore
+ *   overshoot a total by what the others create within a second.
+ * - **Rates and concurrency are per instance**: each instance has its own
+ *   token buckets, connections and long-polls.
+ * - A new cluster is the first registration into a token without entries,
+ *   or `POST /v1/clusters`. Refreshes and reads are never refused by these
+ *   bounds, so existing clusters keep working when a total is reached.
+ */
+import { Clock, Effect } from "effect"
+import type { KvError } from "../KvStore.js"
+import * as Api from "./Api.js"
+import type * as Metrics from "./Metrics.js"
+
+export interface BoundsConfig {
+  readonly maxTotalEntries: number
+  readonly maxClusters: number
+  readonly maxNewClustersPerMinute: number
+  readonly maxConnections: number
+  readonly maxLongPolls: number
+  readonly maxLongPollsPerClient: number
+}
+
+export const DEFAULTS: BoundsConfig = {
+  maxTotalEntries: 100_000,
+  maxClusters: 10_000,
+  maxNewClustersPerMinute: 60,
+  maxConnections: 10_000,
+  maxLongPolls: 10_000,
+  maxLongPollsPerClient: 1_000
+}
+
+/** Bound names, as metric labels, with their `swarm serve` flag. */
+export const FLAGS = {
+  total_entries: "--max-total-entries",
+  clusters: "--max-clusters",
+  new_clusters_per_minute: "--max-new-clusters-per-minute",
+  connections: "--max-connections",
+  long_polls: "--max-long-polls",
+  long_polls_per_client: "--max-long-polls-per-client"
+} as const
+
+export type Bound = keyof typeof FLAGS
+
+export const limitOf = (config: BoundsConfig, bound: Bound): number => {
+  switch (bound) {
+    case "total_entries":
+      return config.maxTotalEntries
+    case "clusters":
+      return config.maxClusters
+    case "new_clusters_per_minute":
+      return config.maxNewClustersPerMinute
+    case "connections":
+      return config.maxConnections
+    case "long_polls":
+      return config.maxLongPolls
+    case "long_polls_per_client":
+      return config.maxLongPollsPerClient
+  }
+}
+
+/** The answer past a bound: 429 for rates and per-client shares, 503/507 for capacity. */
+export const refusal = (
+  bound: Bound,
+  config: BoundsConfig,
+  retryAfterSeconds: number,
+  what: string
+): Api.ApiResponse => {
+  const status =
+    bound === "new_clusters_per_minute" || bound === "long_polls_per_client"
+      ? 429
+      : bound === "total_entries" || bound === "clusters"
+        ? 507
+        : 503
+  return Api.error(
+    status,
+    `${what}: the server's bound ${FLAGS[bound]} (${limitOf(config, bound)}) is reached; ` +
+      `try again in ${retryAfterSeconds}s. Existing clusters keep working (refreshes and reads pass)`,
+    { "Retry-After": String(retryAfterSeconds) }
+  )
+}
+
+export interface Bounds {
+  /**
+   * Checks a registration that created a key: `cluster` says whether it was the cluster's first.
+   * A refusal, or undefined to keep it.
+   */
+  readonly admitEntry: (firstInCluster: boolean, client: string) => Effect.Effect<Bound | undefined, KvError>
+  /** Charges `POST /v1/clusters` to the client's bucket: the bound when refused. */
+  readonly admitCreate: (client: string) => Effect.Effect<Bound | undefined>
+  /** Seconds until the client's bucket has a token again. */
+  readonly retryAfter: (bound: Bound, client: string) => number
+}
+
+const MINUTE = 60_000
+/** How long the store's own count is trusted before it is asked again. */
+const RECOUNT = 1_000
+/** Buckets of clients not seen for this long are dropped (they are full by then). */
+const IDLE = 2 * MINUTE
+
+export const make = (
+  config: BoundsConfig,
+  stats: Effect.Effect<Metrics.StoreStats, KvError> | undefined,
+  metrics: Metrics.Metrics
+): Bounds => {
+  // --- totals: the store's count, plus what this instance created since ---
+  let counted: { at: number; entries: number; clusters: number | undefined } | undefined
+  let createdEntries = 0
+  let createdClusters = 0
+  /** Totals with the entry just created in them (a fresh count already holds it). */
+  const totals = (
+    now: number,
+    first: boolean
+  ): Effect.Effect<{ fresh: boolean; entries: number; clusters: number | undefined }, KvError> => {
+    if (stats === undefined) return Effect.succeed({ fresh: false, entries: 0, clusters: undefined })
+    if (counted !== undefined && now - counted.at < RECOUNT) {
+      const base = counted
+      return Effect.succeed({
+        fresh: false,
+        entries: base.entries + createdEntries + 1,
+        clusters: base.clusters === undefined ? undefined : base.clusters + createdClusters + (first ? 1 : 0)
+      })
+    }
+    return Effect.map(stats, (s) => {
+      counted = { at: now, entries: s.entries, clusters: s.clusters }
+      createdEntries = 0
+      createdClusters = 0
+      return { fresh: true, entries: s.entries, clusters: s.clusters }
+    })
+  }
+
+  // --- new clusters per client: token buckets refilled continuously ---
+  const buckets = new Map<string, { tokens: number; at: number }>()
+  const perMs = config.maxNewClustersPerMinute / MINUTE
+  const bucketOf = (client: string, now: number) => {
+    let bucket = buckets.get(client)
+    if (bucket === undefined) {
+      if (buckets.size > 100_000) {
+        for (const [k, b] of buckets) if (now - b.at > IDLE) buckets.delete(k)
+      }
+      bucket = { tokens: config.maxNewClustersPerMinute, at: now }
+      buckets.set(client, bucket)
+    } else {
+      bucket.tokens = Math.min(config.maxNewClustersPerMinute, bucket.tokens + (now - bucket.at) * perMs)
+      bucket.at = now
+    }
+    return bucket
+  }
+  const take = (client: string, now: number): boolean => {
+    const bucket = bucketOf(client, now)
+    if (bucket.tokens < 1) return false
+    bucket.tokens -= 1
+    return true
+  }
+
+  const refused = (bound: Bound) => {
+    metrics.boundRefused(bound)
+    return bound
+  }
+
+  const admitEntry = (first: boolean, client: string) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.map(totals(now, first), (t): Bound | undefined => {
+        if (stats !== undefined && t.entries > config.maxTotalEntries) return refused("total_entries")
+        if (first) {
+          if (t.clusters !== undefined && t.clusters > config.maxClusters) return refused("clusters")
+          if (!take(client, now)) return refused("new_clusters_per_minute")
+          metrics.newCluster()
+        }
+        if (!t.fresh) {
+          createdEntries++
+          if (first) createdClusters++
+        }
+        return undefined
+      })
+    )
+
+  const admitCreate = (client: string) =>
+    Effect.map(Clock.currentTimeMillis, (now): Bound | undefined => {
+      if (!take(client, now)) return refused("new_clusters_per_minute")
+      metrics.newCluster()
+      return undefined
+    })
+
+  const retryAfter = (bound: Bound, client: string) => {
+    if (bound !== "new_clusters_per_minute") return bound === "total_entries" || bound === "clusters" ? 60 : 5
+    const bucket = buckets.get(client)
+    const missing = bucket === undefined ? 0 : Math.max(0, 1 - bucket.tokens)
+    return Math.max(1, Math.ceil(missing / perMs / 1000))
+  }
+
+  return { admitEntry, admitCreate, retryAfter }
+}
