@@ -26,6 +26,31 @@ export const DEFAULT_TTL = Duration.seconds(180)
 export const DEFAULT_MIN_TTL = Duration.seconds(1)
 export const DEFAULT_MAX_TTL = Duration.hours(1)
 export const DEFAULT_MAX_ENTRIES = 1000
+
+/** The global bounds: flag, default and what it bounds (the server's `Bounds.DEFAULTS`; docs/operations.md). */
+export const BOUNDS = {
+  maxTotalEntries: [
+    "max-total-entries",
+    100_000,
+    "Live entries over all clusters; a new entry past it gets 507. Refreshes always pass."
+  ],
+  maxClusters: ["max-clusters", 10_000, "Clusters with entries; a new cluster past it gets 507."],
+  maxNewClustersPerMinute: [
+    "max-new-clusters-per-minute",
+    60,
+    "New clusters (first registration into an empty token, or POST /v1/clusters) per client address per minute; past it 429."
+  ],
+  maxConnections: ["max-connections", 10_000, "Open client connections; one past it gets 503 and is closed."],
+  maxLongPolls: ["max-long-polls", 10_000, "Long-polls waiting at once; one past it gets 503."],
+  maxLongPollsPerClient: [
+    "max-long-polls-per-client",
+    1_000,
+    "Long-polls waiting at once from one client address; one past it gets 429."
+  ]
+} as const
+
+export type BoundName = keyof typeof BOUNDS
+export type BoundValues = { readonly [K in BoundName]: number }
 /** The file inside --data-dir. */
 export const DATABASE_FILE = "discovery.db"
 
@@ -48,6 +73,7 @@ export interface ServeConfig {
   readonly minTtl: Duration.Duration
   readonly maxTtl: Duration.Duration
   readonly maxEntries: number
+  readonly bounds: BoundValues
   /** `--recover`: set a damaged SQLite file aside and start from what it still holds. */
   readonly recover: boolean
   readonly tls: Option.Option<{
@@ -76,6 +102,8 @@ export interface ServeInput {
   readonly minTtl: Duration.Duration
   readonly maxTtl: Duration.Duration
   readonly maxEntries: number
+  /** The `--max-*` bound flags; absent ones take their defaults. */
+  readonly bounds?: Partial<BoundValues>
   readonly recover?: boolean
   readonly tlscert: Option.Option<string>
   readonly tlskey: Option.Option<string>
@@ -220,6 +248,15 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
     if (!Number.isInteger(input.maxEntries) || input.maxEntries < 1) {
       return yield* usage(`--max-entries must be a whole number of at least 1, got ${input.maxEntries}`)
     }
+    const bounds = {} as { [K in BoundName]: number }
+    for (const name of Object.keys(BOUNDS) as Array<BoundName>) {
+      const [flag, fallback] = BOUNDS[name]
+      const value = input.bounds?.[name] ?? fallback
+      if (!Number.isInteger(value) || value < 1) {
+        return yield* usage(`--${flag} must be a whole number of at least 1, got ${value}`)
+      }
+      bounds[name] = value
+    }
     const given = (o: Option.Option<string>) => Option.filter(o, (s) => s.trim() !== "")
     const cert = given(input.tlscert)
     const key = given(input.tlskey)
@@ -271,6 +308,7 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
       minTtl,
       maxTtl,
       maxEntries: input.maxEntries,
+      bounds,
       recover,
       tls,
       ...(admin === undefined ? {} : { admin })
@@ -360,6 +398,7 @@ const run = (config: ServeConfig) =>
         minTtl: config.minTtl,
         maxTtl: config.maxTtl,
         maxEntries: config.maxEntries,
+        ...config.bounds,
         adminToken
       })
       yield* Effect.addFinalizer(() =>
@@ -372,7 +411,10 @@ const run = (config: ServeConfig) =>
         `listening on ${config.host.includes(":") ? `[${config.host}]` : config.host}:${listening.port} ` +
           `(${tls === undefined ? "http" : tls.verify ? "https, client certificates required" : "https"}); ` +
           `store: ${description}; ttl ${GoDuration.format(config.defaultTtl)} in [${GoDuration.format(config.minTtl)}, ${GoDuration.format(config.maxTtl)}]; ` +
-          `max ${config.maxEntries} entries per cluster`
+          `max ${config.maxEntries} entries per cluster, ${config.bounds.maxTotalEntries} in all, ` +
+          `${config.bounds.maxClusters} clusters, ${config.bounds.maxNewClustersPerMinute} new clusters per client a minute, ` +
+          `${config.bounds.maxConnections} connections, ${config.bounds.maxLongPolls} long-polls ` +
+          `(${config.bounds.maxLongPollsPerClient} per client)`
       )
       // Plain text on stderr, not a log line: it is meant to be copied.
       yield* Effect.sync(() =>
@@ -455,6 +497,23 @@ const openStore = (config: ServeConfig) =>
     }
   })
 
+const boundOption = (name: BoundName) => {
+  const [flag, fallback, description] = BOUNDS[name]
+  return Options.integer(flag).pipe(
+    Options.withDescription(`${description} Default ${fallback}.`),
+    Options.withDefault(fallback)
+  )
+}
+
+const boundOptions = () => ({
+  maxTotalEntries: boundOption("maxTotalEntries"),
+  maxClusters: boundOption("maxClusters"),
+  maxNewClustersPerMinute: boundOption("maxNewClustersPerMinute"),
+  maxConnections: boundOption("maxConnections"),
+  maxLongPolls: boundOption("maxLongPolls"),
+  maxLongPollsPerClient: boundOption("maxLongPollsPerClient")
+})
+
 const options = {
   listen: Options.text("listen").pipe(
     Options.withPseudoName("host:port"),
@@ -495,6 +554,7 @@ const options = {
     Options.withDescription("Entries per cluster; a registration past it gets 409. Refreshes always pass."),
     Options.withDefault(DEFAULT_MAX_ENTRIES)
   ),
+  ...boundOptions(),
   recover: Options.boolean("recover").pipe(
     Options.withDescription(
       "If the SQLite file is damaged, keep it aside (renamed) and start from a fresh file holding what is still readable."
@@ -527,7 +587,22 @@ const options = {
   )
 }
 
-export const command = Command.make(NAME, options, (input) => Effect.flatMap(parse(input), run)).pipe(
+export const command = Command.make(NAME, options, (input) =>
+  Effect.flatMap(
+    parse({
+      ...input,
+      bounds: {
+        maxTotalEntries: input.maxTotalEntries,
+        maxClusters: input.maxClusters,
+        maxNewClustersPerMinute: input.maxNewClustersPerMinute,
+        maxConnections: input.maxConnections,
+        maxLongPolls: input.maxLongPolls,
+        maxLongPollsPerClient: input.maxLongPollsPerClient
+      }
+    }),
+    run
+  )
+).pipe(
   Command.withDescription(
     "Run the token discovery service: Docker Hub's v1 API (create, register, list, delete) with TTL expiry, long-poll watches, /healthz and /metrics."
   )

@@ -143,6 +143,23 @@ describe("serve flags", () => {
     })
   )
 
+  it.effect("the bound flags: the server's defaults, at least 1, named when wrong", () =>
+    Effect.gen(function* () {
+      const { DEFAULTS } = yield* Effect.promise(() => import("../../src/Server/Bounds.js"))
+      assert.deepStrictEqual((yield* Serve.parse(input())).bounds, DEFAULTS)
+      const given = yield* Serve.parse(input({ bounds: { maxClusters: 5, maxLongPollsPerClient: 2 } }))
+      assert.deepStrictEqual(given.bounds, { ...DEFAULTS, maxClusters: 5, maxLongPollsPerClient: 2 })
+      assert.include(
+        yield* reasonOf(Serve.parse(input({ bounds: { maxNewClustersPerMinute: 0 } }))),
+        "--max-new-clusters-per-minute must be a whole number of at least 1, got 0"
+      )
+      assert.include(
+        yield* reasonOf(Serve.parse(input({ bounds: { maxConnections: 1.5 } }))),
+        "--max-connections"
+      )
+    })
+  )
+
   it.effect("TLS flags go together", () =>
     Effect.gen(function* () {
       const some = Option.some
