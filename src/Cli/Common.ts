@@ -24,7 +24,6 @@ import {
   Schema
 } from "effect"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
-import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
 
 /** A mistake in how the command was called: exit code 2. */
@@ -109,21 +108,6 @@ export const DiscoveryUrlString: Schema.Schema<string> = Schema.transformOrFail(
         onRight: () => ParseResult.succeed(input.trim())
       }),
     encode: ParseResult.succeed
-  }
-)
-
-// TODO(H2): Entry.FromString once it lands in src/Entry.ts.
-export const EntryString: Schema.Schema<Entry.Entry, string> = Schema.transformOrFail(
-  Schema.String,
-  Schema.Struct({ host: Schema.String, port: Schema.Number }),
-  {
-    strict: true,
-    decode: (input, _, ast) =>
-      Either.match(Entry.parse(input.trim()), {
-        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, input, error.message)),
-        onRight: ParseResult.succeed
-      }),
-    encode: (entry) => ParseResult.succeed(Entry.format(entry))
   }
 )
 

@@ -3,7 +3,7 @@
  * interrupted; on SIGINT/SIGTERM deregister where the backend can, exit 0.
  */
 import { Command, Options } from "@effect/cli"
-import { Duration, Effect, Either, type HashMap } from "effect"
+import { Duration, Effect, Either, type HashMap, Schema } from "effect"
 import * as Discovery from "../Discovery.js"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
 import * as Entry from "../Entry.js"
@@ -69,7 +69,8 @@ export const command = Command.make(
       Options.withPseudoName("host:port"),
       Options.withDescription("The address to register, host:port (IPv6 in brackets)."),
       Options.withFallbackConfig(Common.envVar("SWARM_ADVERTISE")),
-      Options.withSchema(Common.schemaFor("--advertise", Common.EntryString))
+      // Trimmed first: an env var often carries a stray space.
+      Options.withSchema(Common.schemaFor("--advertise", Schema.compose(Schema.Trim, Entry.FromString)))
     ),
     heartbeat: Common.goDuration("heartbeat", "How often to register.", {
       default: Discovery.DEFAULT_HEARTBEAT,

@@ -143,7 +143,7 @@ describe("swarm (in-process)", () => {
 
   it.effect("env vars fall back for flags and the URL, and a bad one is exit 2", () =>
     Effect.gen(function* () {
-      const env = { SWARM_ADVERTISE: "[2001:db8::1]:2376", SWARM_DISCOVERY: "nodes://a:1" }
+      const env = { SWARM_ADVERTISE: " [2001:db8::1]:2376 ", SWARM_DISCOVERY: "nodes://a:1" }
       // nodes:// cannot register: a run-time failure, after both values were taken from the env.
       const joined = yield* run(["join"], env)
       assert.strictEqual(joined.code, 1)
