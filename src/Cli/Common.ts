@@ -23,6 +23,8 @@ import {
   ParseResult,
   Schema
 } from "effect"
+import { writeSync } from "node:fs"
+import { isatty } from "node:tty"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
 import * as GoDuration from "../GoDuration.js"
 
@@ -219,7 +221,7 @@ export const duration = (
 
 /** Colours only for a terminal, and never with NO_COLOR set (https://no-color.org). */
 export const useColour = (stream: { readonly isTTY?: boolean }, environment = process.env): boolean =>
-  stream.isTTY === true && process.stdout.isTTY === true && (environment.NO_COLOR ?? "") === ""
+  stream.isTTY === true && isatty(1) && (environment.NO_COLOR ?? "") === ""
 
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g
 
@@ -230,13 +232,40 @@ export interface Sink {
   readonly colour: boolean
 }
 
+/**
+ * Writes to fd 1 directly while that works: creating `process.stdout` (a stream, with node:stream
+ * and more behind it) would cost `swarm list` a good part of its cold start. A closed pipe
+ * (`swarm watch | head -1`) ends the process with 0; a pipe that would block (EAGAIN) hands this
+ * and every later write to `process.stdout`, which queues.
+ */
+const writeStdout = () => {
+  let fallback: NodeJS.WriteStream | undefined
+  return (text: string): void => {
+    if (fallback !== undefined) return void fallback.write(text)
+    const bytes = Buffer.from(text)
+    let offset = 0
+    try {
+      while (offset < bytes.length) offset += writeSync(1, bytes, offset)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === "EPIPE") process.exit(0)
+      if (code !== "EAGAIN") throw error
+      fallback = process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EPIPE") process.exit(0)
+        throw error
+      })
+      fallback.write(bytes.subarray(offset))
+    }
+  }
+}
+
 export const stdoutSink = (): Sink => ({
-  write: (text) => void process.stdout.write(text),
-  colour: useColour(process.stdout)
+  write: writeStdout(),
+  colour: useColour({ isTTY: isatty(1) })
 })
 export const stderrSink = (): Sink => ({
   write: (text) => void process.stderr.write(text),
-  colour: useColour(process.stderr)
+  colour: useColour({ isTTY: isatty(2) })
 })
 
 const render = (args: ReadonlyArray<unknown>): string =>

@@ -9,11 +9,6 @@ import * as Platform from "./Platform.js"
 
 /** SIGINT/SIGTERM interrupt `main` (join deregisters on the way out) and end with 0; see Cli.exitCode. */
 export const run = (args: ReadonlyArray<string>, version: string): void => {
-  // `swarm watch | head -1`: a closed pipe is a normal way to stop reading.
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(0)
-    throw error
-  })
   Cli.main(args, { version }).pipe(
     Effect.provide(Platform.layer),
     NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown })

@@ -3,7 +3,8 @@
  * the one place that reads them and checks they make sense together.
  */
 import { Data, Effect } from "effect"
-import { readFile } from "node:fs/promises"
+// fs.promises loads on first use: a CLI start that reads no TLS file does not pay for node:fs/promises.
+import { promises as fs } from "node:fs"
 
 export interface TlsFiles {
   readonly ca?: string
@@ -46,7 +47,7 @@ const readOne = (option: string, path: string | undefined) =>
   path === undefined
     ? Effect.succeed(undefined)
     : Effect.tryPromise({
-        try: () => readFile(path),
+        try: () => fs.readFile(path),
         catch: (cause) =>
           new TlsFileError({ detail: `cannot read ${option} ${path}: ${describe(cause)}`, cause })
       })
