@@ -2,6 +2,7 @@
  * Consul's HTTP API over @effect/platform's `HttpClient`: one request with a
  * timeout and a bounded body; failures are `KvError`s that keep their cause.
  */
+import type * as Headers from "@effect/platform/Headers"
 import {
   type HttpClient,
   type HttpClientError,
@@ -82,8 +83,13 @@ export const make = (
    * whole; `response.stream` would abort the request once read, closing the kept-alive socket. A chunked
    * answer is streamed and cut off at the bound.
    */
-  const readBody = (method: string, path: string, response: HttpClientResponse.HttpClientResponse) => {
-    const length = Number(response.headers["content-length"] ?? Number.NaN)
+  const readBody = (
+    method: string,
+    path: string,
+    response: HttpClientResponse.HttpClientResponse,
+    headers: Headers.Headers
+  ) => {
+    const length = Number(headers["content-length"] ?? Number.NaN)
     if (Number.isSafeInteger(length)) {
       return length > config.maxBodyBytes
         ? Effect.fail(tooLarge(method, path))
@@ -119,13 +125,15 @@ export const make = (
           error
         )
       ),
-      Effect.flatMap((response) =>
-        Effect.map(readBody(method, path, response), (body): Reply => {
-          const header = response.headers["x-consul-index"]
+      Effect.flatMap((response) => {
+        // Copied from the socket's on each access: read once.
+        const headers = response.headers
+        return Effect.map(readBody(method, path, response, headers), (body): Reply => {
+          const header = headers["x-consul-index"]
           const index = typeof header === "string" && /^\d+$/.test(header) ? Number(header) : undefined
           return { method, path, status: response.status, index, body }
         })
-      ),
+      }),
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>
