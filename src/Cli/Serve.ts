@@ -500,7 +500,8 @@ const openStore = (config: ServeConfig) =>
 const boundOption = (name: BoundName) => {
   const [flag, fallback, description] = BOUNDS[name]
   return Options.integer(flag).pipe(
-    Options.withDescription(`${description} Default ${fallback}.`),
+    // The help prints the default from `withDefault`.
+    Options.withDescription(description),
     Options.withDefault(fallback)
   )
 }
