@@ -49,11 +49,6 @@ export const directory = (prefix: string, options: Readonly<Record<string, strin
   return [prefix, path].filter((p) => p !== "").join("/") + "/"
 }
 
-/** @deprecated moved to `internal/TlsFiles.ts`; kept until every store imports it from there. */
-export type TlsFiles = Tls.TlsFiles
-/** @deprecated use `fromOptions` from `internal/TlsFiles.ts`. */
-export const tlsFiles = Tls.fromOptions
-
 /**
  * A store's error as a discovery error. The `KvError` itself is the cause, so its
  * reason (`LimitExceeded`, `Invalid`, ...) and its own cause survive.
