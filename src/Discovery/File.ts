@@ -20,10 +20,9 @@
  * It cannot register: the file is edited by people or tools, not by `join`.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Duration, Effect, Either, Option, type Scope, Stream } from "effect"
 import * as NodePath from "node:path"
-import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
+import type { Backend, ResolvedOptions } from "../Discovery.js"
 import {
   type DiscoveryError,
   type InvalidEntry,
@@ -74,11 +73,11 @@ const unavailable = (path: string, error: unknown) =>
 const HINT =
   "file:// is a static list edited by hand; use token://, etcd://, zk://, consul:// or memory:// to register"
 
-/** The backend over a given `FileSystem` (tests provide a fake; `make` provides Node's). */
+/** The backend over the `FileSystem` in the context (tests provide a fake). */
 export const makeWith = (
   path: string,
   options: ResolvedOptions
-): Effect.Effect<DiscoveryShape, DiscoveryError, FileSystem.FileSystem | Scope.Scope> =>
+): Effect.Effect<Backend, DiscoveryError, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const heartbeat = options.heartbeat
@@ -163,11 +162,14 @@ export const makeWith = (
     }
   })
 
-/** `rest` is the path: `file:///etc/swarm/cluster` gives `/etc/swarm/cluster`. */
+/**
+ * `rest` is the path: `file:///etc/swarm/cluster` gives `/etc/swarm/cluster`.
+ * Reads through the `FileSystem` in the context, or Node's when there is none.
+ */
 export const make = (
   rest: string,
   options: ResolvedOptions
-): Effect.Effect<DiscoveryShape, DiscoveryError, Scope.Scope> =>
+): Effect.Effect<Backend, DiscoveryError, Scope.Scope> =>
   rest.trim() === ""
     ? Effect.fail(
         new InvalidUrl({
@@ -175,4 +177,15 @@ export const make = (
           reason: "expected a path, for example file:///etc/swarm/cluster"
         })
       )
-    : makeWith(rest, options).pipe(Effect.provide(NodeFileSystem.layer))
+    : Effect.flatMap(Effect.serviceOption(FileSystem.FileSystem), (provided) =>
+        Option.match(provided, {
+          onSome: (fs) => makeWith(rest, options).pipe(Effect.provideService(FileSystem.FileSystem, fs)),
+          // Loaded on demand: only file:// needs Node's file system.
+          onNone: () =>
+            Effect.promise(() => import("@effect/platform-node/NodeFileSystem")).pipe(
+              Effect.flatMap((NodeFileSystem) =>
+                makeWith(rest, options).pipe(Effect.provide(NodeFileSystem.layer))
+              )
+            )
+        })
+      )

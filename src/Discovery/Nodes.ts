@@ -6,21 +6,22 @@
  */
 import { Effect, Either, type Scope, Stream } from "effect"
 import * as AddressRange from "../AddressRange.js"
-import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
+import type { Backend, ResolvedOptions } from "../Discovery.js"
 import { type DiscoveryError, InvalidRange, InvalidUrl, NotImplemented } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"
 
 export interface ParseOptions {
-  /** The most entries all patterns together may expand to. */
+  /** The most entries one pattern's ranges may expand to. Default `AddressRange.MAX_EXPANSION`. */
   readonly max?: number
   /** Where pattern number `index` came from (`in /path line 3`), added to its error. */
   readonly where?: (index: number) => string
 }
 
 /**
- * Expands and parses patterns into a set of entries. The total expansion is
- * capped like a single pattern's, so many patterns cannot add up to millions.
+ * Expands and parses patterns into a set of entries. What one pattern's
+ * ranges expand to is capped, so a typo cannot allocate millions; addresses
+ * written out one by one are not (a 100,000-line file works, as in Swarm).
  * Empty patterns (a blank line) are skipped.
  */
 export const parsePatterns = (
@@ -36,16 +37,16 @@ export const parsePatterns = (
     index++
     const pattern = raw.trim()
     if (pattern === "") continue
-    const expanded = AddressRange.expand(pattern, max - out.length)
+    // A pattern without a range is one address: skip the expander.
+    const expanded = pattern.includes("[") ? AddressRange.expand(pattern, max) : Either.right([pattern])
     if (Either.isLeft(expanded)) {
       const error = expanded.left
-      // Earlier patterns used part of the cap: say so rather than blame this one alone.
-      const reason =
-        out.length > 0 && error.reason.includes("more than the limit")
-          ? `together with the patterns before it, the list expands to more than ${max} addresses`
-          : error.reason
       return Either.left(
-        new InvalidRange({ input: error.input, position: error.position, reason: locate(index, reason) })
+        new InvalidRange({
+          input: error.input,
+          position: error.position,
+          reason: locate(index, error.reason)
+        })
       )
     }
     for (const address of expanded.right) {
@@ -66,7 +67,7 @@ const HINT = "nodes:// is a static list; use token://, etcd://, zk://, consul://
 export const make = (
   rest: string,
   _options: ResolvedOptions
-): Effect.Effect<DiscoveryShape, DiscoveryError, Scope.Scope> => {
+): Effect.Effect<Backend, DiscoveryError, Scope.Scope> => {
   const patterns = rest.split(",")
   if (patterns.some((p) => p.trim() === "")) {
     return Effect.fail(

@@ -93,6 +93,36 @@ const fakeFs = (path: string, content: Ref.Ref<Option.Option<string>>, reads: Qu
     watch: () => Stream.never
   })
 
+describe("file:// through Discovery.make", () => {
+  it.scoped("reads through the FileSystem in the context", () =>
+    Effect.gen(function* () {
+      const content = yield* Ref.make(Option.some("10.0.0.1:2375\n10.0.0.[2:3]:2375\n"))
+      const reads = yield* Queue.unbounded<void>()
+      const discovery = yield* Discovery.make(`file://${PATH}`, { heartbeat: HEARTBEAT }).pipe(
+        Effect.provide(fakeFs(PATH, content, reads))
+      )
+      const first = yield* Stream.runHead(discovery.watch)
+      assert.deepStrictEqual(keys(Option.getOrThrow(first)), [
+        "10.0.0.1:2375",
+        "10.0.0.2:2375",
+        "10.0.0.3:2375"
+      ])
+      assert.isAtLeast(yield* Queue.size(reads), 1)
+    })
+  )
+
+  it("a 100,000-line file parses: explicit addresses are not capped, one range still is", () => {
+    const lines = Array.from({ length: 100_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:2375`)
+    assert.strictEqual(Either.getOrThrow(File.parseContent(PATH, lines.join("\n"))).length, 100_000)
+    const wide = File.parseContent(PATH, "a:1\n10.[0:255].[0:255].[0:255]:2375\n")
+    assert.isTrue(Either.isLeft(wide))
+    if (Either.isLeft(wide)) {
+      assert.include(wide.left.message, "more than the limit of 65536")
+      assert.include(wide.left.message, `${PATH} line 2`)
+    }
+  })
+})
+
 const logs = (sink: Array<string>) =>
   Logger.replace(
     Logger.defaultLogger,

@@ -100,12 +100,21 @@ describe("nodes://", () => {
 })
 
 describe("Nodes.parsePatterns", () => {
-  it("caps the total over all patterns", () => {
-    const ok = Nodes.parsePatterns(["h[1:5]:1", "g[1:5]:1"], { max: 10 })
-    assert.strictEqual(Either.getOrThrow(ok).length, 10)
-    const over = Nodes.parsePatterns(["h[1:5]:1", "g[1:6]:1"], { max: 10 })
+  it("caps what one pattern expands to, not the total over all patterns", () => {
+    const ok = Nodes.parsePatterns(["h[1:5]:1", "g[1:6]:1", "f[1:6]:1"], { max: 10 })
+    assert.strictEqual(Either.getOrThrow(ok).length, 17)
+    const over = Nodes.parsePatterns(["h[1:5]:1", "g[1:11]:1"], { max: 10 })
     assert.isTrue(Either.isLeft(over))
-    if (Either.isLeft(over)) assert.include(over.left.message, "together with the patterns before it")
+    if (Either.isLeft(over))
+      assert.include(over.left.message, "expands to 11 addresses, more than the limit of 10")
+  })
+
+  it("takes 100,000 addresses written out one by one", () => {
+    const lines = Array.from(
+      { length: 100_000 },
+      (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:2375`
+    )
+    assert.strictEqual(Either.getOrThrow(Nodes.parsePatterns(lines)).length, 100_000)
   })
 
   it("adds where a bad pattern came from", () => {
