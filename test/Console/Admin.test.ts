@@ -160,6 +160,22 @@ describe("console pages and data", () => {
     })
   )
 
+  it.scoped("a read-only token reads the same members and is said to be one", () =>
+    Effect.gen(function* () {
+      const h = yield* handler()
+      yield* h.handle("POST", `/v1/clusters/${TOKEN}?ttl=30`, "10.0.0.1:2375")
+      const read = (yield* h.handle("POST", `/v1/clusters/${TOKEN}/read-token`, "")).body
+      const answer = yield* h.handle("GET", `/ui/api/clusters/${read}`, "")
+      const data = body(answer)
+      assert.strictEqual(data.readOnly, true)
+      assert.deepStrictEqual(
+        data.members.map((m: { address: string }) => m.address),
+        ["10.0.0.1:2375"]
+      )
+      assert.notInclude(answer.body, TOKEN)
+    })
+  )
+
   it.scoped("static files: content types, caching, CSP that allows only this server", () =>
     Effect.gen(function* () {
       const h = yield* handler(ADMIN)

@@ -144,6 +144,22 @@ describe.skipIf(!haveChromium)("web console in Chromium", () => {
     await page.close()
   })
 
+  it("cluster page with the cluster's read-only token: the same members, live, and no write token", async () => {
+    const token = (await api("POST", "/v1/clusters")).text
+    await register(token, "10.2.0.1:2375", 300)
+    const read = await api("POST", `/v1/clusters/${token}/read-token`)
+    assert.strictEqual(read.status, 200, read.text)
+    const { page, problems } = await open(`${origin}/ui/clusters/${read.text}`)
+    await page.locator('tr[data-address="10.2.0.1:2375"]').waitFor()
+    assert.strictEqual(await page.locator("#access").textContent(), "read-only token")
+    await register(token, "10.2.0.2:2375", 300)
+    await page.locator('tr[data-address="10.2.0.2:2375"]').waitFor({ timeout: 2_000 })
+    const data = await api("GET", `/ui/api/clusters/${read.text}`)
+    assert.notInclude(data.text, token)
+    assert.deepStrictEqual(problems, [])
+    await page.close()
+  })
+
   it("overview: refuses a wrong admin token, shows the clusters with the right one, deletes one", async () => {
     const token = (await api("POST", "/v1/clusters")).text
     await register(token, "10.1.0.1:2375", 300)
@@ -165,6 +181,7 @@ describe.skipIf(!haveChromium)("web console in Chromium", () => {
     assert.notInclude(await page.locator("main").innerText(), token)
     assert.match((await page.locator('[data-figure="store"] dd').textContent())!, /^ok/)
     await page.locator("#bounds tbody tr", { hasText: "--max-entries" }).waitFor()
+    await page.locator("#bounds tbody tr", { hasText: "--max-total-entries" }).waitFor()
     await page.screenshot({ path: join(ARTIFACTS, "overview.png"), fullPage: true })
 
     // Kept for this tab: a reload does not ask again.
