@@ -42,9 +42,9 @@
  */
 import { randomBytes } from "node:crypto"
 import { Duration, Effect, Option, type Scope } from "effect"
-import { redactToken } from "../DiscoveryUrl.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { MemoryStats } from "../KvStore/Memory.js"
+import * as Admission from "./Admission.js"
 import * as Api from "./Api.js"
 import * as Bounds from "./Bounds.js"
 import * as Console from "./Console/Console.js"
@@ -53,6 +53,7 @@ import * as Failures from "./Failures.js"
 import * as Listen from "./Listen.js"
 import * as LongPoll from "./LongPoll.js"
 import * as Metrics from "./Metrics.js"
+import * as Reads from "./Reads.js"
 import * as ReadToken from "./ReadToken.js"
 import * as Writes from "./Writes.js"
 
@@ -66,8 +67,7 @@ export const DEFAULT_MAX_ENTRIES = 1000
 export const DEFAULT_MAX_BODY = 4096
 /** The longest a long-poll may wait, whatever it asks. */
 export const DEFAULT_MAX_WAIT = Duration.minutes(5)
-/** A long-poll's wait when it gives `index` but no `wait`. */
-export const DEFAULT_WAIT = Duration.seconds(30)
+export { DEFAULT_WAIT } from "./Reads.js"
 
 export interface ServerOptions extends Partial<Bounds.BoundsConfig> {
   readonly store: KvStoreShape
@@ -235,24 +235,8 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       return route === "list" ? cached.list : route === "watch" ? cached.watch : { ...cached.list, route }
     }
 
-    const listing = (route: Api.RouteName, cluster: string, token: string) =>
-      Effect.map(store.list(`${token}/`), (snapshot) => answerOf(snapshot, route, cluster))
-
     const readTokens = ReadToken.make(store, writer)
-    const bounds = Bounds.make(config, options.stats, metrics)
-    metrics.bounds(
-      Object.keys(Bounds.FLAGS).map((b) => [b, Bounds.limitOf(config, b as Bounds.Bound)] as const)
-    )
-    /** A bound's refusal: logged and counted like every 5xx when it is one. */
-    const refuse = (bound: Bounds.Bound, client: string, route: Api.RouteName, what: string) => {
-      const answer: Answer = {
-        ...Bounds.refusal(bound, config, bounds.retryAfter(bound, client), what),
-        route
-      }
-      return answer.status >= 500
-        ? Effect.as(failures.report(`bound_${bound}`, `${route}: ${what}`), answer)
-        : Effect.succeed(answer)
-    }
+    const admission = Admission.make({ config, store, stats: options.stats, metrics, failures })
     const writes = Writes.make({
       writer,
       pending,
@@ -260,25 +244,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       metrics,
       readTokens,
       storeProblem,
-      // The cluster's first entry makes a new cluster: one list of it, only for created keys.
-      admitNew: (token, key, client) =>
-        store.list(`${token}/`).pipe(
-          Effect.flatMap((snapshot) =>
-            bounds.admitEntry(snapshot.pairs.length === 1 && snapshot.pairs[0]!.key === key, client)
-          ),
-          Effect.flatMap((bound) =>
-            bound === undefined
-              ? Effect.succeed(undefined)
-              : refuse(
-                  bound,
-                  client,
-                  "register",
-                  bound === "total_entries"
-                    ? "the server holds as many entries as it may; this new entry was not added"
-                    : "no new cluster was made for this registration"
-                )
-          )
-        )
+      admitNew: admission.admitNew
     })
 
     const longPolls = yield* LongPoll.make({
@@ -288,31 +254,15 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     })
     metrics.watching(longPolls.size)
 
-    const waitOf = (
-      token: string,
-      watched: string,
-      index: number,
-      waitMillis: Option.Option<number>,
-      client: string
-    ): LongPoll.Wait => ({
-      token,
-      watched,
-      cluster: redactToken(token),
-      index,
-      waitMillis: Math.min(
-        config.maxWait,
-        Option.getOrElse(waitMillis, () => Duration.toMillis(DEFAULT_WAIT))
-      ),
-      client
-    })
+    const reads = Reads.make({ store, config, readTokens, longPolls, admission, answerOf })
 
     const answer = (request: Api.ApiRequest, client: string): Effect.Effect<Answer> => {
       switch (request._tag) {
         case "Create":
-          return Effect.flatMap(bounds.admitCreate(client), (bound) =>
-            bound === undefined
+          return Effect.flatMap(admission.admitCreate(client), (refused) =>
+            refused === undefined
               ? Effect.sync((): Answer => ({ ...Api.ok(newToken()), route: "create" }))
-              : refuse(bound, client, "create", "too many new clusters from your address")
+              : Effect.succeed(refused)
           )
         case "Health":
           return Effect.succeed({ ...Api.ok(), route: "healthz" })
@@ -336,29 +286,9 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
             client
           )
         case "List": {
-          const cluster = redactToken(request.token)
-          const run: Effect.Effect<Answer, KvError> = Option.match(request.wait, {
-            // A read-only token's own prefix is always empty: only then is it worth a lookup.
-            onNone: () =>
-              Effect.flatMap(store.list(`${request.token}/`), (snapshot) =>
-                snapshot.pairs.length > 0
-                  ? Effect.succeed(answerOf(snapshot, "list", cluster))
-                  : Effect.flatMap(readTokens.resolve(request.token), (resolved) =>
-                      resolved.readOnly
-                        ? listing("list", cluster, resolved.cluster)
-                        : Effect.succeed(answerOf(snapshot, "list", cluster))
-                    )
-              ),
-            onSome: ({ index, waitMillis }) => {
-              const bound = longPollBound(client)
-              if (bound !== undefined) {
-                metrics.boundRefused(bound)
-                return refuse(bound, client, "watch", "too many long-polls waiting")
-              }
-              return Effect.flatMap(readTokens.resolve(request.token), (resolved) =>
-                longPolls.wait(waitOf(request.token, resolved.cluster, index, waitMillis, client))
-              )
-            }
+          const run = Option.match(request.wait, {
+            onNone: () => reads.list(request.token),
+            onSome: ({ index, waitMillis }) => reads.longPoll(request.token, index, waitMillis, client)
           })
           return Effect.catchAll(run, (error) => storeProblem(Api.routeOf(request), error))
         }
@@ -382,22 +312,6 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     })
 
     /** The long-poll bound a new one from `client` would pass, if any. */
-    const longPollBound = (client: string): Bounds.Bound | undefined =>
-      longPolls.size() >= config.maxLongPolls
-        ? "long_polls"
-        : longPolls.sizeOf(client) >= config.maxLongPollsPerClient
-          ? "long_polls_per_client"
-          : undefined
-
-    const tryLongPoll = (url: string, client: string, deliver: (answer: Answer) => void) => {
-      // Past a bound, the Effect path answers (and logs) the refusal.
-      if (longPollBound(client) !== undefined) return undefined
-      const request = Api.parse("GET", url, "")
-      if (Api.isProblem(request) || request._tag !== "List" || Option.isNone(request.wait)) return undefined
-      const { index, waitMillis } = request.wait.value
-      return longPolls.tryWait(waitOf(request.token, request.token, index, waitMillis, client), deliver)
-    }
-
     const handleEarly = (
       method: string,
       url: string,
@@ -443,7 +357,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       storeProblem,
       handle,
       handleEarly,
-      tryLongPoll,
+      tryLongPoll: reads.tryLongPoll,
       whenDurable,
       drain: longPolls.drain,
       resolveToken: readTokens.resolve

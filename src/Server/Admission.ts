@@ -1,0 +1,78 @@
+/**
+ * The server's bounds (`Bounds.ts`) applied to requests: which request is
+ * checked against which bound, and the refusal it gets (5xx ones logged and
+ * counted through `Failures`, like every 5xx).
+ */
+import { Effect } from "effect"
+import type { KvError, KvStoreShape } from "../KvStore.js"
+import type * as Api from "./Api.js"
+import * as Bounds from "./Bounds.js"
+import type * as Failures from "./Failures.js"
+import type * as Metrics from "./Metrics.js"
+import type { Answer, ServerConfig } from "./Server.js"
+
+export interface Deps {
+  readonly config: ServerConfig
+  readonly store: KvStoreShape
+  readonly stats: Effect.Effect<Metrics.StoreStats, KvError> | undefined
+  readonly metrics: Metrics.Metrics
+  readonly failures: Failures.Failures
+}
+
+export const make = (deps: Deps) => {
+  const { config, failures, metrics, store } = deps
+  const bounds = Bounds.make(config, deps.stats, metrics)
+  metrics.bounds(
+    Object.keys(Bounds.FLAGS).map((b) => [b, Bounds.limitOf(config, b as Bounds.Bound)] as const)
+  )
+
+  const refuse = (bound: Bounds.Bound, client: string, route: Api.RouteName, what: string) => {
+    const answer: Answer = { ...Bounds.refusal(bound, config, bounds.retryAfter(bound, client), what), route }
+    return answer.status >= 500
+      ? Effect.as(failures.report(`bound_${bound}`, `${route}: ${what}`), answer)
+      : Effect.succeed(answer)
+  }
+
+  /** A registration that created `key`: the cluster's first entry makes a new cluster (one list, off the heartbeat path). */
+  const admitNew = (token: string, key: string, client: string): Effect.Effect<Answer | undefined, KvError> =>
+    store.list(`${token}/`).pipe(
+      Effect.flatMap((snapshot) =>
+        bounds.admitEntry(snapshot.pairs.length === 1 && snapshot.pairs[0]!.key === key, client)
+      ),
+      Effect.flatMap((bound) =>
+        bound === undefined
+          ? Effect.succeed(undefined)
+          : refuse(
+              bound,
+              client,
+              "register",
+              bound === "total_entries"
+                ? "the server holds as many entries as it may; this new entry was not added"
+                : "no new cluster was made for this registration"
+            )
+      )
+    )
+
+  /** `POST /v1/clusters`: undefined to go ahead, or the refusal. */
+  const admitCreate = (client: string): Effect.Effect<Answer | undefined> =>
+    Effect.flatMap(bounds.admitCreate(client), (bound) =>
+      bound === undefined
+        ? Effect.succeed(undefined)
+        : refuse(bound, client, "create", "too many new clusters from your address")
+    )
+
+  /** The long-poll bound a new one from `client` would pass, given how many wait now. */
+  const longPollBound = (waiting: number, fromClient: number): Bounds.Bound | undefined =>
+    waiting >= config.maxLongPolls
+      ? "long_polls"
+      : fromClient >= config.maxLongPollsPerClient
+        ? "long_polls_per_client"
+        : undefined
+
+  const refuseLongPoll = (bound: Bounds.Bound, client: string) => {
+    metrics.boundRefused(bound)
+    return refuse(bound, client, "watch", "too many long-polls waiting")
+  }
+
+  return { admitNew, admitCreate, longPollBound, refuseLongPoll }
+}
