@@ -125,6 +125,28 @@ describe.skipIf(!haveEtcd)("e2e: swarm serve --store etcd:// (two instances)", (
     await listUntil(b, token, gone, 15_000)
     assert.isTrue(gone((await members(a, token)).addresses))
   }, 30_000)
+
+  it("/metrics on either instance counts the entries and clusters in etcd, whoever wrote them", async () => {
+    const figure = async (origin: string, name: string) => {
+      const body = await fetch(`${origin}/metrics`).then(text)
+      const line = body.split("\n").find((l) => l.startsWith(`${name} `))
+      assert.isDefined(line, `${name} on ${origin}:\n${body}`)
+      return Number(line!.split(" ")[1])
+    }
+    const before = {
+      entries: await figure(b, "swarm_discovery_entries"),
+      clusters: await figure(b, "swarm_discovery_clusters")
+    }
+    const one = await fetch(`${a}/v1/clusters`, { method: "POST" }).then(text)
+    const two = await fetch(`${b}/v1/clusters`, { method: "POST" }).then(text)
+    await register(a, one, "10.0.1.1:2375")
+    await register(a, one, "10.0.1.2:2375")
+    await register(b, two, "10.0.1.3:2375")
+    for (const origin of [a, b]) {
+      assert.strictEqual(await figure(origin, "swarm_discovery_entries"), before.entries + 3)
+      assert.strictEqual(await figure(origin, "swarm_discovery_clusters"), before.clusters + 2)
+    }
+  }, 30_000)
 })
 
 describe.skipIf(!haveEtcd)("e2e: swarm serve --store etcd:// with --store-opt TLS", () => {

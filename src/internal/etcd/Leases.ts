@@ -20,6 +20,7 @@ import { Clock, Deferred, Duration, Effect, type Scope } from "effect"
 import type { IKeyValue } from "etcd3"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
 import { type Connection, STORE } from "./Connection.js"
+import * as Requests from "./Requests.js"
 import type { KeepAlive } from "./KeepAlive.js"
 
 interface Held {
@@ -120,42 +121,7 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
         )
       )
 
-    const read = (key: string) =>
-      call(`get ${key}`, () => client.kv.range({ key: conn.fullKey(key) })).pipe(
-        Effect.map((res) => ({ kv: res.kvs[0] as IKeyValue | undefined, revision: res.header.revision }))
-      )
-
-    const checkLimit = (limit: PutOptions["limit"]) =>
-      limit === undefined
-        ? Effect.void
-        : call(`count ${limit.prefix}`, () =>
-            client.kv.range({ ...conn.prefixRange(limit.prefix), count_only: true })
-          ).pipe(
-            Effect.flatMap((res) =>
-              Number(res.count) < limit.max
-                ? Effect.void
-                : new KvError({
-                    store: STORE,
-                    reason: "LimitExceeded",
-                    detail: `${limit.prefix} already holds ${limit.max} keys`
-                  })
-            )
-          )
-
-    const write = (key: string, value: string, lease?: string) =>
-      call(`put ${key}`, () =>
-        client.kv.put({
-          key: conn.fullKey(key),
-          value: Buffer.from(value),
-          prev_kv: true,
-          ...(lease ? { lease } : {})
-        })
-      ).pipe(
-        Effect.map((res) => ({
-          revision: res.header.revision,
-          result: (res.prev_kv ? "updated" : "created") as PutResult
-        }))
-      )
+    const { read, checkLimit, write } = Requests.make(conn)
 
     const putWithTtl = (
       key: string,
@@ -173,16 +139,26 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
         if (alive !== undefined && ours!.verified?.value === value && ours!.verified.revision === alive) {
           return "updated" as const
         }
-        const current = yield* read(key)
+        let lease: Held
         if (alive !== undefined) {
+          const current = yield* read(key)
           const id = yield* Deferred.await(ours!.id)
           if (current.kv?.lease === id && current.kv.value.toString() === value) {
             ours!.verified = { revision: current.revision, value }
             return "updated" as const
           }
+          if (current.kv === undefined) yield* checkLimit(limit)
+          lease = ours!
+        } else if (limit !== undefined) {
+          // A new lease: grant it while the bound is checked (a refused key's lease just runs out).
+          const [current, granted] = yield* Effect.all([read(key), grant(mapKey, seconds)], {
+            concurrency: 2
+          })
+          if (current.kv === undefined) yield* checkLimit(limit)
+          lease = granted
+        } else {
+          lease = yield* grant(mapKey, seconds)
         }
-        if (current.kv === undefined) yield* checkLimit(limit)
-        const lease = alive !== undefined ? ours! : yield* grant(mapKey, seconds)
         const written = yield* write(key, value, yield* Deferred.await(lease.id))
         lease.verified = { revision: written.revision, value }
         return written.result

@@ -3,25 +3,18 @@
  * after the session expires, the calls as Effects, and `run`, which waits for
  * a connection and bounds each operation.
  */
-import { Data, Duration, Effect, FiberSet, Option } from "effect"
-import zookeeper, {
-  type Client as ZkClient,
-  type Exception as ZkException,
-  type Stat as ZkStat,
-  type Watcher
-} from "node-zookeeper-client"
+import { Duration, Effect, FiberSet } from "effect"
+import zookeeper, { type Client as ZkClient } from "node-zookeeper-client"
 import { KvError } from "../../KvStore.js"
 import * as ChangeSignal from "../ChangeSignal.js"
+import * as Calls from "./Calls.js"
+import { orNone, ZkFailure } from "./Calls.js"
 import { guard } from "./Guard.js"
 import { Code } from "./Paths.js"
 
 export const STORE = "zk"
 
-/** A failed ZooKeeper call, before it becomes a `KvError`. */
-export class ZkFailure extends Data.TaggedError("ZkFailure")<{
-  readonly code: number
-  readonly text: string
-}> {}
+export { orNone, ZkFailure }
 
 export interface SessionConfig {
   readonly hosts: ReadonlyArray<string>
@@ -106,22 +99,6 @@ export const make = (config: SessionConfig) =>
       return Effect.zipRight(signal.awaitChange(signal.version()), awaitConnected)
     })
 
-    const call = <A>(f: (c: ZkClient, done: (error: ZkException | null, a: A) => void) => void) =>
-      Effect.async<A, ZkFailure>((resume) => {
-        try {
-          f(client, (error, a) =>
-            resume(
-              error
-                ? Effect.fail(new ZkFailure({ code: error.getCode(), text: error.message }))
-                : Effect.succeed(a)
-            )
-          )
-        } catch (error) {
-          // The library validates paths by throwing.
-          resume(Effect.fail(new ZkFailure({ code: Code.BAD_ARGUMENTS, text: String(error) })))
-        }
-      })
-
     const reasonOf = (code: number) =>
       code === Code.CONNECTION_LOSS || code === Code.SESSION_EXPIRED
         ? ("Unavailable" as const)
@@ -178,41 +155,8 @@ export const make = (config: SessionConfig) =>
         timeoutReported = true
         log(Effect.logInfo(timeoutNote(negotiated)))
       },
-      getData: (path: string, watcher?: Watcher) =>
-        call<{ data: Buffer | null | undefined; stat: ZkStat }>((c, done) =>
-          c.getData(path, watcher, (e, data, stat) => done(e, { data, stat }))
-        ),
-      getChildren: (path: string, watcher?: Watcher) =>
-        call<{ children: Array<string>; stat: ZkStat }>((c, done) =>
-          c.getChildren(path, watcher, (e, children, stat) => done(e, { children, stat }))
-        ),
-      exists: (path: string, watcher?: Watcher) =>
-        call<ZkStat | null>((c, done) => c.exists(path, watcher, done)),
-      create: (path: string, value: string, ephemeral: boolean) =>
-        call<string>((c, done) =>
-          c.create(
-            path,
-            Buffer.from(value),
-            ephemeral ? zookeeper.CreateMode.EPHEMERAL : zookeeper.CreateMode.PERSISTENT,
-            done
-          )
-        ),
-      setData: (path: string, value: string, version: number) =>
-        call<ZkStat>((c, done) => c.setData(path, Buffer.from(value), version, done)),
-      remove: (path: string, version: number) =>
-        call<void>((c, done) => c.remove(path, version, (e) => done(e, undefined))),
-      mkdirp: (path: string) => call<string>((c, done) => c.mkdirp(path, done))
+      ...Calls.make(() => client)
     }
   })
 
 export type Session = Effect.Effect.Success<ReturnType<typeof make>>
-
-/** `Some` of the result, `None` when the znode does not exist. */
-export const orNone = <A, R>(effect: Effect.Effect<A, ZkFailure, R>) =>
-  effect.pipe(
-    Effect.map(Option.some),
-    Effect.catchIf(
-      (f) => f.code === Code.NO_NODE,
-      () => Effect.succeed(Option.none<A>())
-    )
-  )
