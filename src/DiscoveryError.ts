@@ -22,16 +22,19 @@ export class NotImplemented extends Data.TaggedError("NotImplemented")<{
   }
 }
 
+/** How each reason reads in a message, as before reasons were PascalCase. */
+const UNAVAILABLE_WORDS = { Transport: "transport", Timeout: "timeout", FileSystem: "io" } as const
+
 /** The backend could not be reached, or did not answer in time. */
 export class Unavailable extends Data.TaggedError("Unavailable")<{
   readonly backend: string
   readonly target: string
-  readonly reason: "transport" | "timeout" | "io"
+  readonly reason: "Transport" | "Timeout" | "FileSystem"
   readonly detail: string
   readonly cause?: unknown
 }> {
   override get message(): string {
-    return `${this.backend} discovery at ${redact(this.target)} is unavailable (${this.reason}): ${redact(this.detail)}`
+    return `${this.backend} discovery at ${redact(this.target)} is unavailable (${UNAVAILABLE_WORDS[this.reason]}): ${redact(this.detail)}`
   }
 }
 
@@ -39,7 +42,7 @@ export class Unavailable extends Data.TaggedError("Unavailable")<{
 export class BadResponse extends Data.TaggedError("BadResponse")<{
   readonly backend: string
   readonly target: string
-  readonly reason: "status" | "decode"
+  readonly reason: "StatusCode" | "Decode"
   readonly status?: number
   readonly detail: string
   readonly cause?: unknown

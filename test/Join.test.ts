@@ -62,7 +62,7 @@ const makeDouble = (
             return yield* new Unavailable({
               backend: "test",
               target: "token://0123456789abcdef0123456789abcdef",
-              reason: "transport",
+              reason: "Transport",
               detail: "connection refused"
             })
           }

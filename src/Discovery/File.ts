@@ -65,7 +65,7 @@ const unavailable = (path: string, error: unknown) =>
   new Unavailable({
     backend: "file",
     target: path,
-    reason: "io",
+    reason: "FileSystem",
     detail: `cannot read ${path}: ${describe(error)}`,
     cause: error
   })

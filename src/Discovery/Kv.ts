@@ -62,7 +62,7 @@ export const fromKvError =
         return new Unavailable({
           backend,
           target,
-          reason: error.reason === "Timeout" ? "timeout" : "transport",
+          reason: error.reason === "Timeout" ? "Timeout" : "Transport",
           detail: error.detail,
           cause: error
         })
@@ -71,7 +71,7 @@ export const fromKvError =
         return new InvalidUrl({ url: target, reason: error.detail, cause: error })
       case "BadResponse":
       case "LimitExceeded":
-        return new BadResponse({ backend, target, reason: "status", detail: error.detail, cause: error })
+        return new BadResponse({ backend, target, reason: "StatusCode", detail: error.detail, cause: error })
     }
   }
 

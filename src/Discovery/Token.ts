@@ -58,7 +58,7 @@ export const createCluster = (
       return yield* new BadResponse({
         backend: BACKEND,
         target: client.target,
-        reason: "decode",
+        reason: "Decode",
         detail: `the answer to POST /clusters is not a token: ${bad}`
       })
     }
@@ -101,7 +101,7 @@ export const createReadToken = (
           ? new BadResponse({
               backend: BACKEND,
               target: client.target,
-              reason: "status",
+              reason: "StatusCode",
               status: response.status,
               detail:
                 "this discovery service has no read-only tokens (it predates POST /clusters/{token}/read-token)"
@@ -115,7 +115,7 @@ export const createReadToken = (
       return yield* new BadResponse({
         backend: BACKEND,
         target: client.target,
-        reason: "decode",
+        reason: "Decode",
         detail: `the answer to POST /clusters/…/read-token is not a token: ${bad}`
       })
     }
@@ -131,7 +131,7 @@ interface Listing {
 const decodeListing = (client: Client, response: Response): Effect.Effect<Listing, BadResponse> =>
   Effect.gen(function* () {
     const decodeError = (detail: string) =>
-      new BadResponse({ backend: BACKEND, target: client.target, reason: "decode", detail })
+      new BadResponse({ backend: BACKEND, target: client.target, reason: "Decode", detail })
     let json: unknown
     try {
       json = JSON.parse(response.body)

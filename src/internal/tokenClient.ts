@@ -156,12 +156,12 @@ export const makeClient = (
 
     const request: Client["request"] = (method, path, requestOptions = {}) => {
       const timeout = requestOptions.timeout ?? REQUEST_TIMEOUT
-      const unavailable = (reason: "transport" | "timeout", detail: string, cause?: unknown) =>
+      const unavailable = (reason: "Transport" | "Timeout", detail: string, cause?: unknown) =>
         new Unavailable({ backend: BACKEND, target, reason, detail: scrub(detail), cause })
       const transport = (error: HttpClientError.HttpClientError) => {
         const { code, message } = underlying(error)
         const hint = secure ? tlsHint(`${code ?? ""} ${message}`, options) : ""
-        return unavailable("transport", `${method} failed: ${message}${hint}`, error.cause)
+        return unavailable("Transport", `${method} failed: ${message}${hint}`, error.cause)
       }
       let req = HttpClientRequest.make(method)(service + path).pipe(
         HttpClientRequest.setHeader("user-agent", "swarm-discovery")
@@ -176,7 +176,7 @@ export const makeClient = (
               const size = acc.size + chunk.length
               if (size > MAX_BODY) {
                 return Effect.fail(
-                  unavailable("transport", `${method} failed: the answer is larger than ${MAX_BODY} bytes`)
+                  unavailable("Transport", `${method} failed: the answer is larger than ${MAX_BODY} bytes`)
                 )
               }
               acc.chunks.push(chunk)
@@ -193,7 +193,7 @@ export const makeClient = (
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () =>
-            unavailable("timeout", `${method} got no answer within ${Duration.format(timeout)}`)
+            unavailable("Timeout", `${method} got no answer within ${Duration.format(timeout)}`)
         })
       )
     }
@@ -207,7 +207,7 @@ export const makeClient = (
           : new BadResponse({
               backend: BACKEND,
               target,
-              reason: "status",
+              reason: "StatusCode",
               status: response.status,
               detail: `${operation} was refused: ${detail}`
             })

@@ -98,7 +98,7 @@ describe("Discovery over consul://", () => {
       cause: new Error("x")
     })
     const unavailable = toError(down)
-    assert.strictEqual(unavailable._tag === "Unavailable" && unavailable.reason, "timeout")
+    assert.strictEqual(unavailable._tag === "Unavailable" && unavailable.reason, "Timeout")
     assert.strictEqual(unavailable._tag === "Unavailable" && unavailable.cause, down)
   })
 

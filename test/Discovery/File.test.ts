@@ -189,7 +189,7 @@ describe("file:// over a fake file system (TestClock)", () => {
       const error = yield* Effect.flip(Stream.runCollect(t.discovery.watch))
       assert.strictEqual(error._tag, "Unavailable")
       if (error._tag === "Unavailable") {
-        assert.strictEqual(error.reason, "io")
+        assert.strictEqual(error.reason, "FileSystem")
         assert.include(error.detail, PATH)
         assert.include(error.detail, "no such file")
       }

@@ -229,7 +229,7 @@ describe("token:// backend", () => {
       yield* adjustWhenSleeping(Token.REQUEST_TIMEOUT, (d) => d === Duration.toMillis(Token.REQUEST_TIMEOUT))
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "Unavailable")
-      assert.strictEqual(error._tag === "Unavailable" && error.reason, "timeout")
+      assert.strictEqual(error._tag === "Unavailable" && error.reason, "Timeout")
     })
   )
 
@@ -263,7 +263,7 @@ describe("token:// backend", () => {
           fake.override = () => ({ status: 200, body })
           const error = yield* Effect.flip(Stream.runHead(discovery.watch))
           assert.strictEqual(error._tag, "BadResponse")
-          assert.strictEqual(error._tag === "BadResponse" && error.reason, "decode")
+          assert.strictEqual(error._tag === "BadResponse" && error.reason, "Decode")
         }
         // Go servers send null for an empty list; bad entries are skipped.
         fake.override = () => ({ status: 200, body: "null" })
@@ -423,7 +423,7 @@ describe("token:// backend", () => {
       assert.deepStrictEqual(fake.requests.at(-1), { method: "POST", url: "/v1/clusters", body: "" })
       fake.override = () => ({ status: 200, body: "<html>hello</html>" })
       const decode = yield* Effect.flip(Token.createCluster(fake.service))
-      assert.strictEqual(decode._tag === "BadResponse" && decode.reason, "decode")
+      assert.strictEqual(decode._tag === "BadResponse" && decode.reason, "Decode")
       fake.override = () => ({ status: 429, body: "slow down" })
       const status = yield* Effect.flip(Token.createCluster(fake.service))
       assert.strictEqual(status._tag === "BadResponse" && status.status, 429)
