@@ -5,6 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ConfigProvider, Effect, Option } from "effect"
 import * as Serve from "../../src/Cli/Serve.js"
+import * as ServeRun from "../../src/Cli/ServeRun.js"
 
 const input = (over: Partial<Serve.ServeInput> = {}): Serve.ServeInput => ({
   listen: Serve.DEFAULT_LISTEN,
@@ -54,20 +55,20 @@ describe("serve admin token", () => {
         withEnv({ SWARM_ADMIN_TOKEN: "env-token-0123456789" })
       )
       assert.deepStrictEqual(config.admin, { kind: "file", path: file })
-      assert.strictEqual(yield* Serve.readAdminToken(config.admin!), "file-token-0123456789")
+      assert.strictEqual(yield* ServeRun.readAdminToken(config.admin!), "file-token-0123456789")
       writeFileSync(file, "tiny\n")
-      const short = yield* Effect.flip(Serve.readAdminToken(config.admin!))
+      const short = yield* Effect.flip(ServeRun.readAdminToken(config.admin!))
       assert.include(short.reason, "needs at least 16")
-      const missing = yield* Effect.flip(Serve.readAdminToken({ kind: "file", path: join(dir, "nope") }))
+      const missing = yield* Effect.flip(ServeRun.readAdminToken({ kind: "file", path: join(dir, "nope") }))
       assert.include(missing.reason, "cannot read it")
     })
   )
 
   it("the start-up lines name the console and whether the overview is on", () => {
-    const on = Serve.instructions("http://127.0.0.1:9000/v1", false, true)
+    const on = ServeRun.instructions("http://127.0.0.1:9000/v1", false, true)
     assert.include(on, "web console:       http://127.0.0.1:9000/ui/clusters/$TOKEN")
     assert.include(on, "operator overview: http://127.0.0.1:9000/ui/")
-    const off = Serve.instructions("http://127.0.0.1:8375/v1", false)
+    const off = ServeRun.instructions("http://127.0.0.1:8375/v1", false)
     assert.include(off, "operator overview: off (set SWARM_ADMIN_TOKEN or --admin-token-file")
   })
 })

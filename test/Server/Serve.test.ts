@@ -2,6 +2,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Option } from "effect"
 import * as Serve from "../../src/Cli/Serve.js"
+import * as ServeRun from "../../src/Cli/ServeRun.js"
 
 const input = (over: Partial<Serve.ServeInput> = {}): Serve.ServeInput => ({
   listen: Serve.DEFAULT_LISTEN,
@@ -187,11 +188,11 @@ describe("serve flags", () => {
   )
 
   it("instructions use the short forms on the default address, full URLs elsewhere", () => {
-    const local = Serve.instructions("http://127.0.0.1:8375/v1", false)
+    const local = ServeRun.instructions("http://127.0.0.1:8375/v1", false)
     assert.include(local, "TOKEN=$(npx swarm create)")
     assert.include(local, "npx swarm join --advertise 10.0.0.1:2375 token://$TOKEN")
     assert.include(local, "npx swarm list token://$TOKEN")
-    const other = Serve.instructions("https://127.0.0.1:9999/v1", true)
+    const other = ServeRun.instructions("https://127.0.0.1:9999/v1", true)
     assert.include(other, "npx swarm create --url https://127.0.0.1:9999/v1")
     assert.include(other, "npx swarm list token://https://127.0.0.1:9999/v1/$TOKEN")
     assert.include(other, "token.cacert")

@@ -1,0 +1,197 @@
+/**
+ * `swarm serve` at run time: read the TLS and admin-token files, open the
+ * store, start the server and print how to use it. Serve.ts parses and
+ * checks the flags; this module does what they ask.
+ */
+import { mkdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect, Option } from "effect"
+import * as Driver from "../internal/driver.js"
+import * as GoDuration from "../GoDuration.js"
+import type { TlsOptions } from "../Server/Listen.js"
+import * as Common from "./Common.js"
+import { type AdminTokenSource, MIN_ADMIN_TOKEN, NAME, type ServeConfig } from "./Serve.js"
+
+const usage = (reason: string) => new Common.UsageError({ command: NAME, reason })
+
+/** The admin token itself: the env var's, or the file's first line. */
+export const readAdminToken = (source: AdminTokenSource) =>
+  source.kind === "env"
+    ? Effect.succeed(source.token)
+    : Effect.try({
+        // Small files read once at start: node:fs is loaded already, node:fs/promises would cost a load.
+        try: () => readFileSync(source.path, "utf8"),
+        catch: (error) =>
+          usage(
+            `--admin-token-file ${JSON.stringify(source.path)}: cannot read it: ${(error as Error).message}`
+          )
+      }).pipe(
+        Effect.flatMap((text) => {
+          const token = text.split("\n")[0]!.trim()
+          return token.length >= MIN_ADMIN_TOKEN
+            ? Effect.succeed(token)
+            : Effect.fail(
+                usage(
+                  `--admin-token-file ${JSON.stringify(source.path)}: its first line holds ${token.length} characters; the admin token needs at least ${MIN_ADMIN_TOKEN} (for example openssl rand -hex 16 > file)`
+                )
+              )
+        })
+      )
+
+const readPem = (flag: string, path: string) =>
+  Effect.try({
+    // Small files read once at start: node:fs is loaded already, node:fs/promises would cost a load.
+    try: () => readFileSync(path),
+    catch: (error) => usage(`${flag} ${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`)
+  })
+
+/** The lines `npm start` shows: how to create, join and list a cluster on this server, and the console. */
+export const instructions = (url: string, wildcard: boolean, admin = false): string => {
+  const origin = url.replace(/\/v1$/, "")
+  // The client's default service is this server's default address: the short forms work there.
+  const short = url === "http://127.0.0.1:8375/v1"
+  const create = short ? "npx swarm create" : `npx swarm create --url ${url}`
+  const target = short ? "token://$TOKEN" : `token://${url}/$TOKEN`
+  const lines = [
+    `swarm discovery service ready at ${url}`,
+    "",
+    `  create a cluster:  TOKEN=$(${create})`,
+    `  join it:           npx swarm join --advertise 10.0.0.1:2375 ${target}`,
+    `  list it:           npx swarm list ${target}`,
+    `  watch it:          npx swarm watch ${target}`,
+    `  web console:       ${origin}/ui/clusters/$TOKEN`,
+    admin
+      ? `  operator overview: ${origin}/ui/ (asks for the admin token)`
+      : "  operator overview: off (set SWARM_ADMIN_TOKEN or --admin-token-file to turn it on)",
+    ""
+  ]
+  if (url.startsWith("https:"))
+    lines.push("  (a private CA: add --discovery-opt token.cacert=/path/ca.pem to each command)", "")
+  if (wildcard) lines.push("  (other machines use this machine's address instead of the loopback one)", "")
+  return lines.join("\n")
+}
+
+export const run = (config: ServeConfig) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const Server = yield* Effect.promise(() => import("../Server/Server.js"))
+      const tls: TlsOptions | undefined = Option.isNone(config.tls)
+        ? undefined
+        : {
+            cert: yield* readPem("--tlscert", config.tls.value.cert),
+            key: yield* readPem("--tlskey", config.tls.value.key),
+            ca: Option.isSome(config.tls.value.ca)
+              ? yield* readPem("--tlscacert", config.tls.value.ca.value)
+              : undefined,
+            verify: config.tls.value.verify
+          }
+      const adminToken = config.admin === undefined ? undefined : yield* readAdminToken(config.admin)
+      const { description, ...opened } = yield* openStore(config)
+      yield* Effect.addFinalizer(() => Effect.logInfo(`stopped; ${description} closed`))
+      const listening = yield* Server.listen({
+        host: config.host,
+        port: config.port,
+        tls,
+        ...opened,
+        defaultTtl: config.defaultTtl,
+        minTtl: config.minTtl,
+        maxTtl: config.maxTtl,
+        maxEntries: config.maxEntries,
+        ...config.bounds,
+        adminToken
+      })
+      yield* Effect.addFinalizer(() =>
+        Effect.logInfo(
+          "shutting down: no new connections; answering long-polls and finishing requests in flight"
+        )
+      )
+      const wildcard = config.host === "0.0.0.0" || config.host === "::"
+      yield* Effect.logInfo(
+        `listening on ${config.host.includes(":") ? `[${config.host}]` : config.host}:${listening.port} ` +
+          `(${tls === undefined ? "http" : tls.verify ? "https, client certificates required" : "https"}); ` +
+          `store: ${description}; ttl ${GoDuration.format(config.defaultTtl)} in [${GoDuration.format(config.minTtl)}, ${GoDuration.format(config.maxTtl)}]; ` +
+          `max ${config.maxEntries} entries per cluster, ${config.bounds.maxTotalEntries} in all, ` +
+          `${config.bounds.maxClusters} clusters, ${config.bounds.maxNewClustersPerMinute} new clusters per client a minute, ` +
+          `${config.bounds.maxConnections} connections, ${config.bounds.maxLongPolls} long-polls ` +
+          `(${config.bounds.maxLongPollsPerClient} per client)`
+      )
+      // Plain text on stderr, not a log line: it is meant to be copied.
+      yield* Effect.sync(() =>
+        process.stderr.write(`\n${instructions(listening.url, wildcard, adminToken !== undefined)}\n`)
+      )
+      return yield* Effect.never
+    })
+  )
+
+const openStore = (config: ServeConfig) =>
+  Effect.gen(function* () {
+    if (config.store.kind === "memory") {
+      const Memory = yield* Effect.promise(() => import("../KvStore/Memory.js"))
+      const Server = yield* Effect.promise(() => import("../Server/Server.js"))
+      const store = Memory.unsafeMake()
+      return {
+        store,
+        stats: Server.memoryStats(store),
+        description: "memory (nothing survives a restart)"
+      }
+    }
+    if (config.store.kind === "etcd") {
+      const { endpoints, prefix, tls } = config.store
+      // An internal module: its static import of etcd3 is bundled, and loaded only here.
+      const Etcd = yield* Driver.load("etcd3", "the etcd store", () => import("../KvStore/Etcd.js"))
+      const store = yield* Etcd.make({ endpoints, prefix, ...(tls ? { tls } : {}) }).pipe(
+        Effect.mapError(
+          (error) =>
+            new Common.RunFailure({
+              command: NAME,
+              reason: `the etcd store at ${endpoints.join(",")} cannot open: ${error.message}`
+            })
+        )
+      )
+      return {
+        store,
+        stats: store.stats,
+        description: `etcd ${endpoints.join(",")}${prefix === "" ? "" : `/${prefix}`} (${tls ? "TLS, " : ""}expiry by etcd leases)`
+      }
+    }
+    const { file, synchronous } = config.store
+    yield* Effect.try({
+      try: () => mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 }),
+      catch: (error) =>
+        new Common.RunFailure({
+          command: NAME,
+          reason: `cannot create the data directory for ${file}: ${(error as Error).message}`
+        })
+    })
+    const Sqlite = yield* Driver.load(
+      "better-sqlite3",
+      "the SQLite store (the default; --store memory:// needs no driver)",
+      () => import("../KvStore/Sqlite.js"),
+      (error) =>
+        new Common.RunFailure({
+          command: NAME,
+          reason: `the SQLite store cannot load (better-sqlite3 is a native module: reinstall with npm ci, or use --store memory://): ${(error as Error).message}`
+        })
+    )
+    if (config.recover) {
+      const recovery = yield* Sqlite.recover(file)
+      yield* Option.match(recovery, {
+        onNone: () => Effect.logInfo(`--recover: ${file} is sound; nothing to recover`),
+        onSome: ({ accounted, aside, recovered, unreadable }) =>
+          Effect.logWarning(
+            `--recover: ${file} was damaged; ${recovered} entries copied into a fresh file; ` +
+              (accounted && unreadable === 0
+                ? "none was lost; "
+                : `${unreadable}${accounted ? "" : " or more"} could not be read (those nodes register again at their next heartbeat); `) +
+              `the damaged file is kept as ${aside}`
+          )
+      })
+    }
+    const store = yield* Sqlite.make({ filename: file, synchronous })
+    return {
+      store,
+      stats: store.stats,
+      early: { store: store.early, whenDurable: store.whenDurable },
+      description: `sqlite ${file} (WAL, synchronous=${synchronous})`
+    }
+  })
