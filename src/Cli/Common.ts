@@ -11,12 +11,14 @@ import { Args, Options } from "@effect/cli"
 import {
   Cause,
   Config,
+  ConfigError,
   type Console,
   Data,
   Duration,
   Effect,
   Either,
   HashMap,
+  Layer,
   Logger,
   LogLevel,
   Option,
@@ -25,6 +27,7 @@ import {
 } from "effect"
 import { writeSync } from "node:fs"
 import { isatty } from "node:tty"
+import * as Discovery from "../Discovery.js"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
 import * as GoDuration from "../GoDuration.js"
 
@@ -129,6 +132,18 @@ export const discoveryOpt = Options.keyValueMap("discovery-opt").pipe(
   Options.withDescription("A discovery option, for example kv.path=docker/nodes or token.cacert=/ca.pem."),
   Options.withDefault(HashMap.empty<string, string>())
 )
+
+/**
+ * The Discovery layer a command runs on, built through the public `Discovery.layerConfig`, the same entry point a
+ * library program uses. The values are already parsed (their env fallbacks come from `withFallbackConfig`), so the
+ * config is a constant here: a ConfigError cannot happen.
+ */
+export const discoveryLayer = (
+  config: Discovery.DiscoveryConfig
+): Layer.Layer<Discovery.Discovery, Discovery.DiscoveryError> =>
+  Discovery.layerConfig(Config.succeed(config)).pipe(
+    Layer.catchAll((error) => (ConfigError.isConfigError(error) ? Layer.die(error) : Layer.fail(error)))
+  )
 
 /** The `--discovery-opt` pairs as the plain record `Discovery.layer` takes. */
 export const toRecord = (map: HashMap.HashMap<string, string>): Record<string, string> =>

@@ -56,7 +56,12 @@ export const run = (config: JoinConfig): Effect.Effect<never, Discovery.Discover
   ).pipe(
     Effect.zipRight(Join.join(config.entry, { heartbeat: config.heartbeat, delay: config.delay })),
     Effect.provide(
-      Discovery.layer(config.url, { heartbeat: config.heartbeat, ttl: config.ttl, options: config.options })
+      Common.discoveryLayer({
+        url: config.url,
+        heartbeat: config.heartbeat,
+        ttl: config.ttl,
+        options: config.options
+      })
     )
   )
 

@@ -62,7 +62,11 @@ export const render = (entries: Entries.Entries, format: Format): Option.Option<
       : Option.some(Entries.format(entries).join("\n"))
 
 export const run = (config: ListConfig) =>
-  firstSnapshot(config.url, Discovery.layer(config.url, { options: config.options }), config.timeout).pipe(
+  firstSnapshot(
+    config.url,
+    Common.discoveryLayer({ url: config.url, options: config.options }),
+    config.timeout
+  ).pipe(
     Effect.flatMap((entries) =>
       Option.match(render(entries, config.format), { onNone: () => Effect.void, onSome: Console.log })
     )

@@ -78,7 +78,9 @@ export const run = (config: WatchConfig) =>
     `watching ${DiscoveryUrl.redact(config.url)}, polling every ${GoDuration.format(config.heartbeat)}`
   ).pipe(
     Effect.zipRight(program(config.format)),
-    Effect.provide(Discovery.layer(config.url, { heartbeat: config.heartbeat, options: config.options }))
+    Effect.provide(
+      Common.discoveryLayer({ url: config.url, heartbeat: config.heartbeat, options: config.options })
+    )
   )
 
 export const command = Command.make(
