@@ -10,12 +10,16 @@
  *   everything the read-only one does.
  * - **Stored, so resolvable.** Asking for it stores `read-tokens/<read token>`
  *   → cluster token in the KvStore (no TTL). Resolving a token is one lookup
- *   there, cached in memory once found (the mapping never changes).
+ *   there, cached in memory once found (the mapping never changes). That a
+ *   token is *not* read-only is cached for `NOT_READ_ONLY_MS`, so the hot
+ *   paths (a heartbeat, a list with the cluster's own token) skip the store
+ *   lookup; a read-only token issued on another HA instance is honoured here
+ *   within that time (one issued here, at once).
  * - `read-tokens/` is not a 32-hex token, so it can never be a cluster's prefix.
  *   Stores count its keys among their entries (one per read-only token issued).
  */
 import { createHash } from "node:crypto"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import type { KvError, KvStoreShape } from "../KvStore.js"
 
 /** Where the mappings live in the KvStore (skip it when walking clusters). */
@@ -44,9 +48,13 @@ export interface ReadTokens {
 }
 
 const CACHE_MAX = 10_000
+/** How long "this token is not read-only" is trusted without asking the store again. */
+export const NOT_READ_ONLY_MS = 5_000
 
 export const make = (store: KvStoreShape, writer: KvStoreShape = store): ReadTokens => {
   const known = new Map<string, string>()
+  /** Tokens looked up and found not read-only, with when that stops being trusted. */
+  const notReadOnly = new Map<string, number>()
   const remember = (readToken: string, cluster: string) => {
     if (known.size >= CACHE_MAX) known.clear()
     known.set(readToken, cluster)
@@ -55,11 +63,20 @@ export const make = (store: KvStoreShape, writer: KvStoreShape = store): ReadTok
   const resolve = (token: string): Effect.Effect<Resolved, KvError> => {
     const cached = known.get(token)
     if (cached !== undefined) return Effect.succeed({ cluster: cached, readOnly: true })
-    return Effect.map(store.list(PREFIX + token), (snapshot) => {
-      const cluster = snapshot.pairs.find((p) => p.key === PREFIX + token)?.value
-      if (cluster === undefined) return { cluster: token, readOnly: false }
-      remember(token, cluster)
-      return { cluster, readOnly: true }
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const until = notReadOnly.get(token)
+      if (until !== undefined && until > now) return Effect.succeed({ cluster: token, readOnly: false })
+      return Effect.map(store.list(PREFIX + token), (snapshot) => {
+        const cluster = snapshot.pairs.find((p) => p.key === PREFIX + token)?.value
+        if (cluster === undefined) {
+          if (notReadOnly.size >= CACHE_MAX) notReadOnly.clear()
+          notReadOnly.set(token, now + NOT_READ_ONLY_MS)
+          return { cluster: token, readOnly: false }
+        }
+        notReadOnly.delete(token)
+        remember(token, cluster)
+        return { cluster, readOnly: true }
+      })
     })
   }
 
@@ -70,6 +87,7 @@ export const make = (store: KvStoreShape, writer: KvStoreShape = store): ReadTok
     return writer.put(PREFIX + readToken, token).pipe(
       Effect.zipRight(writer.deletePrefix(`${readToken}/`)),
       Effect.map(() => {
+        notReadOnly.delete(readToken)
         remember(readToken, token)
         return readToken
       })
