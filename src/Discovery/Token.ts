@@ -38,6 +38,22 @@ const BACKEND = "token"
 /** The longest `wait` asked of the server; the request timeout adds `REQUEST_TIMEOUT` on top. */
 export const MAX_WAIT = Duration.seconds(30)
 
+/** The token a POST answered with, or `BadResponse` when the body is not one. */
+const tokenIn = (body: string, target: string, request: string): Effect.Effect<string, BadResponse> => {
+  const token = body.trim()
+  const bad = TokenUrl.validateToken(token)
+  return bad === undefined
+    ? Effect.succeed(token)
+    : Effect.fail(
+        new BadResponse({
+          backend: BACKEND,
+          target,
+          reason: "Decode",
+          detail: `the answer to ${request} is not a token: ${bad}`
+        })
+      )
+}
+
 /** `POST {service}/clusters`: a new cluster; returns its token. */
 export const createCluster = (
   service: string,
@@ -52,16 +68,7 @@ export const createCluster = (
     const response = yield* client
       .request("POST", "/clusters")
       .pipe(Effect.flatMap((response) => client.expectOk(response, "creating a cluster")))
-    const token = response.body.trim()
-    const bad = TokenUrl.validateToken(token)
-    if (bad !== undefined) {
-      return yield* new BadResponse({
-        backend: BACKEND,
-        target: client.target,
-        reason: "Decode",
-        detail: `the answer to POST /clusters is not a token: ${bad}`
-      })
-    }
+    const token = yield* tokenIn(response.body, client.target, "POST /clusters")
     return token
   }).pipe(Effect.scoped)
 
@@ -109,16 +116,7 @@ export const createReadToken = (
           : client.expectOk(response, "asking for a read-only token")
       )
     )
-    const token = response.body.trim()
-    const bad = TokenUrl.validateToken(token)
-    if (bad !== undefined) {
-      return yield* new BadResponse({
-        backend: BACKEND,
-        target: client.target,
-        reason: "Decode",
-        detail: `the answer to POST /clusters/…/read-token is not a token: ${bad}`
-      })
-    }
+    const token = yield* tokenIn(response.body, client.target, "POST /clusters/…/read-token")
     return token
   }).pipe(Effect.scoped)
 

@@ -133,6 +133,15 @@ export interface Answer extends Api.ApiResponse {
   readonly cluster?: string
 }
 
+/** One request in, its answer out; never fails. */
+export type HandleRequest = (
+  method: string,
+  url: string,
+  body: string,
+  authorization?: string,
+  client?: string
+) => Effect.Effect<Answer>
+
 export interface Handler {
   readonly config: ServerConfig
   readonly metrics: Metrics.Metrics
@@ -144,21 +153,9 @@ export interface Handler {
    * Decodes and answers one request; never fails. `authorization` is the header, for `/v1/admin/`;
    * `client` the client's address, for per-client bounds (tests may leave both out).
    */
-  readonly handle: (
-    method: string,
-    url: string,
-    body: string,
-    authorization?: string,
-    client?: string
-  ) => Effect.Effect<Answer>
+  readonly handle: HandleRequest
   /** Like `handle`, but an answer with `pending` may arrive before its write is durable (see `whenDurable`). */
-  readonly handleEarly: (
-    method: string,
-    url: string,
-    body: string,
-    authorization?: string,
-    client?: string
-  ) => Effect.Effect<Answer>
+  readonly handleEarly: HandleRequest
   /**
    * A long-poll without a fiber when it can be (its cluster already has waiters): registers `deliver`
    * and returns a canceller for a client that hangs up. `undefined`: not such a request, use `handleEarly`.
