@@ -4,6 +4,8 @@
 // a blocking-query loop `?recurse&index=N`, JSON and base64 decoded). Samples alternate store/raw; each sample's key
 // is deleted (untimed) before the next, over BACKGROUND steady members.
 // Run after `npm run build` (npm run bench does it).   SAMPLES=200 node bench/consul-watch-latency.bench.mjs
+// OLD_CONSUL=/path/to/other/dist/esm/KvStore/Consul.js adds that build of the store as a third target (say, one built
+// from an earlier commit in a worktree), measured in the same run.
 import { Agent, request } from "node:http"
 import { Effect, Exit, Scope, Stream } from "effect"
 import { tsImport } from "tsx/esm/api"
@@ -15,6 +17,14 @@ const BACKGROUND = 10
 
 const { startConsulDouble } = await tsImport("../test/support/consulDouble.ts", import.meta.url)
 const Consul = await import("../dist/esm/KvStore/Consul.js")
+const stores = [{ name: "KvStore/Consul", Consul, prefix: "bench/store/" }]
+if (process.env.OLD_CONSUL) {
+  stores.push({
+    name: "KvStore/Consul (OLD_CONSUL)",
+    Consul: await import(process.env.OLD_CONSUL),
+    prefix: "bench/old/"
+  })
+}
 
 const observer = () => {
   let last = undefined
@@ -45,9 +55,8 @@ const double = await startConsulDouble()
 const scope = Effect.runSync(Scope.make())
 const targets = []
 try {
-  // The store.
-  {
-    const prefix = "bench/store/"
+  // The store (and the old build, when given).
+  for (const { name, Consul, prefix } of stores) {
     const make = () => Effect.runPromise(Consul.make({ address: double.address }).pipe(Scope.extend(scope)))
     const writer = await make()
     const reader = await make()
@@ -65,7 +74,7 @@ try {
     )
     await watch.until((keys) => keys.length === BACKGROUND)
     targets.push({
-      name: "KvStore/Consul",
+      name,
       put: (key) => Effect.runPromise(writer.put(prefix + key, key, { ttl: "60 seconds" })),
       del: (key) => Effect.runPromise(writer.delete(prefix + key)),
       watch

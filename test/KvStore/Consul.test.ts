@@ -529,7 +529,32 @@ describe("KvStore/Consul", () => {
         assert.strictEqual(error.reason, "Timeout")
         assert.include(error.detail, `http://${double.address}`)
         assert.include(error.detail, "2s")
+        // One deadline for the whole operation: a put's two concurrent requests and the write after them.
+        const put = yield* Effect.fork(Effect.flip(store.put("x/a", "v", { ttl: "60 seconds" })))
+        yield* until(() => double.requests.length === 3, "the put's requests to arrive")
+        yield* TestClock.adjust(Duration.seconds(2))
+        const late = yield* Fiber.join(put)
+        assert.strictEqual(late.reason, "Timeout")
+        assert.include(late.detail, "a put of x/a within 2s")
         double.stall(false)
+      })
+    )
+
+    it.scoped("an answer over maxBodyBytes is a BadResponse, sent with a length or chunked", () =>
+      Effect.gen(function* () {
+        const { double } = yield* setup()
+        const store = yield* Consul.make({ address: double.address, maxBodyBytes: 1000 })
+        // Like Consul (Go's net/http), the double sends a length under 2 KB and chunks anything larger.
+        for (const [prefix, size] of [
+          ["short/", 1200],
+          ["long/", 5000]
+        ] as const) {
+          assert.strictEqual(yield* httpPut(double, `/v1/kv/${prefix}a`, "x".repeat(size)), "true")
+          const error = yield* Effect.flip(store.list(prefix))
+          assert.strictEqual(error.reason, "BadResponse")
+          assert.include(error.detail, "more than 1000 bytes")
+        }
+        assert.deepStrictEqual(keys(yield* store.list("nothing/")), [])
       })
     )
 

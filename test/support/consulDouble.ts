@@ -436,6 +436,9 @@ export class ConsulDouble {
       "X-Consul-Lastcontact": "0"
     }
     if (reply.index !== undefined) headers["X-Consul-Index"] = String(reply.index)
+    // Go's net/http sets a length on an answer that fits its 2 KB buffer and chunks a larger one.
+    const length = Buffer.byteLength(reply.body)
+    if (length < 2048) headers["Content-Length"] = String(length)
     res.writeHead(reply.status, headers)
     res.end(reply.body)
   }

@@ -1,15 +1,21 @@
 /**
  * Consul's HTTP API over @effect/platform's `HttpClient`: one request with a
- * timeout and a bounded body; failures are `KvError`s that keep their cause.
+ * bounded body; failures are `KvError`s that keep their cause.
+ *
+ * Deadlines are per store operation (`deadline`), not per request: a put is
+ * up to five requests, and each `Effect.timeout` forks two fibers, which was
+ * a third of a request's CPU (bench/RESULTS.md).
  */
 import type * as Headers from "@effect/platform/Headers"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import {
   type HttpClient,
   type HttpClientError,
   HttpClientRequest,
   type HttpClientResponse
 } from "@effect/platform"
-import { Chunk, Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { KvError } from "../../KvStore.js"
 import { describe } from "../TlsFiles.js"
 import { type Endpoint, STORE } from "./Endpoint.js"
@@ -28,13 +34,19 @@ export type Query = Readonly<Record<string, string | true | undefined>>
 export interface RequestOptions {
   readonly query?: Query
   readonly body?: string
-  /** Instead of the client's request timeout (a blocking query waits longer). */
+  /** A deadline of this request's own (a blocking query waits longer than an operation's deadline). */
   readonly timeout?: Duration.Duration
 }
 
 export interface Client {
   readonly origin: string
   readonly request: (method: string, path: string, options?: RequestOptions) => Effect.Effect<Reply, KvError>
+  /** Fails with `Timeout` once `what` (say, "put k") has taken longer than the request timeout. */
+  readonly deadline: <A, E, R>(
+    what: string,
+    effect: Effect.Effect<A, E, R>,
+    timeout?: Duration.Duration
+  ) => Effect.Effect<A, E | KvError, R>
 }
 
 const queryString = (query: Query | undefined) => {
@@ -49,12 +61,24 @@ const queryString = (query: Query | undefined) => {
 const unavailable = (detail: string, cause?: unknown) =>
   new KvError({ store: STORE, reason: "Unavailable", detail, ...(cause === undefined ? {} : { cause }) })
 
-/** A kept-alive socket the agent closed under us: the request never reached it, so one more try is safe. */
+/**
+ * A kept-alive socket the agent closed under us (node:http says ECONNRESET or EPIPE, undici UND_ERR_SOCKET):
+ * one more try is safe, as every request the store makes is idempotent but session create, and a spare
+ * session holds no keys and lapses.
+ */
 const isStaleSocket = (error: unknown) =>
   typeof error === "object" &&
   error !== null &&
   "cause" in error &&
-  ["ECONNRESET", "EPIPE"].includes((error.cause as NodeJS.ErrnoException | undefined)?.code ?? "")
+  ["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"].includes(
+    (error.cause as NodeJS.ErrnoException | undefined)?.code ?? ""
+  )
+
+/** How @effect/platform's node:http body reader, and undici's `maxResponseSize`, report an oversized body. */
+const isMaxBytesExceeded = (error: HttpClientError.HttpClientError) =>
+  error.cause instanceof Error &&
+  (error.cause.message === "maxBytes exceeded" ||
+    (error.cause as NodeJS.ErrnoException).code === "UND_ERR_RES_EXCEEDED_MAX_SIZE")
 
 export const make = (
   http: HttpClient.HttpClient,
@@ -66,6 +90,7 @@ export const make = (
   }
 ): Client => {
   const { origin } = endpoint
+  const maxBodySize = Option.some(FileSystem.Size(config.maxBodyBytes))
   const tooLarge = (method: string, path: string) =>
     new KvError({
       store: STORE,
@@ -79,40 +104,51 @@ export const make = (
     )
 
   /**
-   * The body, at most `maxBodyBytes`. With a `Content-Length` (what Consul sends for most answers) it is read
-   * whole; `response.stream` would abort the request once read, closing the kept-alive socket. A chunked
-   * answer is streamed and cut off at the bound.
+   * The body, at most `maxBodyBytes`: refused up front when `Content-Length` says it is larger, and cut off by the
+   * platform's `MaxBodySize` while it is read (Consul sends answers over 2 KB chunked). Read whole with `text`:
+   * `response.stream` aborts the request once read, which closes the kept-alive socket and costs a new
+   * connection per answer.
    */
   const readBody = (
     method: string,
     path: string,
     response: HttpClientResponse.HttpClientResponse,
     headers: Headers.Headers
-  ) => {
-    const length = Number(headers["content-length"] ?? Number.NaN)
-    if (Number.isSafeInteger(length)) {
-      return length > config.maxBodyBytes
-        ? Effect.fail(tooLarge(method, path))
-        : Effect.mapError(response.text, brokenOff(method, path))
-    }
-    return response.stream.pipe(
-      Stream.mapError(brokenOff(method, path)),
-      Stream.mapAccumEffect(0, (total, chunk) =>
-        total + chunk.length > config.maxBodyBytes
-          ? Effect.fail(tooLarge(method, path))
-          : Effect.succeed([total + chunk.length, chunk] as const)
-      ),
-      Stream.runCollect,
-      Effect.map((chunks) => Buffer.concat(Chunk.toArray(chunks)).toString("utf8"))
-    )
-  }
+  ) =>
+    Number(headers["content-length"] ?? 0) > config.maxBodyBytes
+      ? Effect.fail(tooLarge(method, path))
+      : response.text.pipe(
+          HttpIncomingMessage.withMaxBodySize(maxBodySize),
+          Effect.mapError((error) =>
+            isMaxBytesExceeded(error) ? tooLarge(method, path) : brokenOff(method, path)(error)
+          ),
+          // A client from the context may not honour `MaxBodySize`: then the bound is checked once read.
+          Effect.filterOrFail(
+            (body) => Buffer.byteLength(body) <= config.maxBodyBytes,
+            () => tooLarge(method, path)
+          )
+        )
+
+  const deadline = <A, E, R>(
+    what: string,
+    effect: Effect.Effect<A, E, R>,
+    timeout = config.requestTimeout
+  ): Effect.Effect<A, E | KvError, R> =>
+    Effect.timeoutFail(effect, {
+      duration: timeout,
+      onTimeout: () =>
+        new KvError({
+          store: STORE,
+          reason: "Timeout",
+          detail: `Consul at ${origin} did not answer ${what} within ${Duration.format(timeout)}`
+        })
+    })
 
   const request = (
     method: string,
     path: string,
     options: RequestOptions = {}
   ): Effect.Effect<Reply, KvError> => {
-    const timeout = options.timeout ?? config.requestTimeout
     const url = `${origin}${endpoint.basePath}${path}${queryString(options.query)}`
     let req = HttpClientRequest.make(method as "GET")(url)
     if (config.token !== undefined) req = HttpClientRequest.setHeader(req, "X-Consul-Token", config.token)
@@ -120,10 +156,13 @@ export const make = (
     return http.execute(req).pipe(
       Effect.catchIf(isStaleSocket, () => http.execute(req)),
       Effect.mapError((error) =>
-        unavailable(
-          `cannot reach Consul at ${origin} (${method} ${path}): ${describe(error.cause ?? error)}`,
-          error
-        )
+        // undici refuses a `Content-Length` over its bound before it answers.
+        isMaxBytesExceeded(error)
+          ? tooLarge(method, path)
+          : unavailable(
+              `cannot reach Consul at ${origin} (${method} ${path}): ${describe(error.cause ?? error)}`,
+              error
+            )
       ),
       Effect.flatMap((response) => {
         // Copied from the socket's on each access: read once.
@@ -134,16 +173,10 @@ export const make = (
           return { method, path, status: response.status, index, body }
         })
       }),
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new KvError({
-            store: STORE,
-            reason: "Timeout",
-            detail: `Consul at ${origin} did not answer ${method} ${path} within ${Duration.format(timeout)}`
-          })
-      })
+      (effect) =>
+        options.timeout === undefined ? effect : deadline(`${method} ${path}`, effect, options.timeout)
     )
   }
-  return { origin, request }
+
+  return { origin, request, deadline }
 }

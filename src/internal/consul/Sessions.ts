@@ -61,8 +61,11 @@ export const make = (client: Client, kv: Kv, name: string): Effect.Effect<Sessio
       )
 
     const destroy = (id: string) =>
-      Effect.flatMap(client.request("PUT", `/v1/session/destroy/${encodeURIComponent(id)}`), (reply) =>
-        expectStatus(origin, reply, [200])
+      client.deadline(
+        `a destroy of session ${id}`,
+        Effect.flatMap(client.request("PUT", `/v1/session/destroy/${encodeURIComponent(id)}`), (reply) =>
+          expectStatus(origin, reply, [200])
+        )
       )
 
     /** The live session for this TTL: renewed, or created when missing or invalidated. */

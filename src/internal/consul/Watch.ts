@@ -9,6 +9,7 @@
  */
 import { Effect, Option, type Schedule, Stream } from "effect"
 import type { KvError, KvSnapshot } from "../../KvStore.js"
+import type { Client } from "./Client.js"
 import type { Kv } from "./Kv.js"
 
 interface State {
@@ -24,9 +25,12 @@ interface State {
 const initial: State = { waitIndex: 0, seen: -1, emitted: 0, shift: 0 }
 
 /** One query, and what it means: maybe a snapshot to emit, and the next state. */
-const poll = (kv: Kv, prefix: string, state: State) =>
+const poll = (kv: Kv, client: Client, prefix: string, state: State) =>
   Effect.map(
-    kv.list(prefix, state.waitIndex > 0 ? { index: state.waitIndex } : undefined),
+    // A blocking query has its own, longer deadline.
+    state.waitIndex > 0
+      ? kv.list(prefix, { index: state.waitIndex })
+      : client.deadline(`a list of ${prefix}`, kv.list(prefix)),
     (snapshot): readonly [Option.Option<KvSnapshot>, State] => {
       if (state.waitIndex > 0 && snapshot.index < state.waitIndex) {
         // The index went backwards: start over with a query that answers at once.
@@ -45,13 +49,14 @@ const poll = (kv: Kv, prefix: string, state: State) =>
 
 export const watch = (
   kv: Kv,
+  client: Client,
   prefix: string,
   retry: Schedule.Schedule<unknown, KvError>
 ): Stream.Stream<KvSnapshot, KvError> => {
   const resilient = (state: State) =>
     Effect.suspend(() => {
       let attempt = state
-      return Effect.suspend(() => poll(kv, prefix, attempt)).pipe(
+      return Effect.suspend(() => poll(kv, client, prefix, attempt)).pipe(
         Effect.tapError((error) => {
           // After a failure the agent may be a new one: read at once.
           attempt = { ...state, waitIndex: 0 }
@@ -61,6 +66,8 @@ export const watch = (
       )
     })
   const step = (state: State) =>
-    Effect.map(state.seen < 0 ? poll(kv, prefix, state) : resilient(state), (result) => Option.some(result))
+    Effect.map(state.seen < 0 ? poll(kv, client, prefix, state) : resilient(state), (result) =>
+      Option.some(result)
+    )
   return Stream.unfoldEffect(initial, step).pipe(Stream.filterMap((snapshot) => snapshot))
 }
