@@ -74,6 +74,33 @@ const stubs = {
   }
 }
 
+/**
+ * @effect/platform-node's node:http client imports node:https at the top, and with it node:tls and node:crypto:
+ * 2-3 ms of every `swarm create` against an http:// service, which never uses them. In the bundle that import
+ * becomes a namespace that requires node:https on first use (the token client makes no https agent for an
+ * http:// service). The build fails if the import is not found, so an upgrade that moves it is noticed.
+ */
+const HTTPS_IMPORT = 'import * as Https from "node:https";'
+const lazyHttps = {
+  name: "lazy-https",
+  setup(b) {
+    b.onLoad(
+      { filter: /@effect[\\/]platform-node[\\/]dist[\\/]esm[\\/]internal[\\/]httpClient\.js$/ },
+      (args) => {
+        const source = readFileSync(args.path, "utf8")
+        if (!source.includes(HTTPS_IMPORT))
+          throw new Error(`lazy-https: ${args.path} no longer has ${HTTPS_IMPORT}`)
+        const lazy = `let https$;
+        const Https = {
+          get Agent() { return (https$ ??= require("node:https")).Agent },
+          get request() { return (https$ ??= require("node:https")).request }
+        };`
+        return { contents: source.replace(HTTPS_IMPORT, lazy), loader: "js" }
+      }
+    )
+  }
+}
+
 const result = await build({
   entryPoints: ["src/bin.ts"],
   outfile: `dist/swarm-main.cjs.${process.pid}.tmp`,
@@ -85,7 +112,7 @@ const result = await build({
   legalComments: "none",
   // `swarm --version` without reading package.json at run time.
   define: { __SWARM_VERSION__: JSON.stringify(version) },
-  plugins: [deepImports, stubs],
+  plugins: [deepImports, stubs, lazyHttps],
   // The store drivers (native or file-loading) stay in node_modules; they load only when a command needs them.
   // They are optional peers of the library, and devDependencies of this repo.
   external: ["better-sqlite3", "etcd3", "node-zookeeper-client"],

@@ -7,12 +7,16 @@
  * option is given; otherwise Node's, over an agent that carries the private CA
  * (`token.cacert`) and the client certificate (`token.cert`, `token.key`).
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Duration, Effect, Option, type Scope, Stream } from "effect"
-import { readFile } from "node:fs/promises"
+import { Duration, Effect, Option, type Scope } from "effect"
+// fs.promises loads on first use: only when a TLS file is read.
+import { promises as fs } from "node:fs"
+import * as Http from "node:http"
 import { BadResponse, Forbidden, InvalidUrl, Unavailable } from "../DiscoveryError.js"
 import { redactToken } from "../DiscoveryUrl.js"
 
@@ -22,6 +26,11 @@ const BACKEND = "token"
 export const REQUEST_TIMEOUT = Duration.seconds(10)
 /** The largest answer read; a longer one fails rather than filling memory. */
 export const MAX_BODY = 8 * 1024 * 1024
+const MAX_BODY_SIZE = Option.some(FileSystem.Size(MAX_BODY))
+
+/** How @effect/platform's node:http body reader reports an answer over `MaxBodySize`. */
+const isMaxBytesExceeded = (error: HttpClientError.HttpClientError) =>
+  error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
 
 export interface Response {
   readonly status: number
@@ -98,7 +107,7 @@ const readPem = (url: string, option: string, path: string | undefined) =>
   path === undefined
     ? Effect.succeed(undefined)
     : Effect.tryPromise({
-        try: () => readFile(path, "utf8"),
+        try: () => fs.readFile(path, "utf8"),
         catch: (error) =>
           new InvalidUrl({
             url,
@@ -106,9 +115,32 @@ const readPem = (url: string, option: string, path: string | undefined) =>
           })
       })
 
+/**
+ * The agent for an http:// service: node:http's alone. `makeAgent` would also make an https one, which loads
+ * node:https, node:tls and node:crypto (2-3 ms of `swarm create`); the client never asks for it, as every
+ * request of this client goes to the one http:// service.
+ */
+const plainAgent = Effect.map(
+  Effect.acquireRelease(
+    Effect.sync(() => new Http.Agent({ keepAlive: true })),
+    (agent) => Effect.sync(() => agent.destroy())
+  ),
+  (http): NodeHttpClient.HttpAgent =>
+    Object.defineProperty(
+      { [NodeHttpClient.HttpAgentTypeId]: NodeHttpClient.HttpAgentTypeId, http },
+      "https",
+      {
+        get: (): never => {
+          throw new Error("the token client of an http:// service was asked for an https agent")
+        }
+      }
+    ) as NodeHttpClient.HttpAgent
+)
+
 /** Node's client over an agent with the TLS files, or the context's `HttpClient` when no TLS file is given. */
 const httpClient = (
   url: string,
+  secure: boolean,
   options: ClientOptions
 ): Effect.Effect<HttpClient.HttpClient, InvalidUrl, Scope.Scope> =>
   Effect.gen(function* () {
@@ -126,12 +158,14 @@ const httpClient = (
     const ca = yield* readPem(url, "token.cacert", options.cacert)
     const cert = yield* readPem(url, "token.cert", options.cert)
     const key = yield* readPem(url, "token.key", options.key)
-    const agent = yield* NodeHttpClient.makeAgent({
-      keepAlive: true,
-      ...(ca === undefined ? {} : { ca }),
-      ...(cert === undefined ? {} : { cert }),
-      ...(key === undefined ? {} : { key })
-    })
+    const agent = secure
+      ? yield* NodeHttpClient.makeAgent({
+          keepAlive: true,
+          ...(ca === undefined ? {} : { ca }),
+          ...(cert === undefined ? {} : { cert }),
+          ...(key === undefined ? {} : { key })
+        })
+      : yield* plainAgent
     return yield* Effect.provideService(NodeHttpClient.make, NodeHttpClient.HttpAgent, agent)
   })
 
@@ -152,7 +186,7 @@ export const makeClient = (
     const target = token === undefined ? service : `${service}/clusters/${redactToken(token)}`
     const scrub = (text: string) => (token === undefined ? text : text.split(token).join(redactToken(token)))
     const secure = service.startsWith("https:")
-    const client = yield* httpClient(url, options)
+    const client = yield* httpClient(url, secure, options)
 
     const request: Client["request"] = (method, path, requestOptions = {}) => {
       const timeout = requestOptions.timeout ?? REQUEST_TIMEOUT
@@ -169,24 +203,17 @@ export const makeClient = (
       if (requestOptions.body !== undefined) {
         req = HttpClientRequest.bodyText(req, requestOptions.body, "text/plain; charset=utf-8")
       }
+      const tooLarge = () =>
+        unavailable("Transport", `${method} failed: the answer is larger than ${MAX_BODY} bytes`)
       return client.execute(req).pipe(
         Effect.flatMap((response) =>
-          response.stream.pipe(
-            Stream.runFoldEffect({ chunks: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
-              const size = acc.size + chunk.length
-              if (size > MAX_BODY) {
-                return Effect.fail(
-                  unavailable("Transport", `${method} failed: the answer is larger than ${MAX_BODY} bytes`)
-                )
-              }
-              acc.chunks.push(chunk)
-              return Effect.succeed({ chunks: acc.chunks, size })
-            }),
-            Effect.map(({ chunks }): Response => ({
-              status: response.status,
-              headers: response.headers,
-              body: Buffer.concat(chunks).toString("utf8")
-            }))
+          // Read whole (`response.stream` aborts the request at its end, which closes the kept-alive socket),
+          // bounded by the platform's `MaxBodySize` while read, and checked once read for clients that ignore it.
+          response.text.pipe(
+            HttpIncomingMessage.withMaxBodySize(MAX_BODY_SIZE),
+            Effect.catchIf(isMaxBytesExceeded, () => Effect.fail(tooLarge())),
+            Effect.filterOrFail((body) => Buffer.byteLength(body) <= MAX_BODY, tooLarge),
+            Effect.map((body): Response => ({ status: response.status, headers: response.headers, body }))
           )
         ),
         Effect.catchTags({ RequestError: transport, ResponseError: transport }),

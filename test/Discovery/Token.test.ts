@@ -24,6 +24,7 @@ import * as Discovery from "../../src/Discovery.js"
 import * as Token from "../../src/Discovery/Token.js"
 import * as Entries from "../../src/Entries.js"
 import * as Entry from "../../src/Entry.js"
+import { MAX_BODY } from "../../src/internal/tokenClient.js"
 import { freePort } from "../support/net.js"
 import { hasOpenssl, makeTestPki } from "../support/tls.js"
 
@@ -429,6 +430,24 @@ describe("token:// backend", () => {
       assert.strictEqual(status._tag === "BadResponse" && status.status, 429)
       const invalid = yield* Effect.flip(Token.createCluster("ftp://x"))
       assert.strictEqual(invalid._tag, "InvalidUrl")
+    })
+  )
+
+  it.scoped("an answer larger than the client's bound is Unavailable, with a length or chunked", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeServer
+      const big = "f".repeat(MAX_BODY + 1)
+      const lengths: Array<Record<string, string>> = [{ "content-length": String(big.length) }, {}]
+      for (const headers of lengths) {
+        fake.override = () => ({ status: 200, headers, body: big })
+        const error = yield* Effect.flip(Token.createCluster(fake.service))
+        assert.strictEqual(error._tag, "Unavailable")
+        assert.include(error.message, `larger than ${MAX_BODY} bytes`)
+      }
+      // Just under the bound is read (and then refused as not a token, which is a different error).
+      fake.override = () => ({ status: 200, body: big.slice(1) })
+      const under = yield* Effect.flip(Token.createCluster(fake.service))
+      assert.strictEqual(under._tag === "BadResponse" && under.reason, "Decode")
     })
   )
 
