@@ -12,6 +12,9 @@
  *   its TTL and twice its TTL after the last renewal, so the session TTL is half
  *   the requested one: the key vanishes between ttl/2 and ttl after its last put.
  *   Consul accepts session TTLs from 10s to 24h, so a ttl under 20s lives 10s–20s.
+ * - **Refreshes.** A put of the value a key already holds under our session
+ *   only renews the session: nothing is written, so no watcher wakes for a
+ *   heartbeat (one round trip: the read and the renewal go together).
  * - **Sessions.** One per distinct TTL, renewed by every put that uses it,
  *   re-created when Consul has invalidated it, created with `LockDelay: 0s` so a
  *   lapsed key can be re-acquired at once. Closing the store's scope destroys

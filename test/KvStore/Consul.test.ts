@@ -218,6 +218,30 @@ describe("KvStore/Consul", () => {
     })
   )
 
+  it.scoped("a refresh with the same value renews the session and writes nothing, so no watcher wakes", () =>
+    Effect.gen(function* () {
+      const { clock, double, store } = yield* setup()
+      assert.strictEqual(yield* store.put("n/a", "x", { ttl: "30 seconds" }), "created")
+      const written = double.get("n/a")!
+      const acquires = () =>
+        double.requests.filter((r) => r.method === "PUT" && r.query.includes("acquire=")).length
+      clock.advance(20_000)
+      assert.strictEqual(yield* store.put("n/a", "x", { ttl: "30 seconds" }), "updated")
+      assert.strictEqual(acquires(), 1)
+      assert.strictEqual(double.get("n/a")?.modifyIndex, written.modifyIndex)
+      // Renewed: alive a whole TTL after the refresh, gone after it.
+      clock.advance(29_999)
+      assert.deepStrictEqual(keys(yield* store.list("n/")), ["n/a"])
+      clock.advance(1)
+      assert.deepStrictEqual(keys(yield* store.list("n/")), [])
+      // A new value is written.
+      yield* store.put("n/b", "y", { ttl: "30 seconds" })
+      yield* store.put("n/b", "y2", { ttl: "30 seconds" })
+      assert.strictEqual(double.get("n/b")?.value, "y2")
+      assert.strictEqual(acquires(), 3)
+    })
+  )
+
   it.scoped("a TTL under 20s uses Consul's 10s minimum session, so it lives 20s", () =>
     Effect.gen(function* () {
       const { clock, double, store } = yield* setup()

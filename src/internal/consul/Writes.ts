@@ -1,7 +1,8 @@
 /**
  * The store's writes over the KV endpoints and sessions. A put with a TTL
- * renews its session while it reads the key, so a refresh costs two round
- * trips, not three.
+ * renews its session while it reads the key; a refresh of a key our session
+ * holds with the same value is then done (one round trip, no write, no
+ * watcher woken), any other put writes it (two round trips).
  */
 import { Effect } from "effect"
 import { KvError, type KvStoreShape, type PutOptions, type PutResult } from "../../KvStore.js"
@@ -40,6 +41,13 @@ export const make = (
         }
       }
       if (ttlMillis !== undefined) {
+        // A heartbeat: the key is ours and unchanged, and renewing the session kept it alive. Writing it again
+        // would wake every watcher of the prefix for nothing.
+        if (existing !== undefined && existing.value === value && existing.session !== undefined) {
+          const live = session ?? (yield* sessions.sessionFor(ttlMillis))
+          if (existing.session === live) return "updated"
+          return yield* Effect.as(sessions.acquire(key, value, ttlMillis, live), "updated" as const)
+        }
         yield* sessions.acquire(key, value, ttlMillis, session)
       } else if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
         // Write and let go, so the key outlives our session.
