@@ -4,8 +4,11 @@
 // a blocking-query loop `?recurse&index=N`, JSON and base64 decoded). Samples alternate store/raw; each sample's key
 // is deleted (untimed) before the next, over BACKGROUND steady members.
 // Run after `npm run build` (npm run bench does it).   SAMPLES=200 node bench/consul-watch-latency.bench.mjs
+// DOUBLE=process runs the double in a child process, as a real agent would be: client and agent then use a core
+// each, where in-process they share one (CPU per request turns into latency one to one).
 // OLD_CONSUL=/path/to/other/dist/esm/KvStore/Consul.js adds that build of the store as a third target (say, one built
 // from an earlier commit in a worktree), measured in the same run.
+import { spawn } from "node:child_process"
 import { Agent, request } from "node:http"
 import { Effect, Exit, Scope, Stream } from "effect"
 import { tsImport } from "tsx/esm/api"
@@ -51,7 +54,31 @@ const sample = async (target, key) => {
   return seen - t0
 }
 
-const double = await startConsulDouble()
+/** The double in this process, or in a child (DOUBLE=process) that prints its address and runs until stdin ends. */
+const startDouble = async () => {
+  if (process.env.DOUBLE !== "process") return startConsulDouble()
+  const child = spawn(process.execPath, ["--import", "tsx", "-e", CHILD], {
+    stdio: ["pipe", "pipe", "inherit"]
+  })
+  const address = await new Promise((resolve, reject) => {
+    child.stdout.once("data", (chunk) => resolve(chunk.toString().trim()))
+    child.once("exit", (code) => reject(new Error(`the Consul double exited with ${code}`)))
+  })
+  return {
+    address,
+    url: `http://${address}`,
+    close: () => new Promise((resolve) => (child.once("exit", resolve), child.stdin.end()))
+  }
+}
+const CHILD = `
+  const { startConsulDouble } = await import(${JSON.stringify(new URL("../test/support/consulDouble.ts", import.meta.url).href)})
+  const double = await startConsulDouble()
+  process.stdout.write(double.address + "\\n")
+  process.stdin.resume()
+  process.stdin.on("end", () => double.close().then(() => process.exit(0)))
+`
+
+const double = await startDouble()
 const scope = Effect.runSync(Scope.make())
 const targets = []
 try {
@@ -153,7 +180,7 @@ try {
   report("consul-watch-latency", rows, {
     samples: SAMPLES,
     background_members: BACKGROUND,
-    server: "in-process double"
+    server: process.env.DOUBLE === "process" ? "double in a child process" : "in-process double"
   })
 } finally {
   for (const t of targets) t.stop?.()
