@@ -4,7 +4,7 @@
  * CI runs against an in-process double that models it (test/support/consulDouble.ts).
  *
  * - **HTTP.** Requests go through @effect/platform's `HttpClient`. `make`/`layer`
- *   use Node's http(s) with an agent that carries the TLS files;
+ *   use @effect/platform-node's undici client, whose agent carries the TLS files;
  *   `makeWithHttpClient`/`layerWithHttpClient` take the client from the context,
  *   so it can be traced, wrapped or replaced (TLS is then that client's business).
  * - **TTL.** A put with a `ttl` acquires the key with a session that has a TTL
@@ -108,7 +108,7 @@ export const makeWithHttpClient = (
     } satisfies KvStoreShape
   })
 
-/** The store over Node's http(s), with an agent that carries the TLS files. */
+/** The store over @effect/platform-node's undici client, with an agent that carries the TLS files. */
 export const make = (config: ConsulConfig): Effect.Effect<KvStoreShape, KvError, Scope.Scope> =>
   Effect.gen(function* () {
     // Checked first, so an http:// address with TLS files fails before any file is read.
