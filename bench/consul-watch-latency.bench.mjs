@@ -12,7 +12,7 @@ import { spawn } from "node:child_process"
 import { Agent, request } from "node:http"
 import { Effect, Exit, Scope, Stream } from "effect"
 import { tsImport } from "tsx/esm/api"
-import { percentile, report } from "./lib.mjs"
+import { observer, percentile, report } from "./lib.mjs"
 
 const SAMPLES = Number(process.env.SAMPLES ?? 200)
 const WARMUP = 20
@@ -27,22 +27,6 @@ if (process.env.OLD_CONSUL) {
     Consul: await import(process.env.OLD_CONSUL),
     prefix: "bench/old/"
   })
-}
-
-const observer = () => {
-  let last = undefined
-  const waiters = new Set()
-  return {
-    push(value) {
-      const at = performance.now()
-      last = value
-      for (const w of waiters) if (w.pred(value)) (waiters.delete(w), w.resolve(at))
-    },
-    until(pred) {
-      if (last !== undefined && pred(last)) return Promise.resolve(performance.now())
-      return new Promise((resolve) => waiters.add({ pred, resolve }))
-    }
-  }
 }
 
 const sample = async (target, key) => {

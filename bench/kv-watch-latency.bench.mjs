@@ -12,7 +12,7 @@ import { createServer, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope, Stream } from "effect"
-import { percentile, report } from "./lib.mjs"
+import { observer, percentile, report } from "./lib.mjs"
 
 const SAMPLES = Number(process.env.SAMPLES ?? 200)
 const WARMUP = 20
@@ -114,23 +114,6 @@ const startZookeeper = async () => {
   )
   await waitFor("ZooKeeper", async () => (await srvr(port)).includes("Mode: standalone"))
   return { endpoint: `127.0.0.1:${port}`, stop }
-}
-
-/** A watch whose snapshots resolve waiters: `until(pred)` resolves with the time a matching snapshot arrived. */
-const observer = () => {
-  let last = undefined
-  const waiters = new Set()
-  return {
-    push(value) {
-      const at = performance.now()
-      last = value
-      for (const w of waiters) if (w.pred(value)) (waiters.delete(w), w.resolve(at))
-    },
-    until(pred) {
-      if (last !== undefined && pred(last)) return Promise.resolve(performance.now())
-      return new Promise((resolve) => waiters.add({ pred, resolve }))
-    }
-  }
 }
 
 /** One timed registration: put, then wait until the watcher shows the key; then delete it, untimed. */

@@ -11,6 +11,23 @@ export const percentile = (xs, p) => {
   return sorted[rank]
 }
 
+/** A watch whose snapshots resolve waiters: `until(pred)` resolves with the time a matching snapshot arrived. */
+export const observer = () => {
+  let last = undefined
+  const waiters = new Set()
+  return {
+    push(value) {
+      const at = performance.now()
+      last = value
+      for (const w of waiters) if (w.pred(value)) (waiters.delete(w), w.resolve(at))
+    },
+    until(pred) {
+      if (last !== undefined && pred(last)) return Promise.resolve(performance.now())
+      return new Promise((resolve) => waiters.add({ pred, resolve }))
+    }
+  }
+}
+
 const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v))
 
 /**

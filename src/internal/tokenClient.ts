@@ -7,16 +7,15 @@
  * option is given; otherwise Node's, over an agent that carries the private CA
  * (`token.cacert`) and the client certificate (`token.cert`, `token.key`).
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Duration, Effect, Option, type Scope } from "effect"
 // fs.promises loads on first use: only when a TLS file is read.
 import { promises as fs } from "node:fs"
 import * as Http from "node:http"
+import * as BoundedText from "./BoundedText.js"
 import { BadResponse, Forbidden, InvalidUrl, Unavailable } from "../DiscoveryError.js"
 import { redactToken } from "../DiscoveryUrl.js"
 
@@ -26,11 +25,6 @@ const BACKEND = "token"
 export const REQUEST_TIMEOUT = Duration.seconds(10)
 /** The largest answer read; a longer one fails rather than filling memory. */
 export const MAX_BODY = 8 * 1024 * 1024
-const MAX_BODY_SIZE = Option.some(FileSystem.Size(MAX_BODY))
-
-/** How @effect/platform's node:http body reader reports an answer over `MaxBodySize`. */
-const isMaxBytesExceeded = (error: HttpClientError.HttpClientError) =>
-  error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
 
 export interface Response {
   readonly status: number
@@ -206,16 +200,14 @@ export const makeClient = (
       const tooLarge = () =>
         unavailable("Transport", `${method} failed: the answer is larger than ${MAX_BODY} bytes`)
       return client.execute(req).pipe(
-        Effect.flatMap((response) =>
-          // Read whole (`response.stream` aborts the request at its end, which closes the kept-alive socket),
-          // bounded by the platform's `MaxBodySize` while read, and checked once read for clients that ignore it.
-          response.text.pipe(
-            HttpIncomingMessage.withMaxBodySize(MAX_BODY_SIZE),
-            Effect.catchIf(isMaxBytesExceeded, () => Effect.fail(tooLarge())),
-            Effect.filterOrFail((body) => Buffer.byteLength(body) <= MAX_BODY, tooLarge),
-            Effect.map((body): Response => ({ status: response.status, headers: response.headers, body }))
-          )
-        ),
+        Effect.flatMap((response) => {
+          const headers = response.headers
+          return Effect.map(BoundedText.read(response, headers, MAX_BODY, tooLarge), (body): Response => ({
+            status: response.status,
+            headers,
+            body
+          }))
+        }),
         Effect.catchTags({ RequestError: transport, ResponseError: transport }),
         Effect.timeoutFail({
           duration: timeout,

@@ -7,16 +7,15 @@
  * a third of a request's CPU (bench/RESULTS.md).
  */
 import type * as Headers from "@effect/platform/Headers"
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import {
   type HttpClient,
   type HttpClientError,
   HttpClientRequest,
   type HttpClientResponse
 } from "@effect/platform"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect } from "effect"
 import { KvError } from "../../KvStore.js"
+import * as BoundedText from "../BoundedText.js"
 import { describe } from "../TlsFiles.js"
 import { type Endpoint, STORE } from "./Endpoint.js"
 
@@ -74,12 +73,6 @@ const isStaleSocket = (error: unknown) =>
     (error.cause as NodeJS.ErrnoException | undefined)?.code ?? ""
   )
 
-/** How @effect/platform's node:http body reader, and undici's `maxResponseSize`, report an oversized body. */
-const isMaxBytesExceeded = (error: HttpClientError.HttpClientError) =>
-  error.cause instanceof Error &&
-  (error.cause.message === "maxBytes exceeded" ||
-    (error.cause as NodeJS.ErrnoException).code === "UND_ERR_RES_EXCEEDED_MAX_SIZE")
-
 export const make = (
   http: HttpClient.HttpClient,
   endpoint: Endpoint,
@@ -90,7 +83,6 @@ export const make = (
   }
 ): Client => {
   const { origin } = endpoint
-  const maxBodySize = Option.some(FileSystem.Size(config.maxBodyBytes))
   const tooLarge = (method: string, path: string) =>
     new KvError({
       store: STORE,
@@ -103,31 +95,15 @@ export const make = (
       error
     )
 
-  /**
-   * The body, at most `maxBodyBytes`: refused up front when `Content-Length` says it is larger, and cut off by the
-   * platform's `MaxBodySize` while it is read (Consul sends answers over 2 KB chunked). Read whole with `text`:
-   * `response.stream` aborts the request once read, which closes the kept-alive socket and costs a new
-   * connection per answer.
-   */
   const readBody = (
     method: string,
     path: string,
     response: HttpClientResponse.HttpClientResponse,
     headers: Headers.Headers
   ) =>
-    Number(headers["content-length"] ?? 0) > config.maxBodyBytes
-      ? Effect.fail(tooLarge(method, path))
-      : response.text.pipe(
-          HttpIncomingMessage.withMaxBodySize(maxBodySize),
-          Effect.mapError((error) =>
-            isMaxBytesExceeded(error) ? tooLarge(method, path) : brokenOff(method, path)(error)
-          ),
-          // A client from the context may not honour `MaxBodySize`: then the bound is checked once read.
-          Effect.filterOrFail(
-            (body) => Buffer.byteLength(body) <= config.maxBodyBytes,
-            () => tooLarge(method, path)
-          )
-        )
+    BoundedText.read(response, headers, config.maxBodyBytes, () => tooLarge(method, path)).pipe(
+      Effect.catchTag("ResponseError", (error) => Effect.fail(brokenOff(method, path)(error)))
+    )
 
   const deadline = <A, E, R>(
     what: string,
@@ -157,7 +133,7 @@ export const make = (
       Effect.catchIf(isStaleSocket, () => http.execute(req)),
       Effect.mapError((error) =>
         // undici refuses a `Content-Length` over its bound before it answers.
-        isMaxBytesExceeded(error)
+        BoundedText.isTooLarge(error)
           ? tooLarge(method, path)
           : unavailable(
               `cannot reach Consul at ${origin} (${method} ${path}): ${describe(error.cause ?? error)}`,

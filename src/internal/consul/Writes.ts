@@ -41,14 +41,12 @@ export const make = (
         }
       }
       if (ttlMillis !== undefined) {
+        const unchanged = existing?.session !== undefined && existing.value === value
+        const id = unchanged ? (session ?? (yield* sessions.sessionFor(ttlMillis))) : session
         // A heartbeat: the key is ours and unchanged, and renewing the session kept it alive. Writing it again
         // would wake every watcher of the prefix for nothing.
-        if (existing !== undefined && existing.value === value && existing.session !== undefined) {
-          const live = session ?? (yield* sessions.sessionFor(ttlMillis))
-          if (existing.session === live) return "updated"
-          return yield* Effect.as(sessions.acquire(key, value, ttlMillis, live), "updated" as const)
-        }
-        yield* sessions.acquire(key, value, ttlMillis, session)
+        if (unchanged && existing?.session === id) return "updated"
+        yield* sessions.acquire(key, value, ttlMillis, id)
       } else if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
         // Write and let go, so the key outlives our session.
         yield* kv.put(key, value, { release: existing.session })
