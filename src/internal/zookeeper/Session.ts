@@ -86,12 +86,17 @@ export const make = (config: SessionConfig) =>
       c.connect()
     }
 
+    // Closing the session removes our ephemeral znodes, as a leave should. node-zookeeper-client's `close` only
+    // queues the request, so the release waits for ZooKeeper's answer (it then drops the connection, which the
+    // client reports as `disconnected`): without that, a reader right after the close still saw the znodes
+    // (14 of 60 times), and a process exiting at once could leave them until the session timed out.
     yield* Effect.acquireRelease(Effect.sync(open), () =>
-      Effect.sync(() => {
+      Effect.async<void>((resume) => {
         closed = true
-        // Closing the session removes our ephemeral znodes at once, as a leave should.
+        if (connected) client.on("disconnected", () => resume(Effect.void))
         client.close()
-      })
+        if (!connected) resume(Effect.void)
+      }).pipe(Effect.interruptible, Effect.timeout(timeout), Effect.ignore)
     )
 
     const awaitConnected: Effect.Effect<void> = Effect.suspend(() => {
