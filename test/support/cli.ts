@@ -187,9 +187,22 @@ export const spawnSwarm = (args: ReadonlyArray<string>, options: RunOptions = {}
     lines,
     waitForLine,
     kill: (signal = "SIGTERM") => {
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal)
+      if (child.exitCode === null && child.signalCode === null) signalByPid(child, signal)
     },
     exited
+  }
+}
+
+/**
+ * Sends `signal` to the child by PID. ESRCH means it is already reaped: libuv reaps every child that
+ * exited in one batch before it runs their exit callbacks, so JS run from one child's `exit` (an awaited
+ * `exited`, then afterEach) can see another child already gone whose `exit` event is still to come.
+ */
+const signalByPid = (child: ChildProcess, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(child.pid!, signal)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error
   }
 }
 
@@ -202,7 +215,7 @@ export const stopAll = async (): Promise<void> => {
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve()
           child.once("exit", () => resolve())
-          process.kill(child.pid!, "SIGKILL")
+          signalByPid(child, "SIGKILL")
         })
     )
   )
