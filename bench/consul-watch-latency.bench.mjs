@@ -1,8 +1,9 @@
 // Watch latency over Consul's HTTP API, from a registration (a TTL put by one store) to the watcher's snapshot that
-// holds it (another store), p50/p99, against the in-process double (test/support/consulDouble.ts, loaded with tsx;
-// CI has no Consul). Baseline, same run and same double: a raw node:http client doing the same (session acquire put;
-// a blocking-query loop `?recurse&index=N`, JSON and base64 decoded). Samples alternate store/raw; each sample's key
-// is deleted (untimed) before the next, over BACKGROUND steady members.
+// holds it (another store), p50/p99, and the put's own latency (until the writer has its answer), against the
+// in-process double (test/support/consulDouble.ts, loaded with tsx; CI has no Consul). Baseline, same run and same
+// double: a raw node:http client doing the same (session renew, acquire put; a blocking-query loop
+// `?recurse&index=N`, JSON and base64 decoded). Samples alternate store/raw; each sample's key is deleted (untimed)
+// before the next, over BACKGROUND steady members.
 // Run after `npm run build` (npm run bench does it).   SAMPLES=200 node bench/consul-watch-latency.bench.mjs
 // DOUBLE=process runs the double in a child process, as a real agent would be: client and agent then use a core
 // each, where in-process they share one (CPU per request turns into latency one to one).
@@ -29,13 +30,15 @@ if (process.env.OLD_CONSUL) {
   })
 }
 
+/** [watch latency, the put's own latency]: a watcher may hear of the write before the writer has its answer. */
 const sample = async (target, key) => {
   const t0 = performance.now()
   await target.put(key)
+  const answered = performance.now()
   const seen = await target.watch.until((keys) => keys.includes(key))
   await target.del(key)
   await target.watch.until((keys) => !keys.includes(key))
-  return seen - t0
+  return [seen - t0, answered - t0]
 }
 
 /** The double in this process, or in a child (DOUBLE=process) that prints its address and runs until stdin ends. */
@@ -147,10 +150,11 @@ try {
     })
   }
   const times = Object.fromEntries(targets.map((t) => [t.name, []]))
+  const puts = Object.fromEntries(targets.map((t) => [t.name, []]))
   for (let i = 0; i < WARMUP + SAMPLES; i++) {
     for (const t of i % 2 === 0 ? targets : [...targets].reverse()) {
-      const ms = await sample(t, `s${i}`)
-      if (i >= WARMUP) times[t.name].push(ms)
+      const [ms, putMs] = await sample(t, `s${i}`)
+      if (i >= WARMUP) (times[t.name].push(ms), puts[t.name].push(putMs))
     }
   }
   const base = times["raw node:http"]
@@ -159,7 +163,9 @@ try {
     p50_ms: percentile(xs, 50),
     p99_ms: percentile(xs, 99),
     p50_vs_raw: percentile(xs, 50) / percentile(base, 50),
-    p99_vs_raw: percentile(xs, 99) / percentile(base, 99)
+    p99_vs_raw: percentile(xs, 99) / percentile(base, 99),
+    put_p50_ms: percentile(puts[target], 50),
+    put_p50_vs_raw: percentile(puts[target], 50) / percentile(puts["raw node:http"], 50)
   }))
   report("consul-watch-latency", rows, {
     samples: SAMPLES,

@@ -11,18 +11,23 @@ export const percentile = (xs, p) => {
   return sorted[rank]
 }
 
-/** A watch whose snapshots resolve waiters: `until(pred)` resolves with the time a matching snapshot arrived. */
+/**
+ * A watch whose snapshots resolve waiters: `until(pred)` resolves with the time a matching snapshot arrived,
+ * also when it arrived before `until` was called (a watcher may hear of a write before the writer's own answer).
+ */
 export const observer = () => {
   let last = undefined
+  let lastAt = 0
   const waiters = new Set()
   return {
     push(value) {
       const at = performance.now()
       last = value
+      lastAt = at
       for (const w of waiters) if (w.pred(value)) (waiters.delete(w), w.resolve(at))
     },
     until(pred) {
-      if (last !== undefined && pred(last)) return Promise.resolve(performance.now())
+      if (last !== undefined && pred(last)) return Promise.resolve(lastAt)
       return new Promise((resolve) => waiters.add({ pred, resolve }))
     }
   }

@@ -1,20 +1,26 @@
 /**
- * A `KvStore` over Consul's HTTP API: the KV endpoints, sessions for TTLs,
- * and blocking queries for watches. Tried against a real Consul 1.10 agent;
- * CI runs against an in-process double that models it (test/support/consulDouble.ts).
+ * A `KvStore` over Consul's HTTP API: the KV endpoints, transactions and
+ * sessions for TTLs, and blocking queries for watches. Tried against a real
+ * Consul 1.10 agent (before writes became transactions); CI runs against an
+ * in-process double that models it (test/support/consulDouble.ts).
  *
  * - **HTTP.** Requests go through @effect/platform's `HttpClient`. `make`/`layer`
  *   use @effect/platform-node's undici client, whose agent carries the TLS files;
  *   `makeWithHttpClient`/`layerWithHttpClient` take the client from the context,
  *   so it can be traced, wrapped or replaced (TLS is then that client's business).
- * - **TTL.** A put with a `ttl` acquires the key with a session that has a TTL
- *   and `Behavior: "delete"`, as libkv did. Consul invalidates a session between
- *   its TTL and twice its TTL after the last renewal, so the session TTL is half
- *   the requested one: the key vanishes between ttl/2 and ttl after its last put.
+ * - **TTL.** A put with a `ttl` locks the key with a session that has a TTL
+ *   and `Behavior: "delete"`, as libkv did, in one transaction that also reads
+ *   the key (`PUT /v1/txn`: `get-tree` then `lock`), so watchers hear of it
+ *   after one round trip; the session's renewal follows. That transaction is
+ *   modelled from Consul's sources, not yet tried against a real agent.
+ *   Consul invalidates a session between its TTL and twice its TTL after the
+ *   last renewal, so the session TTL is half the requested one: the key
+ *   vanishes between ttl/2 and ttl after its last put.
  *   Consul accepts session TTLs from 10s to 24h, so a ttl under 20s lives 10s–20s.
- * - **Refreshes.** A put of the value a key already holds under our session
- *   only renews the session: nothing is written, so no watcher wakes for a
- *   heartbeat (one round trip: the read and the renewal go together).
+ * - **Refreshes.** A put of the value we last wrote to a key, which Consul still
+ *   holds under our session, only renews the session: nothing is written, so
+ *   no watcher wakes for a heartbeat (one round trip: the read and the renewal
+ *   go together).
  * - **Sessions.** One per distinct TTL, renewed by every put that uses it,
  *   re-created when Consul has invalidated it, created with `LockDelay: 0s` so a
  *   lapsed key can be re-acquired at once. Closing the store's scope destroys
@@ -93,12 +99,12 @@ export const makeWithHttpClient = (
       maxBodyBytes: maxBodyBytes(config)
     })
     const kv = Kv.make(client, Duration.decode(config.watchWait ?? Duration.seconds(30)), requestTimeout)
-    const sessions = yield* Sessions.make(client, kv, config.sessionName ?? "swarm-discovery")
+    const sessions = yield* Sessions.make(client, config.sessionName ?? "swarm-discovery")
     const retry = Schedule.exponential(config.retryBase ?? Duration.millis(100)).pipe(
       Schedule.union(Schedule.spaced(config.retryCap ?? Duration.seconds(5)))
     )
 
-    const writes = Writes.make(kv, sessions, sessionTtlMillis)
+    const writes = Writes.make(client, kv, sessions, sessionTtlMillis)
     return {
       put: (key, value, options) => client.deadline(`a put of ${key}`, writes.put(key, value, options)),
       delete: (key) => client.deadline(`a delete of ${key}`, writes.delete(key)),

@@ -12,24 +12,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { KvError, KvSnapshot, KvStoreShape } from "../../src/KvStore.js"
 import * as Consul from "../../src/KvStore/Consul.js"
-import { consulDouble, type ConsulDouble, ManualClock } from "../support/consulDouble.js"
+import { foreignSession, httpPut, tick, until } from "../support/consul/Fixtures.js"
+import { consulDouble, ManualClock } from "../support/consulDouble.js"
 import { freePort } from "../support/net.js"
 import { makeTestPki } from "../support/tls.js"
 
 const keys = (snapshot: KvSnapshot) => snapshot.pairs.map((p) => p.key)
-
-/** A short real pause, for I/O to land. */
-const tick = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 5)))
-
-/** Polls `condition` for at most ~3s of real time. */
-const until = (condition: () => boolean, what: string) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 600; i++) {
-      if (condition()) return
-      yield* tick
-    }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-  })
 
 /** Collects a watch into a queue; `next` waits (bounded, real time) for the next snapshot. */
 const watchInto = (store: KvStoreShape, prefix: string) =>
@@ -64,19 +52,6 @@ const setup = (options: { readonly clock?: ManualClock } = {}) =>
     const store = yield* Consul.make({ address: double.address })
     return { clock, double, store }
   })
-
-/** A session of someone else's, made straight over HTTP. */
-const foreignSession = (double: ConsulDouble) =>
-  Effect.promise(async () => {
-    const res = await fetch(`${double.url}/v1/session/create`, {
-      method: "PUT",
-      body: JSON.stringify({ TTL: "60s", Behavior: "delete", LockDelay: "0s" })
-    })
-    return ((await res.json()) as { ID: string }).ID
-  })
-
-const httpPut = (double: ConsulDouble, path: string, body: string) =>
-  Effect.promise(async () => (await fetch(`${double.url}${path}`, { method: "PUT", body })).text())
 
 describe("KvStore/Consul", () => {
   describe("resolveEndpoint", () => {
@@ -223,11 +198,10 @@ describe("KvStore/Consul", () => {
       const { clock, double, store } = yield* setup()
       assert.strictEqual(yield* store.put("n/a", "x", { ttl: "30 seconds" }), "created")
       const written = double.get("n/a")!
-      const acquires = () =>
-        double.requests.filter((r) => r.method === "PUT" && r.query.includes("acquire=")).length
+      const writes = () => double.count("PUT", "/v1/txn")
       clock.advance(20_000)
       assert.strictEqual(yield* store.put("n/a", "x", { ttl: "30 seconds" }), "updated")
-      assert.strictEqual(acquires(), 1)
+      assert.strictEqual(writes(), 1)
       assert.strictEqual(double.get("n/a")?.modifyIndex, written.modifyIndex)
       // Renewed: alive a whole TTL after the refresh, gone after it.
       clock.advance(29_999)
@@ -236,9 +210,10 @@ describe("KvStore/Consul", () => {
       assert.deepStrictEqual(keys(yield* store.list("n/")), [])
       // A new value is written.
       yield* store.put("n/b", "y", { ttl: "30 seconds" })
+      const before = writes()
       yield* store.put("n/b", "y2", { ttl: "30 seconds" })
       assert.strictEqual(double.get("n/b")?.value, "y2")
-      assert.strictEqual(acquires(), 3)
+      assert.strictEqual(writes(), before + 1)
     })
   )
 
@@ -553,9 +528,9 @@ describe("KvStore/Consul", () => {
         assert.strictEqual(error.reason, "Timeout")
         assert.include(error.detail, `http://${double.address}`)
         assert.include(error.detail, "2s")
-        // One deadline for the whole operation: a put's two concurrent requests and the write after them.
+        // One deadline for the whole operation: the first put creates the session, then writes.
         const put = yield* Effect.fork(Effect.flip(store.put("x/a", "v", { ttl: "60 seconds" })))
-        yield* until(() => double.requests.length === 3, "the put's requests to arrive")
+        yield* until(() => double.requests.length === 2, "the put's first request to arrive")
         yield* TestClock.adjust(Duration.seconds(2))
         const late = yield* Fiber.join(put)
         assert.strictEqual(late.reason, "Timeout")

@@ -3,14 +3,15 @@
  * `KvStore` uses, for tests (Debian ships no Consul server).
  *
  * Faithful where the store depends on it, after Consul's own sources
- * (agent/kvs_endpoint.go, agent/session_endpoint.go, the state store and the
- * blocking-query loop). One module per part, under consul/:
+ * (agent/kvs_endpoint.go, agent/session_endpoint.go, agent/txn_endpoint.go, the
+ * state store and the blocking-query loop). One module per part, under consul/:
  * - Clock.ts: the injectable clock (`ManualClock` lets tests drive session
  *   expiry and the end of blocking waits).
  * - State.ts: KV entries, tombstones, lock delays, sessions and their expiry,
  *   and the raft/KV indexes (`X-Consul-Index`, never 0).
  * - Kv.ts: `/v1/kv/` `GET`/`PUT`/`DELETE` with their query flags.
  * - Session.ts: `/v1/session/` `create`/`renew`/`destroy`/`info`.
+ * - Txn.ts: `/v1/txn` with KV operations, all or nothing.
  * - Http.ts: replies and headers, and blocking queries (`?index=&wait=`).
  * - Double.ts: the server, routing, and the test hooks: `stop`/`start`
  *   (restart, state kept), `reset` (a fresh server's state), `reapTombstones`,

@@ -22,12 +22,16 @@ export const expectStatus = (
 ): Effect.Effect<Reply, KvError> =>
   ok.includes(reply.status) ? Effect.succeed(reply) : Effect.fail(badResponse(origin, reply))
 
-/** Decodes a 200 answer's JSON body with `schema`. */
-export const decode = <A, I>(schema: Schema.Schema<A, I>, what: string) => {
+/** Decodes the JSON body of an answer with one of the `ok` statuses (200 unless told) with `schema`. */
+export const decode = <A, I>(
+  schema: Schema.Schema<A, I>,
+  what: string,
+  ok: ReadonlyArray<number> = [200]
+) => {
   // Built once: a parser is compiled per schema, and a fresh `parseJson` per answer would recompile it.
   const parse = Schema.decodeUnknownEither(Schema.parseJson(schema))
   return (origin: string, reply: Reply): Effect.Effect<A, KvError> =>
-    Effect.flatMap(expectStatus(origin, reply, [200]), () =>
+    Effect.flatMap(expectStatus(origin, reply, ok), () =>
       Either.match(parse(reply.body), {
         onLeft: (error) =>
           Effect.fail(

@@ -9,33 +9,22 @@
  */
 import { Effect, type Scope } from "effect"
 import * as GoDuration from "../../GoDuration.js"
-import { KvError } from "../../KvStore.js"
-import { decision, decodeSessionId, expectStatus } from "./Answers.js"
+import type { KvError } from "../../KvStore.js"
+import { decodeSessionId, expectStatus } from "./Answers.js"
 import type { Client } from "./Client.js"
-import { kvPath, STORE } from "./Endpoint.js"
-import type { Kv } from "./Kv.js"
 
 export interface Sessions {
   /** The live session for this TTL: renewed, or created when missing or invalidated. */
   readonly sessionFor: (ttlMillis: number) => Effect.Effect<string, KvError>
-  /**
-   * Writes the key under the session for this TTL (`session`, when the caller has just got it from `sessionFor`);
-   * takes the key over if another session holds it.
-   */
-  readonly acquire: (
-    key: string,
-    value: string,
-    ttlMillis: number,
-    session?: string
-  ) => Effect.Effect<void, KvError>
+  /** The session for this TTL as last seen alive, without asking Consul. */
+  readonly current: (ttlMillis: number) => string | undefined
+  /** Forgets the session for this TTL if it is still `id` (Consul said it is gone). */
+  readonly forget: (ttlMillis: number, id: string) => void
   /** Whether a session id is one of ours (so a put without TTL may release the key rather than delete it). */
   readonly isOurs: (session: string) => boolean
 }
 
-/** Tries per put: a session may lapse between its renewal and the write, or another may hold the key. */
-const TRIES = 3
-
-export const make = (client: Client, kv: Kv, name: string): Effect.Effect<Sessions, never, Scope.Scope> =>
+export const make = (client: Client, name: string): Effect.Effect<Sessions, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { origin } = client
     /** Session TTL (ms) → the live session's id. */
@@ -97,33 +86,12 @@ export const make = (client: Client, kv: Kv, name: string): Effect.Effect<Sessio
       )
     )
 
-    const acquire = (
-      key: string,
-      value: string,
-      ttlMillis: number,
-      session?: string,
-      tries = 1
-    ): Effect.Effect<void, KvError> =>
-      Effect.gen(function* () {
-        const id = session ?? (yield* sessionFor(ttlMillis))
-        const reply = yield* client.request("PUT", kvPath(key), { query: { acquire: id }, body: value })
-        if (reply.status === 500 && /invalid session/i.test(reply.body) && tries < TRIES) {
-          // Invalidated between the renewal and the write.
-          if (live.get(ttlMillis) === id) live.delete(ttlMillis)
-          return yield* acquire(key, value, ttlMillis, undefined, tries + 1)
-        }
-        if (yield* decision(origin, reply)) return
-        if (tries < TRIES) {
-          // Held by another session (say, a previous run of this node): a put overwrites, so take the key over.
-          yield* kv.remove(key)
-          return yield* acquire(key, value, ttlMillis, undefined, tries + 1)
-        }
-        return yield* new KvError({
-          store: STORE,
-          reason: "BadResponse",
-          detail: `Consul at ${origin} keeps ${key} locked by another session`
-        })
-      })
-
-    return { sessionFor, acquire, isOurs: (session) => [...live.values()].includes(session) }
+    return {
+      sessionFor,
+      current: (ttlMillis) => live.get(ttlMillis),
+      forget: (ttlMillis, id) => {
+        if (live.get(ttlMillis) === id) live.delete(ttlMillis)
+      },
+      isOurs: (session) => [...live.values()].includes(session)
+    }
   })

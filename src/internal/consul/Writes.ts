@@ -1,36 +1,84 @@
 /**
- * The store's writes over the KV endpoints and sessions. A put with a TTL
- * renews its session while it reads the key; a refresh of a key our session
- * holds with the same value is then done (one round trip, no write, no
- * watcher woken), any other put writes it (two round trips).
+ * The store's writes over the KV endpoints, transactions and sessions.
+ *
+ * A put with a TTL is one round trip either way:
+ * - a refresh (the value we last wrote to the key) reads the key while it
+ *   renews the session; if the key is still ours and unchanged, that is all:
+ *   nothing is written and no watcher wakes;
+ * - anything else is one transaction that reads and locks the key (Txn.ts),
+ *   with the session's renewal alongside.
+ * What we last wrote is only a hint for which of the two to try first: the
+ * refresh checks Consul's copy, and the write always writes.
  */
 import { Effect } from "effect"
 import { KvError, type KvStoreShape, type PutOptions, type PutResult } from "../../KvStore.js"
+import type { Client } from "./Client.js"
 import * as Endpoint from "./Endpoint.js"
 import type { Kv } from "./Kv.js"
 import type { Sessions } from "./Sessions.js"
+import * as Txn from "./Txn.js"
+
+/** Tries per write: a session may lapse between its renewal and the write, or another may hold the key. */
+const TRIES = 3
+/** What we last wrote, per key; forgotten wholesale past this (it is only a hint). */
+const HINTS = 10_000
 
 export const make = (
+  client: Client,
   kv: Kv,
   sessions: Sessions,
   sessionTtlMillis: (ttl: NonNullable<PutOptions["ttl"]>) => number
 ): Pick<KvStoreShape, "put" | "delete" | "deletePrefix"> => {
+  const written = new Map<string, string>()
+  const remember = (key: string, value: string) => {
+    if (written.size >= HINTS) written.clear()
+    written.set(key, value)
+  }
+
+  /** Locks the key under the TTL's session; true if it was there before. `renewed`: a session just renewed. */
+  const lock = (key: string, value: string, ttlMillis: number, renewed?: string) => {
+    const attempt = (id: string, takeOver: boolean, tries: number): Effect.Effect<boolean, KvError> =>
+      Effect.flatMap(Txn.lock(client, key, value, id, takeOver), (outcome) => {
+        if (outcome._tag === "Locked") {
+          remember(key, value)
+          return Effect.succeed(outcome.existed)
+        }
+        if (tries >= TRIES) return Effect.fail(Txn.stillLocked(client.origin, key))
+        if (outcome._tag === "Held") return attempt(id, true, tries + 1)
+        // The session lapsed between its renewal and the write.
+        sessions.forget(ttlMillis, id)
+        return Effect.flatMap(sessions.sessionFor(ttlMillis), (fresh) => attempt(fresh, takeOver, tries + 1))
+      })
+    if (renewed !== undefined) return attempt(renewed, false, 1)
+    const known = sessions.current(ttlMillis)
+    if (known === undefined)
+      return Effect.flatMap(sessions.sessionFor(ttlMillis), (id) => attempt(id, false, 1))
+    // The renewal keeps the session's other keys alive; after the write, so watchers hear of it first.
+    return Effect.tap(attempt(known, false, 1), () => sessions.sessionFor(ttlMillis))
+  }
+
+  const putWithTtl = (key: string, value: string, ttlMillis: number) =>
+    Effect.gen(function* () {
+      let renewed: string | undefined
+      if (written.get(key) === value) {
+        const [existing, id] = yield* Effect.all([kv.get(key), sessions.sessionFor(ttlMillis)], {
+          concurrency: 2
+        })
+        // A heartbeat: renewing the session kept the key alive. Writing it again would wake every watcher.
+        if (existing?.session === id && existing.value === value) return "updated" as const
+        renewed = id
+      }
+      return (yield* lock(key, value, ttlMillis, renewed)) ? ("updated" as const) : ("created" as const)
+    })
+
   const put = (rawKey: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
     Effect.gen(function* () {
       const key = Endpoint.normalize(rawKey)
       if (key === "") return yield* Endpoint.invalid("a key must not be empty")
       const ttlMillis = options?.ttl === undefined ? undefined : sessionTtlMillis(options.ttl)
       const limit = options?.limit
-      // Without a limit to check first, the session is renewed while the key is read.
-      const [existing, session] = yield* Effect.all(
-        [
-          kv.get(key),
-          ttlMillis === undefined || limit !== undefined
-            ? Effect.succeed(undefined)
-            : sessions.sessionFor(ttlMillis)
-        ],
-        { concurrency: 2 }
-      )
+      if (ttlMillis !== undefined && limit === undefined) return yield* putWithTtl(key, value, ttlMillis)
+      const existing = yield* kv.get(key)
       if (existing === undefined && limit !== undefined) {
         if ((yield* kv.count(Endpoint.normalize(limit.prefix))) >= limit.max) {
           return yield* new KvError({
@@ -41,19 +89,17 @@ export const make = (
         }
       }
       if (ttlMillis !== undefined) {
-        const unchanged = existing?.session !== undefined && existing.value === value
-        const id = unchanged ? (session ?? (yield* sessions.sessionFor(ttlMillis))) : session
-        // A heartbeat: the key is ours and unchanged, and renewing the session kept it alive. Writing it again
-        // would wake every watcher of the prefix for nothing.
-        if (unchanged && existing?.session === id) return "updated"
-        yield* sessions.acquire(key, value, ttlMillis, id)
-      } else if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
-        // Write and let go, so the key outlives our session.
-        yield* kv.put(key, value, { release: existing.session })
+        yield* lock(key, value, ttlMillis)
       } else {
-        // Another session's key would die with it; a put without a TTL is for good.
-        if (existing?.session !== undefined) yield* kv.remove(key)
-        yield* kv.put(key, value)
+        written.delete(key)
+        if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
+          // Write and let go, so the key outlives our session.
+          yield* kv.put(key, value, { release: existing.session })
+        } else {
+          // Another session's key would die with it; a put without a TTL is for good.
+          if (existing?.session !== undefined) yield* kv.remove(key)
+          yield* kv.put(key, value)
+        }
       }
       return existing === undefined ? "created" : "updated"
     })
@@ -62,6 +108,7 @@ export const make = (
     Effect.gen(function* () {
       const key = Endpoint.normalize(rawKey)
       if (key === "") return false
+      written.delete(key)
       const existing = yield* kv.get(key)
       yield* kv.remove(key)
       return existing !== undefined
@@ -70,6 +117,7 @@ export const make = (
   const deletePrefix = (rawPrefix: string) =>
     Effect.gen(function* () {
       const prefix = Endpoint.normalize(rawPrefix)
+      for (const key of [...written.keys()]) if (key.startsWith(prefix)) written.delete(key)
       const count = yield* kv.count(prefix)
       yield* kv.removeTree(prefix)
       return count

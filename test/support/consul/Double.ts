@@ -1,6 +1,6 @@
 /**
  * The Consul double itself: the HTTP(S) server and its lifecycle, routing to
- * the KV and session endpoints, and the hooks tests use to break it and look
+ * the KV, session and transaction endpoints, and the hooks tests use to break it and look
  * inside.
  *
  * Test hooks: `stop`/`start` (restart on the same port, state kept), `reset`
@@ -21,6 +21,7 @@ import { type DoubleClock, systemClock } from "./Clock.js"
 import { BlockingQueries, HttpError, send } from "./Http.js"
 import { KvEndpoint } from "./Kv.js"
 import { SessionEndpoint } from "./Session.js"
+import { TxnEndpoint } from "./Txn.js"
 import { ConsulState, type DoubleSession } from "./State.js"
 
 export interface ConsulDoubleOptions {
@@ -57,6 +58,7 @@ export class ConsulDouble {
   private readonly state: ConsulState
   private readonly kv: KvEndpoint
   private readonly sessionEndpoint: SessionEndpoint
+  private readonly txn: TxnEndpoint
 
   constructor(options: ConsulDoubleOptions = {}) {
     this.options = options
@@ -64,6 +66,7 @@ export class ConsulDouble {
     this.blocking = new BlockingQueries(this.clock)
     this.state = new ConsulState(this.clock, options, () => this.blocking.wake(false))
     this.kv = new KvEndpoint(this.state)
+    this.txn = new TxnEndpoint(this.state)
     this.sessionEndpoint = new SessionEndpoint(this.state, options, () => this.portNumber)
   }
 
@@ -220,6 +223,10 @@ export class ConsulDouble {
         default:
           throw new HttpError(405, `method ${method} not allowed`)
       }
+    }
+    if (path === "/v1/txn") {
+      if (method !== "PUT") throw new HttpError(405, `method ${method} not allowed`)
+      return send(res, this.txn.apply(body))
     }
     const session = /^\/v1\/session\/(create|renew|destroy|info)(?:\/(.*))?$/.exec(path)
     if (session !== null) {

@@ -24,6 +24,8 @@ export interface Reply {
   readonly status: number
   readonly body: string
   readonly index?: number
+  /** JSON whatever the status (a transaction's 409 is). */
+  readonly json?: boolean
 }
 
 /** Go's `time.Duration` `%d`: nanoseconds. */
@@ -35,7 +37,8 @@ export const parseGoMillis = (text: string): number | undefined =>
 export const send = (res: ServerResponse, reply: Reply): void => {
   if (res.writableEnded || res.destroyed) return
   const headers: Record<string, string> = {
-    "Content-Type": reply.status === 200 ? "application/json" : "text/plain; charset=utf-8",
+    "Content-Type":
+      reply.status === 200 || reply.json === true ? "application/json" : "text/plain; charset=utf-8",
     "X-Consul-Knownleader": "true",
     "X-Consul-Lastcontact": "0"
   }

@@ -8,7 +8,8 @@
 import { HttpError, type Reply } from "./Http.js"
 import type { ConsulState, DoubleEntry } from "./State.js"
 
-const entryJson = (entry: DoubleEntry) => ({
+/** An entry as Consul's JSON has it (the KV endpoint's and a transaction's results). */
+export const entryJson = (entry: DoubleEntry) => ({
   LockIndex: entry.lockIndex,
   Key: entry.key,
   Flags: entry.flags,
