@@ -5,8 +5,8 @@
  * - a refresh (the value we last wrote to the key) reads the key while it
  *   renews the session; if the key is still ours and unchanged, that is all:
  *   nothing is written and no watcher wakes;
- * - anything else is one transaction that reads and locks the key (Txn.ts),
- *   with the session's renewal alongside.
+ * - anything else is one transaction that reads and locks the key (Txn.ts);
+ *   the session's renewal follows it, so watchers hear of the write first.
  * What we last wrote is only a hint for which of the two to try first: the
  * refresh checks Consul's copy, and the write always writes.
  */
@@ -88,20 +88,21 @@ export const make = (
           })
         }
       }
+      const result = existing === undefined ? "created" : "updated"
       if (ttlMillis !== undefined) {
         yield* lock(key, value, ttlMillis)
-      } else {
-        written.delete(key)
-        if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
-          // Write and let go, so the key outlives our session.
-          yield* kv.put(key, value, { release: existing.session })
-        } else {
-          // Another session's key would die with it; a put without a TTL is for good.
-          if (existing?.session !== undefined) yield* kv.remove(key)
-          yield* kv.put(key, value)
-        }
+        return result
       }
-      return existing === undefined ? "created" : "updated"
+      written.delete(key)
+      if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
+        // Write and let go, so the key outlives our session.
+        yield* kv.put(key, value, { release: existing.session })
+      } else {
+        // Another session's key would die with it; a put without a TTL is for good.
+        if (existing?.session !== undefined) yield* kv.remove(key)
+        yield* kv.put(key, value)
+      }
+      return result
     })
 
   const remove = (rawKey: string) =>
