@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
 import * as Server from "../../src/Server/Server.js"
-import { raw, request, statusOf } from "./http.js"
+import { raw, request, statusOf } from "../support/http.js"
 
 const TOKEN = "0123456789abcdef0123456789abcdef"
 

@@ -8,7 +8,7 @@ import { connect } from "node:net"
 import { Effect, Fiber, TestClock } from "effect"
 import * as Memory from "../../src/KvStore/Memory.js"
 import * as Server from "../../src/Server/Server.js"
-import { request } from "./http.js"
+import { request } from "../support/http.js"
 
 const token = (i: number) => i.toString(16).padStart(32, "0")
 const at = (i: number) => `/v1/clusters/${token(i)}`

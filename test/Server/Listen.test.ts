@@ -9,7 +9,7 @@ import { Effect, Either, Exit, Scope } from "effect"
 import * as Memory from "../../src/KvStore/Memory.js"
 import * as Server from "../../src/Server/Server.js"
 import { hasOpenssl, makeTestPki } from "../support/tls.js"
-import { request } from "./http.js"
+import { request } from "../support/http.js"
 
 const TOKEN = "0123456789abcdef0123456789abcdef"
 const C = `/v1/clusters/${TOKEN}`

@@ -11,7 +11,7 @@ import { Effect, Exit, Fiber, Logger, LogLevel, Scope, TestClock } from "effect"
 import * as Memory from "../../src/KvStore/Memory.js"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
 import * as Server from "../../src/Server/Server.js"
-import { request } from "./http.js"
+import { request } from "../support/http.js"
 
 const TOKEN = "0123456789abcdef0123456789abcdef"
 const C = `/v1/clusters/${TOKEN}`

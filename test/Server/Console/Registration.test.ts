@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, TestClock } from "effect"
-import type { KvStoreShape } from "../../src/KvStore.js"
-import * as Memory from "../../src/KvStore/Memory.js"
-import * as Sqlite from "../../src/KvStore/Sqlite.js"
-import * as Registration from "../../src/Server/Console/Registration.js"
+import type { KvStoreShape } from "../../../src/KvStore.js"
+import * as Memory from "../../../src/KvStore/Memory.js"
+import * as Sqlite from "../../../src/KvStore/Sqlite.js"
+import * as Registration from "../../../src/Server/Console/Registration.js"
 
 describe("Registration", () => {
   it("encodes the address with its TTL and reads plain values too", () => {

@@ -5,9 +5,9 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Etcd from "../../src/KvStore/Etcd.js"
-import * as Server from "../../src/Server/Server.js"
-import { type EtcdServer, etcdAvailable, startEtcd } from "../support/etcd.js"
+import * as Etcd from "../../../src/KvStore/Etcd.js"
+import * as Server from "../../../src/Server/Server.js"
+import { type EtcdServer, etcdAvailable, startEtcd } from "../../support/etcd.js"
 
 const available = etcdAvailable()
 let etcd: EtcdServer

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "../support/net.js"
-import { request } from "./http.js"
+import { request } from "../support/http.js"
 
 const BIN = "dist/swarm.cjs"
 const dirs: Array<string> = []

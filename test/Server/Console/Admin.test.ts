@@ -5,11 +5,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, TestClock } from "effect"
-import * as Memory from "../../src/KvStore/Memory.js"
-import * as Admin from "../../src/Server/Console/Admin.js"
-import * as Assets from "../../src/Server/Console/Assets.js"
-import * as Figures from "../../src/Server/Console/Figures.js"
-import * as Server from "../../src/Server/Server.js"
+import * as Memory from "../../../src/KvStore/Memory.js"
+import * as Admin from "../../../src/Server/Console/Admin.js"
+import * as Assets from "../../../src/Server/Console/Assets.js"
+import * as Figures from "../../../src/Server/Console/Figures.js"
+import * as Server from "../../../src/Server/Server.js"
 
 const ADMIN = "s3cret-admin-token-for-tests"
 const BEARER = `Bearer ${ADMIN}`
