@@ -14,40 +14,21 @@ import { parseLocation } from "../Discovery/Kv.js"
 import { fromOptions as tlsFiles, type TlsFiles } from "../internal/TlsFiles.js"
 import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
+import * as Config from "../Server/Config.js"
 import * as Common from "./Common.js"
 
 export const NAME = "serve"
 
-export const DEFAULT_LISTEN = "127.0.0.1:8375"
-export const DEFAULT_TTL = Duration.seconds(180)
-export const DEFAULT_MIN_TTL = Duration.seconds(1)
-export const DEFAULT_MAX_TTL = Duration.hours(1)
-export const DEFAULT_MAX_ENTRIES = 1000
+export {
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_TTL,
+  DEFAULT_MIN_TTL,
+  DEFAULT_TTL
+} from "../Server/Config.js"
 
-/** The global bounds: flag, default and what it bounds (the server's `Bounds.DEFAULTS`; docs/operations.md). */
-export const BOUNDS = {
-  maxTotalEntries: [
-    "max-total-entries",
-    100_000,
-    "Live entries over all clusters; a new entry past it gets 507. Refreshes always pass."
-  ],
-  maxClusters: ["max-clusters", 10_000, "Clusters with entries; a new cluster past it gets 507."],
-  maxNewClustersPerMinute: [
-    "max-new-clusters-per-minute",
-    60,
-    "New clusters (first registration into an empty token, or POST /v1/clusters) per client address per minute; past it 429."
-  ],
-  maxConnections: ["max-connections", 10_000, "Open client connections; one past it gets 503 and is closed."],
-  maxLongPolls: ["max-long-polls", 10_000, "Long-polls waiting at once; one past it gets 503."],
-  maxLongPollsPerClient: [
-    "max-long-polls-per-client",
-    1_000,
-    "Long-polls waiting at once from one client address; one past it gets 429."
-  ]
-} as const
-
-export type BoundName = keyof typeof BOUNDS
-export type BoundValues = { readonly [K in BoundName]: number }
+export type BoundName = Config.BoundKey
+export type BoundValues = Config.BoundsConfig
 /** The file inside --data-dir. */
 export const DATABASE_FILE = "discovery.db"
 
@@ -229,8 +210,8 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
     }
     // Not given (the option's own default object): fit it into the range rather than refuse it.
     const defaultTtl =
-      input.defaultTtl === DEFAULT_TTL
-        ? Duration.clamp(DEFAULT_TTL, { minimum: minTtl, maximum: maxTtl })
+      input.defaultTtl === Config.DEFAULT_TTL
+        ? Duration.clamp(Config.DEFAULT_TTL, { minimum: minTtl, maximum: maxTtl })
         : input.defaultTtl
     if (Duration.lessThan(defaultTtl, minTtl)) {
       return yield* usage(
@@ -246,13 +227,12 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
       return yield* usage(`--max-entries must be a whole number of at least 1, got ${input.maxEntries}`)
     }
     const bounds = {} as { [K in BoundName]: number }
-    for (const name of Object.keys(BOUNDS) as Array<BoundName>) {
-      const [flag, fallback] = BOUNDS[name]
-      const value = input.bounds?.[name] ?? fallback
+    for (const row of Config.BOUNDS) {
+      const value = input.bounds?.[row.key] ?? row.default
       if (!Number.isInteger(value) || value < 1) {
-        return yield* usage(`--${flag} must be a whole number of at least 1, got ${value}`)
+        return yield* usage(`--${row.flag} must be a whole number of at least 1, got ${value}`)
       }
-      bounds[name] = value
+      bounds[row.key] = value
     }
     const given = (o: Option.Option<string>) => Option.filter(o, (s) => s.trim() !== "")
     const cert = given(input.tlscert)
@@ -312,29 +292,19 @@ export const parse = (input: ServeInput): Effect.Effect<ServeConfig, Common.Usag
     }
   })
 
-const boundOption = (name: BoundName) => {
-  const [flag, fallback, description] = BOUNDS[name]
-  return Options.integer(flag).pipe(
+const boundOptions = Object.fromEntries(
+  Config.BOUNDS.map((row) => [
+    row.key,
     // The help prints the default from `withDefault`.
-    Options.withDescription(description),
-    Options.withDefault(fallback)
-  )
-}
-
-const boundOptions = () => ({
-  maxTotalEntries: boundOption("maxTotalEntries"),
-  maxClusters: boundOption("maxClusters"),
-  maxNewClustersPerMinute: boundOption("maxNewClustersPerMinute"),
-  maxConnections: boundOption("maxConnections"),
-  maxLongPolls: boundOption("maxLongPolls"),
-  maxLongPollsPerClient: boundOption("maxLongPollsPerClient")
-})
+    Options.integer(row.flag).pipe(Options.withDescription(row.description), Options.withDefault(row.default))
+  ])
+) as { readonly [K in BoundName]: Options.Options<number> }
 
 const options = {
   listen: Options.text("listen").pipe(
     Options.withPseudoName("host:port"),
     Options.withDescription("Address to listen on: host:port, [::1]:port, or :port for every interface."),
-    Options.withDefault(DEFAULT_LISTEN)
+    Options.withDefault(Config.DEFAULT_LISTEN)
   ),
   store: Options.text("store").pipe(
     Options.withPseudoName("URL"),
@@ -358,19 +328,21 @@ const options = {
     Options.optional
   ),
   defaultTtl: Common.goDuration("default-ttl", "TTL of a registration that gives none.", {
-    default: DEFAULT_TTL
+    default: Config.DEFAULT_TTL
   }),
   minTtl: Common.goDuration("min-ttl", "Smaller TTLs are raised to this.", {
-    default: DEFAULT_MIN_TTL,
+    default: Config.DEFAULT_MIN_TTL,
     min: Duration.zero,
     exclusive: true
   }),
-  maxTtl: Common.goDuration("max-ttl", "Larger TTLs are lowered to this.", { default: DEFAULT_MAX_TTL }),
+  maxTtl: Common.goDuration("max-ttl", "Larger TTLs are lowered to this.", {
+    default: Config.DEFAULT_MAX_TTL
+  }),
   maxEntries: Options.integer("max-entries").pipe(
     Options.withDescription("Entries per cluster; a registration past it gets 409. Refreshes always pass."),
-    Options.withDefault(DEFAULT_MAX_ENTRIES)
+    Options.withDefault(Config.DEFAULT_MAX_ENTRIES)
   ),
-  ...boundOptions(),
+  ...boundOptions,
   recover: Options.boolean("recover").pipe(
     Options.withDescription(
       "If the SQLite file is damaged, keep it aside (renamed) and start from a fresh file holding what is still readable."
@@ -407,14 +379,7 @@ export const command = Command.make(NAME, options, (input) =>
   Effect.flatMap(
     parse({
       ...input,
-      bounds: {
-        maxTotalEntries: input.maxTotalEntries,
-        maxClusters: input.maxClusters,
-        maxNewClustersPerMinute: input.maxNewClustersPerMinute,
-        maxConnections: input.maxConnections,
-        maxLongPolls: input.maxLongPolls,
-        maxLongPollsPerClient: input.maxLongPollsPerClient
-      }
+      bounds: Object.fromEntries(Config.BOUNDS.map((row) => [row.key, input[row.key]])) as BoundValues
     }),
     (config) =>
       Effect.flatMap(

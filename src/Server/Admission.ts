@@ -7,9 +7,11 @@ import { Effect } from "effect"
 import type { KvError, KvStoreShape } from "../KvStore.js"
 import type * as Api from "./Api.js"
 import * as Bounds from "./Bounds.js"
+import { BOUNDS, type Bound } from "./Config.js"
 import type * as Failures from "./Failures.js"
 import type * as Metrics from "./Metrics.js"
-import type { Answer, ServerConfig } from "./Server.js"
+import type { ServerConfig } from "./Config.js"
+import type { Answer } from "./Server.js"
 
 export interface Deps {
   readonly config: ServerConfig
@@ -22,11 +24,9 @@ export interface Deps {
 export const make = (deps: Deps) => {
   const { config, failures, metrics, store } = deps
   const bounds = Bounds.make(config, deps.stats, metrics)
-  metrics.bounds(
-    Object.keys(Bounds.FLAGS).map((b) => [b, Bounds.limitOf(config, b as Bounds.Bound)] as const)
-  )
+  metrics.bounds(BOUNDS.map((row) => [row.label, config[row.key]] as const))
 
-  const refuse = (bound: Bounds.Bound, client: string, route: Api.RouteName, what: string) => {
+  const refuse = (bound: Bound, client: string, route: Api.RouteName, what: string) => {
     const answer: Answer = { ...Bounds.refusal(bound, config, bounds.retryAfter(bound, client), what), route }
     return answer.status >= 500
       ? Effect.as(failures.report(`bound_${bound}`, `${route}: ${what}`), answer)
@@ -62,14 +62,14 @@ export const make = (deps: Deps) => {
     )
 
   /** The long-poll bound a new one from `client` would pass, given how many wait now. */
-  const longPollBound = (waiting: number, fromClient: number): Bounds.Bound | undefined =>
+  const longPollBound = (waiting: number, fromClient: number): Bound | undefined =>
     waiting >= config.maxLongPolls
       ? "long_polls"
       : fromClient >= config.maxLongPollsPerClient
         ? "long_polls_per_client"
         : undefined
 
-  const refuseLongPoll = (bound: Bounds.Bound, client: string) => {
+  const refuseLongPoll = (bound: Bound, client: string) => {
     metrics.boundRefused(bound)
     return refuse(bound, client, "watch", "too many long-polls waiting")
   }

@@ -19,75 +19,22 @@
 import { Clock, Effect } from "effect"
 import type { KvError } from "../KvStore.js"
 import * as Api from "./Api.js"
+import { type Bound, type BoundsConfig, boundOf, limitOf } from "./Config.js"
 import type * as Metrics from "./Metrics.js"
 
-export interface BoundsConfig {
-  readonly maxTotalEntries: number
-  readonly maxClusters: number
-  readonly maxNewClustersPerMinute: number
-  readonly maxConnections: number
-  readonly maxLongPolls: number
-  readonly maxLongPollsPerClient: number
-}
-
-export const DEFAULTS: BoundsConfig = {
-  maxTotalEntries: 100_000,
-  maxClusters: 10_000,
-  maxNewClustersPerMinute: 60,
-  maxConnections: 10_000,
-  maxLongPolls: 10_000,
-  maxLongPollsPerClient: 1_000
-}
-
-/** Bound names, as metric labels, with their `swarm serve` flag. */
-export const FLAGS = {
-  total_entries: "--max-total-entries",
-  clusters: "--max-clusters",
-  new_clusters_per_minute: "--max-new-clusters-per-minute",
-  connections: "--max-connections",
-  long_polls: "--max-long-polls",
-  long_polls_per_client: "--max-long-polls-per-client"
-} as const
-
-export type Bound = keyof typeof FLAGS
-
-export const limitOf = (config: BoundsConfig, bound: Bound): number => {
-  switch (bound) {
-    case "total_entries":
-      return config.maxTotalEntries
-    case "clusters":
-      return config.maxClusters
-    case "new_clusters_per_minute":
-      return config.maxNewClustersPerMinute
-    case "connections":
-      return config.maxConnections
-    case "long_polls":
-      return config.maxLongPolls
-    case "long_polls_per_client":
-      return config.maxLongPollsPerClient
-  }
-}
-
-/** The answer past a bound: 429 for rates and per-client shares, 503/507 for capacity. */
+/** The answer past a bound: its status (`Config.BOUNDS`), `Retry-After`, and a message naming its flag. */
 export const refusal = (
   bound: Bound,
   config: BoundsConfig,
   retryAfterSeconds: number,
   what: string
-): Api.ApiResponse => {
-  const status =
-    bound === "new_clusters_per_minute" || bound === "long_polls_per_client"
-      ? 429
-      : bound === "total_entries" || bound === "clusters"
-        ? 507
-        : 503
-  return Api.error(
-    status,
-    `${what}: the server's bound ${FLAGS[bound]} (${limitOf(config, bound)}) is reached; ` +
+): Api.ApiResponse =>
+  Api.error(
+    boundOf(bound)!.status,
+    `${what}: the server's bound --${boundOf(bound)!.flag} (${limitOf(config, bound)}) is reached; ` +
       `try again in ${retryAfterSeconds}s. Existing clusters keep working (refreshes and reads pass)`,
     { "Retry-After": String(retryAfterSeconds) }
   )
-}
 
 export interface Bounds {
   /**
@@ -192,7 +139,8 @@ export const make = (
     })
 
   const retryAfter = (bound: Bound, client: string) => {
-    if (bound !== "new_clusters_per_minute") return bound === "total_entries" || bound === "clusters" ? 60 : 5
+    const fixed = boundOf(bound)!.retryAfter
+    if (fixed !== "refill") return fixed
     const bucket = buckets.get(client)
     const missing = bucket === undefined ? 0 : Math.max(0, 1 - bucket.tokens)
     return Math.max(1, Math.ceil(missing / perMs / 1000))

@@ -10,10 +10,8 @@ import type * as Admission from "./Admission.js"
 import * as Api from "./Api.js"
 import type * as LongPoll from "./LongPoll.js"
 import type * as ReadToken from "./ReadToken.js"
-import type { Answer, ServerConfig } from "./Server.js"
-
-/** A long-poll's wait when it gives `index` but no `wait`. */
-export const DEFAULT_WAIT = Duration.seconds(30)
+import { DEFAULT_WAIT, type ServerConfig } from "./Config.js"
+import type { Answer } from "./Server.js"
 
 export interface Deps {
   readonly store: KvStoreShape

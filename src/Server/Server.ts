@@ -41,12 +41,12 @@
  * the prefix `<token>/`.
  */
 import { randomBytes } from "node:crypto"
-import { Duration, Effect, Option, type Scope } from "effect"
+import { Effect, Option, type Scope } from "effect"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { MemoryStats } from "../KvStore/Memory.js"
 import * as Admission from "./Admission.js"
 import * as Api from "./Api.js"
-import * as Bounds from "./Bounds.js"
+import * as Config from "./Config.js"
 import * as Console from "./Console/Console.js"
 import * as Registration from "./Console/Registration.js"
 import * as Failures from "./Failures.js"
@@ -60,16 +60,7 @@ import * as Writes from "./Writes.js"
 export { ListenError, type TlsOptions } from "./Listen.js"
 export type { StoreStats } from "./Metrics.js"
 
-export const DEFAULT_TTL = Duration.seconds(180)
-export const DEFAULT_MIN_TTL = Duration.seconds(1)
-export const DEFAULT_MAX_TTL = Duration.hours(1)
-export const DEFAULT_MAX_ENTRIES = 1000
-export const DEFAULT_MAX_BODY = 4096
-/** The longest a long-poll may wait, whatever it asks. */
-export const DEFAULT_MAX_WAIT = Duration.minutes(5)
-export { DEFAULT_WAIT } from "./Reads.js"
-
-export interface ServerOptions extends Partial<Bounds.BoundsConfig> {
+export interface ServerOptions extends Config.ConfigOptions {
   readonly store: KvStoreShape
   /** Store figures for `/metrics` (entries, clusters, expirations), when the store can tell them. */
   readonly stats?: Effect.Effect<Metrics.StoreStats, KvError> | undefined
@@ -80,12 +71,6 @@ export interface ServerOptions extends Partial<Bounds.BoundsConfig> {
    * never sent before its write is durable either way.
    */
   readonly early?: Early | undefined
-  readonly defaultTtl?: Duration.DurationInput | undefined
-  readonly minTtl?: Duration.DurationInput | undefined
-  readonly maxTtl?: Duration.DurationInput | undefined
-  readonly maxEntries?: number | undefined
-  readonly maxBody?: number | undefined
-  readonly maxWait?: Duration.DurationInput | undefined
   /** Turns on the operator overview (`/ui/`) and `/v1/admin/` behind this bearer token. */
   readonly adminToken?: string | undefined
 }
@@ -94,33 +79,6 @@ export interface Early {
   readonly store: KvStoreShape
   readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
 }
-
-export interface ServerConfig extends Bounds.BoundsConfig {
-  readonly defaultTtl: number
-  readonly minTtl: number
-  readonly maxTtl: number
-  readonly maxEntries: number
-  readonly maxBody: number
-  readonly maxWait: number
-}
-
-const millis = (d: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
-  Duration.toMillis(Duration.decode(d ?? fallback))
-
-export const resolveConfig = (options: Omit<ServerOptions, "store">): ServerConfig => ({
-  defaultTtl: millis(options.defaultTtl, DEFAULT_TTL),
-  minTtl: millis(options.minTtl, DEFAULT_MIN_TTL),
-  maxTtl: millis(options.maxTtl, DEFAULT_MAX_TTL),
-  maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
-  maxBody: options.maxBody ?? DEFAULT_MAX_BODY,
-  maxWait: millis(options.maxWait, DEFAULT_MAX_WAIT),
-  maxTotalEntries: options.maxTotalEntries ?? Bounds.DEFAULTS.maxTotalEntries,
-  maxClusters: options.maxClusters ?? Bounds.DEFAULTS.maxClusters,
-  maxNewClustersPerMinute: options.maxNewClustersPerMinute ?? Bounds.DEFAULTS.maxNewClustersPerMinute,
-  maxConnections: options.maxConnections ?? Bounds.DEFAULTS.maxConnections,
-  maxLongPolls: options.maxLongPolls ?? Bounds.DEFAULTS.maxLongPolls,
-  maxLongPollsPerClient: options.maxLongPollsPerClient ?? Bounds.DEFAULTS.maxLongPollsPerClient
-})
 
 /** An answer plus the route it was for (metrics and logs). */
 export interface Answer extends Api.ApiResponse {
@@ -143,7 +101,7 @@ export type HandleRequest = (
 ) => Effect.Effect<Answer>
 
 export interface Handler {
-  readonly config: ServerConfig
+  readonly config: Config.ServerConfig
   readonly metrics: Metrics.Metrics
   /** Logs (rate-limited) and counts every 5xx; Listen reports its own through it too. */
   readonly failures: Failures.Failures
@@ -203,7 +161,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     // Writes go through the early view when there is one; their answers are then marked `pending`.
     const writer = options.early?.store ?? store
     const pending = options.early !== undefined
-    const config = resolveConfig(options)
+    const config = Config.resolveConfig(options)
     const failures = Failures.make()
     const metrics = Metrics.make({ failures: failures.counts })
     /** A store failure: logged and counted here, answered without the store's detail. */
@@ -377,9 +335,6 @@ export interface Listening {
   readonly handler: Handler
 }
 
-export const DEFAULT_HOST = "127.0.0.1"
-export const DEFAULT_PORT = 8375
-
 /**
  * Starts a server; it stops when the scope closes: no new connections,
  * long-polls answered at once, in-flight requests finished.
@@ -388,8 +343,8 @@ export const listen = (options: ListenOptions): Effect.Effect<Listening, Listen.
   Effect.gen(function* () {
     const handler = yield* makeHandler(options)
     const bound = yield* Listen.serve(handler, {
-      host: options.host ?? DEFAULT_HOST,
-      port: options.port ?? DEFAULT_PORT,
+      host: options.host ?? Config.DEFAULT_HOST,
+      port: options.port ?? Config.DEFAULT_PORT,
       tls: options.tls
     })
     return { ...bound, handler }

@@ -13,7 +13,8 @@ import * as Api from "./Api.js"
 import * as Registration from "./Console/Registration.js"
 import type * as Metrics from "./Metrics.js"
 import type * as ReadToken from "./ReadToken.js"
-import type { Answer, ServerConfig } from "./Server.js"
+import type { ServerConfig } from "./Config.js"
+import type { Answer } from "./Server.js"
 
 export interface Deps {
   readonly writer: KvStoreShape

@@ -146,7 +146,7 @@ describe("serve flags", () => {
 
   it.effect("the bound flags: the server's defaults, at least 1, named when wrong", () =>
     Effect.gen(function* () {
-      const { DEFAULTS } = yield* Effect.promise(() => import("../../src/Server/Bounds.js"))
+      const { BOUND_DEFAULTS: DEFAULTS } = yield* Effect.promise(() => import("../../src/Server/Config.js"))
       assert.deepStrictEqual((yield* Serve.parse(input())).bounds, DEFAULTS)
       const given = yield* Serve.parse(input({ bounds: { maxClusters: 5, maxLongPollsPerClient: 2 } }))
       assert.deepStrictEqual(given.bounds, { ...DEFAULTS, maxClusters: 5, maxLongPollsPerClient: 2 })

@@ -11,6 +11,7 @@ import { Duration, Effect, Fiber, type Scope, TestClock } from "effect"
 import type { KvStoreShape } from "../../src/KvStore.js"
 import * as Memory from "../../src/KvStore/Memory.js"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
+import type { ServerConfig } from "../../src/Server/Config.js"
 import * as Server from "../../src/Server/Server.js"
 
 const TOKEN = "0123456789abcdef0123456789abcdef"
@@ -19,7 +20,7 @@ const C = `/v1/clusters/${TOKEN}`
 
 interface StoreUnderTest {
   readonly name: string
-  readonly make: Effect.Effect<Omit<Server.ServerOptions, keyof Server.ServerConfig>, unknown, Scope.Scope>
+  readonly make: Effect.Effect<Omit<Server.ServerOptions, keyof ServerConfig>, unknown, Scope.Scope>
 }
 
 const stores: ReadonlyArray<StoreUnderTest> = [

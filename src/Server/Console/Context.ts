@@ -3,7 +3,8 @@ import type { Effect } from "effect"
 import type { KvError, KvStoreShape } from "../../KvStore.js"
 import type * as Api from "../Api.js"
 import type * as Metrics from "../Metrics.js"
-import type { Answer, ServerConfig } from "../Server.js"
+import type { ServerConfig } from "../Config.js"
+import type { Answer } from "../Server.js"
 
 export interface Context {
   readonly store: KvStoreShape

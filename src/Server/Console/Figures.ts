@@ -2,6 +2,8 @@
  * The `/metrics` figures the overview shows, read back from the Prometheus text the server renders,
  * so the overview shows whatever `/metrics` has without a second set of counters.
  */
+import { boundOf } from "../Config.js"
+
 export interface Sample {
   readonly name: string
   readonly labels: Readonly<Record<string, string>>
@@ -98,15 +100,6 @@ export interface BoundFigure {
   readonly refused?: number
 }
 
-const BOUND_NAMES: Readonly<Record<string, string>> = {
-  total_entries: "live entries, all clusters",
-  clusters: "clusters with entries",
-  new_clusters_per_minute: "new clusters per client address per minute",
-  connections: "open connections",
-  long_polls: "long-polls waiting",
-  long_polls_per_client: "long-polls per client address"
-}
-
 /** The server's bounds as `/metrics` lists them; `used` gives the figures the caller knows better. */
 export const bounds = (
   samples: ReadonlyArray<Sample>,
@@ -129,8 +122,8 @@ export const bounds = (
       const now = current[bound]
       const count = refused.get(bound)
       return {
-        name: BOUND_NAMES[bound] ?? bound.replace(/_/g, " "),
-        flag: `--max-${bound.replace(/_/g, "-")}`,
+        name: boundOf(bound)?.name ?? bound.replace(/_/g, " "),
+        flag: `--${boundOf(bound)?.flag ?? `max-${bound.replace(/_/g, "-")}`}`,
         limit: s.value,
         ...(now === undefined ? {} : { used: now }),
         ...(count === undefined ? {} : { refused: count })

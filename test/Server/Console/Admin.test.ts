@@ -9,6 +9,7 @@ import * as Memory from "../../../src/KvStore/Memory.js"
 import * as Admin from "../../../src/Server/Console/Admin.js"
 import * as Assets from "../../../src/Server/Console/Assets.js"
 import * as Figures from "../../../src/Server/Console/Figures.js"
+import { DEFAULT_MAX_ENTRIES } from "../../../src/Server/Config.js"
 import * as Server from "../../../src/Server/Server.js"
 
 const ADMIN = "s3cret-admin-token-for-tests"
@@ -110,7 +111,7 @@ describe("admin API", () => {
       assert.deepStrictEqual(status.totals, { clusters: 2, entries: 3 })
       assert.strictEqual(status.store.ok, true)
       const maxEntries = status.bounds.find((b: { flag?: string }) => b.flag === "--max-entries")
-      assert.deepStrictEqual([maxEntries.used, maxEntries.limit], [2, Server.DEFAULT_MAX_ENTRIES])
+      assert.deepStrictEqual([maxEntries.used, maxEntries.limit], [2, DEFAULT_MAX_ENTRIES])
       assert.strictEqual(status.metrics.registrations, 3)
       // Request counts come from the listener (none here); the route table is there to fill.
       assert.isArray(status.metrics.routes)
