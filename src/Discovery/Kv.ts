@@ -15,7 +15,7 @@ import { BadResponse, InvalidUrl, type DiscoveryError, Unavailable } from "../Di
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"
 import * as Driver from "../internal/driver.js"
-import * as Tls from "../internal/TlsFiles.js"
+import * as Tls from "../internal/tlsFiles.js"
 import type { KvError, KvStoreShape } from "../KvStore.js"
 
 /** Where nodes live under the URL's path: the `swarm` CLI's layout (Go swarm's `kv.path` default). */

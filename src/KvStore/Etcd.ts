@@ -6,24 +6,24 @@
  *   a put. A key vanishes its TTL after the last put (whole seconds, rounded
  *   up; etcd raises it to its minimum, about 2s by default), expired once, in
  *   etcd, whichever server of an HA group wrote it. A put without a TTL
- *   detaches the key from its lease. See `internal/etcd/Leases.ts`.
+ *   detaches the key from its lease. See `internal/etcd/leases.ts`.
  * - **Index.** `list` and every watch snapshot carry an etcd revision: the
  *   header revision of the range, or of the watch response that carried the
  *   change. It only grows; unrelated writes elsewhere in etcd bump it too.
  * - **Watch** resumes from the last applied revision after the stream breaks,
- *   and lists again after a compaction (`internal/etcd/Watch.ts`).
+ *   and lists again after a compaction (`internal/etcd/watch.ts`).
  * - **Time bounds.** Every operation is bounded by `timeout`, and a dead
- *   endpoint is skipped (`internal/etcd/Connection.ts`).
+ *   endpoint is skipped (`internal/etcd/connection.ts`).
  */
 import { Clock, Duration, Effect, Layer, type Scope } from "effect"
 import { type KvError, KvStore, type KvSnapshot, type KvStoreShape } from "../KvStore.js"
-import * as Connection from "../internal/etcd/Connection.js"
-import * as KeepAlive from "../internal/etcd/KeepAlive.js"
-import * as Leases from "../internal/etcd/Leases.js"
-import * as Watch from "../internal/etcd/Watch.js"
-import type { TlsFiles } from "../internal/TlsFiles.js"
+import * as Connection from "../internal/etcd/connection.js"
+import * as KeepAlive from "../internal/etcd/keepAlive.js"
+import * as Leases from "../internal/etcd/leases.js"
+import * as Watch from "../internal/etcd/watch.js"
+import type { TlsFiles } from "../internal/tlsFiles.js"
 
-export { endpointUrl, prefixEnd } from "../internal/etcd/Connection.js"
+export { endpointUrl, prefixEnd } from "../internal/etcd/connection.js"
 
 export interface EtcdConfig {
   /** `host:port` of each endpoint (`http://`, or `https://` with `tls`), or full `http(s)://` URLs. */

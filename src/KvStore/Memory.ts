@@ -15,8 +15,8 @@
  */
 import { Clock, Duration, Effect, Layer, Stream } from "effect"
 import { KvError, type KvSnapshot, KvStore, type KvStoreShape, type PutOptions } from "../KvStore.js"
-import { DeadlineHeap, type HeapItem } from "../internal/memory/DeadlineHeap.js"
-import * as Directories from "../internal/memory/Directories.js"
+import { DeadlineHeap, type HeapItem } from "../internal/memory/deadlineHeap.js"
+import * as Directories from "../internal/memory/directories.js"
 
 interface Slot extends HeapItem {
   readonly key: string

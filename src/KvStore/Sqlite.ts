@@ -3,7 +3,7 @@
  *
  * - **Durability.** WAL journal. Every write is committed before it returns,
  *   so an acknowledged registration survives `kill -9`; the writes of one
- *   event-loop turn share a commit (`internal/sqlite/Commits.ts`).
+ *   event-loop turn share a commit (`internal/sqlite/commits.ts`).
  *   `synchronous=NORMAL` (the default) skips the fsync at commit: a *process*
  *   crash loses nothing (the WAL is in the OS page cache), a power cut may
  *   lose the last transactions. `synchronous: "full"` fsyncs every commit.
@@ -19,7 +19,7 @@
  *   `expires_at > now`, so they are exact at the boundary even before the
  *   sweeper has run (and `TestClock` drives all of it).
  * - **Index.** Per directory, persisted, never going back; empty directories
- *   are dropped (`internal/sqlite/Mirror.ts`).
+ *   are dropped (`internal/sqlite/mirror.ts`).
  * - **Watch** is in-process: commits wake the watchers of the directories
  *   they touched (every writer is in this process, thanks to the lock).
  *
@@ -32,18 +32,18 @@
 import { existsSync } from "node:fs"
 import { Clock, Effect, Either, Layer, Option, type Scope } from "effect"
 import { KvError, type KvSnapshot, KvStore, type KvStoreShape, type PutOptions } from "../KvStore.js"
-import * as Commits from "../internal/sqlite/Commits.js"
-import { DatabaseDamaged, recover as recoverFile, type Recovery } from "../internal/sqlite/Integrity.js"
-import * as Mirror from "../internal/sqlite/Mirror.js"
-import { describe, open, STORE, unavailable, whereOf } from "../internal/sqlite/Open.js"
-import { prepare } from "../internal/sqlite/Statements.js"
-import * as Sweeper from "../internal/sqlite/Sweeper.js"
-import * as Watchers from "../internal/sqlite/Watchers.js"
-import * as Writes from "../internal/sqlite/Writes.js"
+import * as Commits from "../internal/sqlite/commits.js"
+import { DatabaseDamaged, recover as recoverFile, type Recovery } from "../internal/sqlite/integrity.js"
+import * as Mirror from "../internal/sqlite/mirror.js"
+import { describe, open, STORE, unavailable, whereOf } from "../internal/sqlite/open.js"
+import { prepare } from "../internal/sqlite/statements.js"
+import * as Sweeper from "../internal/sqlite/sweeper.js"
+import * as Watchers from "../internal/sqlite/watchers.js"
+import * as Writes from "../internal/sqlite/writes.js"
 
-export { upperBound } from "../internal/sqlite/Keys.js"
-export { atOnce, nextTurn, type ScheduleCommit } from "../internal/sqlite/Commits.js"
-export { DatabaseDamaged, type Recovery } from "../internal/sqlite/Integrity.js"
+export { upperBound } from "../internal/sqlite/keys.js"
+export { atOnce, nextTurn, type ScheduleCommit } from "../internal/sqlite/commits.js"
+export { DatabaseDamaged, type Recovery } from "../internal/sqlite/integrity.js"
 
 export interface SqliteOptions {
   /** A file path (created if missing) or `:memory:`. */

@@ -19,17 +19,17 @@
  *   longer than the timeout), a new client and session are made, and every
  *   ephemeral znode this store put (and did not delete) is created again.
  * - **Reconnection** is bounded: a handshake the server never answers is
- *   dropped and tried again (see `internal/zookeeper/Guard.ts`).
+ *   dropped and tried again (see `internal/zookeeper/guard.ts`).
  * - **TLS** is not available: the client library speaks plain TCP only.
  */
 import { Duration, Effect, Layer, type Scope } from "effect"
 import { KvError, KvStore, type KvStoreShape } from "../KvStore.js"
-import * as Session from "../internal/zookeeper/Session.js"
-import * as Watch from "../internal/zookeeper/Watch.js"
-import * as Writes from "../internal/zookeeper/Writes.js"
-import type { TlsFiles } from "../internal/TlsFiles.js"
+import * as Session from "../internal/zookeeper/session.js"
+import * as Watch from "../internal/zookeeper/watch.js"
+import * as Writes from "../internal/zookeeper/writes.js"
+import type { TlsFiles } from "../internal/tlsFiles.js"
 
-export { keyToPath, prefixToDirectory } from "../internal/zookeeper/Paths.js"
+export { keyToPath, prefixToDirectory } from "../internal/zookeeper/paths.js"
 
 export interface ZookeeperConfig {
   /** `host:port` of each server. */

@@ -25,8 +25,8 @@ declare module "node-zookeeper-client" {
   }
   export type Watcher = (event: Event) => void
   export interface Client {
-    /** Internal, but stable since 0.2: the store repairs it (see internal/zookeeper/Guard.ts). */
-    readonly connectionManager: import("../internal/zookeeper/Guard.js").Repairable
+    /** Internal, but stable since 0.2: the store repairs it (see internal/zookeeper/guard.ts). */
+    readonly connectionManager: import("../internal/zookeeper/guard.js").Repairable
     connect(): void
     close(): void
     getSessionId(): Buffer
@@ -56,7 +56,7 @@ declare module "node-zookeeper-client" {
 }
 
 declare module "node-zookeeper-client/lib/ConnectionManager.js" {
-  type Repairable = import("../internal/zookeeper/Guard.js").Repairable
+  type Repairable = import("../internal/zookeeper/guard.js").Repairable
   /** For the guard's unit test: a connection manager made directly. */
   const ConnectionManager: {
     new (

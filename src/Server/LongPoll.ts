@@ -15,7 +15,7 @@
  *   interrupted; its canceller drops the record).
  */
 import { Clock, Duration, Effect, type Fiber, FiberId, Runtime, type Scope, Stream } from "effect"
-import * as ChangeSignal from "../internal/ChangeSignal.js"
+import * as ChangeSignal from "../internal/changeSignal.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import type { Answer } from "./Server.js"
 

@@ -15,7 +15,7 @@ import { Duration, Effect, Option, type Scope } from "effect"
 // fs.promises loads on first use: only when a TLS file is read.
 import { promises as fs } from "node:fs"
 import * as Http from "node:http"
-import * as BoundedText from "./BoundedText.js"
+import * as BoundedText from "./boundedText.js"
 import { BadResponse, Forbidden, InvalidUrl, Unavailable } from "../DiscoveryError.js"
 import { redactToken } from "../DiscoveryUrl.js"
 

@@ -444,7 +444,7 @@ describe.skipIf(!haveZk)("zk:// discovery (real ZooKeeper)", () => {
         yield* Effect.sleep("1 second")
         yield* Effect.promise(() => server.start())
         // Once ZooKeeper serves again, one registration gets through within the store's timeout: a silent
-        // handshake from its start-up is dropped and tried again (internal/zookeeper/Guard.ts).
+        // handshake from its start-up is dropped and tried again (internal/zookeeper/guard.ts).
         yield* watcher.register(e("10.0.0.8:2375"))
         yield* w.until([...live, cutOff, "10.0.0.8:2375"], "all, plus one registered after the restart")
         yield* watcher.deregister(e("10.0.0.8:2375"))

@@ -14,9 +14,9 @@ import { basename, dirname, join } from "node:path"
 import { Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream, TestClock } from "effect"
 import type { KvSnapshot } from "../../src/KvStore.js"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
-import * as Commits from "../../src/internal/sqlite/Commits.js"
-import { unavailable } from "../../src/internal/sqlite/Open.js"
-import type { Statements } from "../../src/internal/sqlite/Statements.js"
+import * as Commits from "../../src/internal/sqlite/commits.js"
+import { unavailable } from "../../src/internal/sqlite/open.js"
+import type { Statements } from "../../src/internal/sqlite/statements.js"
 
 const tempFile = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "swarm-sqlite-"))),

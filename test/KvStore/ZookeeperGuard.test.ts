@@ -1,10 +1,10 @@
-// The repairs the ZooKeeper store applies to each node-zookeeper-client connection (internal/zookeeper/Guard.ts),
+// The repairs the ZooKeeper store applies to each node-zookeeper-client connection (internal/zookeeper/guard.ts),
 // on the library's own ConnectionManager: a frame it cannot parse drops the connection instead of throwing, and a
 // handshake the server never answers is dropped and tried again instead of waiting forever.
 import { assert, describe, it } from "@effect/vitest"
 import { createServer, type Socket } from "node:net"
 import ConnectionManager from "node-zookeeper-client/lib/ConnectionManager.js"
-import { guard } from "../../src/internal/zookeeper/Guard.js"
+import { guard } from "../../src/internal/zookeeper/guard.js"
 
 const options = { sessionTimeout: 30_000, spinDelay: 50, retries: 0 }
 

@@ -15,9 +15,9 @@ import {
 } from "@effect/platform"
 import { Duration, Effect } from "effect"
 import { KvError } from "../../KvStore.js"
-import * as BoundedText from "../BoundedText.js"
-import { describe } from "../TlsFiles.js"
-import { type Endpoint, STORE } from "./Endpoint.js"
+import * as BoundedText from "../boundedText.js"
+import { describe } from "../tlsFiles.js"
+import { type Endpoint, STORE } from "./endpoint.js"
 
 export interface Reply {
   readonly method: string

@@ -6,8 +6,8 @@
 import { Effect, Either, type Scope } from "effect"
 import Driver from "better-sqlite3"
 import { KvError } from "../../KvStore.js"
-import { DatabaseDamaged, isDamage, problems } from "./Integrity.js"
-import { SCHEMA, type Database } from "./Statements.js"
+import { DatabaseDamaged, isDamage, problems } from "./integrity.js"
+import { SCHEMA, type Database } from "./statements.js"
 
 export const STORE = "sqlite"
 

@@ -6,11 +6,11 @@
 import { Duration, Effect, FiberSet } from "effect"
 import zookeeper, { type Client as ZkClient } from "node-zookeeper-client"
 import { KvError } from "../../KvStore.js"
-import * as ChangeSignal from "../ChangeSignal.js"
-import * as Calls from "./Calls.js"
-import { orNone, ZkFailure } from "./Calls.js"
-import { guard } from "./Guard.js"
-import { Code } from "./Paths.js"
+import * as ChangeSignal from "../changeSignal.js"
+import * as Calls from "./calls.js"
+import { orNone, ZkFailure } from "./calls.js"
+import { guard } from "./guard.js"
+import { Code } from "./paths.js"
 
 export const STORE = "zk"
 

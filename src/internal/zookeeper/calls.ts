@@ -7,7 +7,7 @@ import type {
   Watcher
 } from "node-zookeeper-client"
 import zookeeper from "node-zookeeper-client"
-import { Code } from "./Paths.js"
+import { Code } from "./paths.js"
 
 /** A failed ZooKeeper call, before it becomes a `KvError`. */
 export class ZkFailure extends Data.TaggedError("ZkFailure")<{

@@ -7,9 +7,9 @@
  */
 import { Effect, Option } from "effect"
 import { KvError, type KvStoreShape, type PutOptions, type PutResult } from "../../KvStore.js"
-import * as Owned from "./Owned.js"
-import { child, Code, keyToPath, NO_OWNER, parentOf, pathToKey, prefixToDirectory } from "./Paths.js"
-import { orNone, type Session, STORE, type ZkFailure } from "./Session.js"
+import * as Owned from "./owned.js"
+import { child, Code, keyToPath, NO_OWNER, parentOf, pathToKey, prefixToDirectory } from "./paths.js"
+import { orNone, type Session, STORE, type ZkFailure } from "./session.js"
 
 export const make = (session: Session): Pick<KvStoreShape, "put" | "delete" | "deletePrefix"> => {
   const { getData, getChildren, create, setData, remove, mkdirp, invalid } = session

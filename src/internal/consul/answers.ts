@@ -3,8 +3,8 @@
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { KvError } from "../../KvStore.js"
-import type { Reply } from "./Client.js"
-import { STORE } from "./Endpoint.js"
+import type { Reply } from "./client.js"
+import { STORE } from "./endpoint.js"
 
 /** 5xx ("No cluster leader", a proxy's 502) and 429 are Consul being unavailable, not a wrong answer. */
 export const badResponse = (origin: string, reply: Reply, detail?: string, cause?: unknown): KvError =>

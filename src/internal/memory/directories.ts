@@ -10,7 +10,7 @@
  * directory's index ever goes back.
  */
 import type { KvPair, KvSnapshot } from "../../KvStore.js"
-import * as ChangeSignal from "../ChangeSignal.js"
+import * as ChangeSignal from "../changeSignal.js"
 
 export interface Directory {
   readonly keys: Set<string>

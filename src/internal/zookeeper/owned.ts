@@ -12,8 +12,8 @@
  */
 import { Duration, Effect, Fiber, Option } from "effect"
 import type { KvError, PutResult } from "../../KvStore.js"
-import { pathToKey } from "./Paths.js"
-import { orNone, type Session, type ZkFailure } from "./Session.js"
+import { pathToKey } from "./paths.js"
+import { orNone, type Session, type ZkFailure } from "./session.js"
 
 interface Entry {
   readonly value: string

@@ -19,9 +19,9 @@
 import { Clock, Deferred, Duration, Effect, type Scope } from "effect"
 import type { IKeyValue } from "etcd3"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
-import { type Connection, STORE } from "./Connection.js"
-import * as Requests from "./Requests.js"
-import type { KeepAlive } from "./KeepAlive.js"
+import { type Connection, STORE } from "./connection.js"
+import * as Requests from "./requests.js"
+import type { KeepAlive } from "./keepAlive.js"
 
 interface Held {
   /** Granted for this many seconds (as asked). */

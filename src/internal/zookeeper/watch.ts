@@ -12,10 +12,10 @@
 import { Duration, Effect, Option, Schedule, Stream } from "effect"
 import type { Watcher } from "node-zookeeper-client"
 import type { KvError, KvPair, KvSnapshot } from "../../KvStore.js"
-import * as ChangeSignal from "../ChangeSignal.js"
-import { samePairs } from "../KvPairs.js"
-import { child, NODE_DATA_CHANGED, NODE_DELETED, pathToKey, prefixToDirectory, zxid } from "./Paths.js"
-import { orNone, type Session, type ZkFailure } from "./Session.js"
+import * as ChangeSignal from "../changeSignal.js"
+import { samePairs } from "../kvPairs.js"
+import { child, NODE_DATA_CHANGED, NODE_DELETED, pathToKey, prefixToDirectory, zxid } from "./paths.js"
+import { orNone, type Session, type ZkFailure } from "./session.js"
 
 /** A child as a watch last read it: its value (undefined for a directory) and mzxid. */
 interface Child {

@@ -6,8 +6,8 @@
  */
 import { Effect, Stream } from "effect"
 import type { KvError, KvSnapshot } from "../../KvStore.js"
-import * as ChangeSignal from "../ChangeSignal.js"
-import { isDirectory } from "./Keys.js"
+import * as ChangeSignal from "../changeSignal.js"
+import { isDirectory } from "./keys.js"
 
 interface Held {
   readonly signal: ChangeSignal.ChangeSignal

@@ -3,7 +3,7 @@
  */
 import { Either } from "effect"
 import { KvError } from "../../KvStore.js"
-import type { TlsFiles } from "../TlsFiles.js"
+import type { TlsFiles } from "../tlsFiles.js"
 
 export const STORE = "consul"
 const DEFAULT_PORT = 8500

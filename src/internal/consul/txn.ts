@@ -11,9 +11,9 @@
  */
 import { Effect, Schema } from "effect"
 import { KvError } from "../../KvStore.js"
-import { badResponse, decode } from "./Answers.js"
-import type { Client } from "./Client.js"
-import { STORE } from "./Endpoint.js"
+import { badResponse, decode } from "./answers.js"
+import type { Client } from "./client.js"
+import { STORE } from "./endpoint.js"
 
 export type LockOutcome =
   | { readonly _tag: "Locked"; readonly existed: boolean }

@@ -10,7 +10,7 @@
 import { Duration, Effect, type Scope } from "effect"
 import { Etcd3, type IOptions, isRecoverableError } from "etcd3"
 import { KvError } from "../../KvStore.js"
-import * as TlsFiles from "../TlsFiles.js"
+import * as TlsFiles from "../tlsFiles.js"
 
 export const STORE = "etcd"
 

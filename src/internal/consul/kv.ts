@@ -6,9 +6,9 @@
 import { Duration, Effect } from "effect"
 import * as GoDuration from "../../GoDuration.js"
 import type { KvError, KvPair, KvSnapshot } from "../../KvStore.js"
-import { badResponse, decision, decodeEntries, decodeKeys, type Entry, expectStatus } from "./Answers.js"
-import type { Client, Query } from "./Client.js"
-import { kvPath } from "./Endpoint.js"
+import { badResponse, decision, decodeEntries, decodeKeys, type Entry, expectStatus } from "./answers.js"
+import type { Client, Query } from "./client.js"
+import { kvPath } from "./endpoint.js"
 
 const byKey = (a: KvPair, b: KvPair) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 

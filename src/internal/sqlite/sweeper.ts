@@ -6,7 +6,7 @@
  */
 import { Clock, Duration, Effect } from "effect"
 import type { KvError } from "../../KvStore.js"
-import * as ChangeSignal from "../ChangeSignal.js"
+import * as ChangeSignal from "../changeSignal.js"
 
 export interface SweeperOptions {
   /** Keys expired per batch. */

@@ -16,7 +16,7 @@ import {
   type ILeaseKeepAliveResponse
 } from "etcd3"
 import type { KvError } from "../../KvStore.js"
-import type { Connection } from "./Connection.js"
+import type { Connection } from "./connection.js"
 
 type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>
 

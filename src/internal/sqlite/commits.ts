@@ -13,7 +13,7 @@
  */
 import { Clock, Effect, Either } from "effect"
 import type { KvError } from "../../KvStore.js"
-import type { Statements } from "./Statements.js"
+import type { Statements } from "./statements.js"
 
 export type ScheduleCommit = (commit: () => void) => void
 

@@ -9,8 +9,8 @@
  */
 import { Effect, Option, type Schedule, Stream } from "effect"
 import type { KvError, KvSnapshot } from "../../KvStore.js"
-import type { Client } from "./Client.js"
-import type { Kv } from "./Kv.js"
+import type { Client } from "./client.js"
+import type { Kv } from "./kv.js"
 
 interface State {
   /** The index to block on; 0 asks for an answer at once. */

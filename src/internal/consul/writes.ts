@@ -12,11 +12,11 @@
  */
 import { Effect } from "effect"
 import { KvError, type KvStoreShape, type PutOptions, type PutResult } from "../../KvStore.js"
-import type { Client } from "./Client.js"
-import * as Endpoint from "./Endpoint.js"
-import type { Kv } from "./Kv.js"
-import type { Sessions } from "./Sessions.js"
-import * as Txn from "./Txn.js"
+import type { Client } from "./client.js"
+import * as Endpoint from "./endpoint.js"
+import type { Kv } from "./kv.js"
+import type { Sessions } from "./sessions.js"
+import * as Txn from "./txn.js"
 
 /** Tries per write: a session may lapse between its renewal and the write, or another may hold the key. */
 const TRIES = 3

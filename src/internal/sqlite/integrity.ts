@@ -10,7 +10,7 @@
 import { existsSync, renameSync, rmSync } from "node:fs"
 import { Data } from "effect"
 import Driver from "better-sqlite3"
-import { SCHEMA, type Database } from "./Statements.js"
+import { SCHEMA, type Database } from "./statements.js"
 
 /** The database file is damaged: the store refuses to open it. */
 export class DatabaseDamaged extends Data.TaggedError("DatabaseDamaged")<{

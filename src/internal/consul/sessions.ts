@@ -10,8 +10,8 @@
 import { Effect, type Scope } from "effect"
 import * as GoDuration from "../../GoDuration.js"
 import type { KvError } from "../../KvStore.js"
-import { decodeSessionId, expectStatus } from "./Answers.js"
-import type { Client } from "./Client.js"
+import { decodeSessionId, expectStatus } from "./answers.js"
+import type { Client } from "./client.js"
 
 export interface Sessions {
   /** The live session for this TTL: renewed, or created when missing or invalidated. */

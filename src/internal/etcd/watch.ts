@@ -9,9 +9,9 @@
 import { Data, Duration, Effect, Option, Schedule, Stream } from "effect"
 import type { IWatchResponse } from "etcd3"
 import { KvError, type KvPair, type KvSnapshot } from "../../KvStore.js"
-import { byKey, samePairs } from "../KvPairs.js"
-import * as TlsFiles from "../TlsFiles.js"
-import { type Connection, STORE } from "./Connection.js"
+import { byKey, samePairs } from "../kvPairs.js"
+import * as TlsFiles from "../tlsFiles.js"
+import { type Connection, STORE } from "./connection.js"
 
 /** Why one etcd watch stream ended: `Canceled` means listing again. */
 class WatchEnded extends Data.TaggedError("WatchEnded")<{

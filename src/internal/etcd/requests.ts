@@ -2,7 +2,7 @@
 import type { IKeyValue } from "etcd3"
 import { Effect } from "effect"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
-import { type Connection, STORE } from "./Connection.js"
+import { type Connection, STORE } from "./connection.js"
 
 export const make = (conn: Connection) => {
   const { call, client } = conn

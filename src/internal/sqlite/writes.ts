@@ -5,10 +5,10 @@
  */
 import { Duration } from "effect"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
-import { applied, type Change } from "./Commits.js"
-import { upperBound } from "./Keys.js"
-import type { Mirror } from "./Mirror.js"
-import type { Database, Statements } from "./Statements.js"
+import { applied, type Change } from "./commits.js"
+import { upperBound } from "./keys.js"
+import type { Mirror } from "./mirror.js"
+import type { Database, Statements } from "./statements.js"
 
 export const make = (db: Database, q: Statements, mirror: Mirror, store: string) => {
   const { state } = mirror

@@ -10,8 +10,8 @@
  * directory reports `floor`, the highest revision of any dropped directory.
  */
 import type { KvPair, KvSnapshot } from "../../KvStore.js"
-import { ancestors, isDirectory, upperBound } from "./Keys.js"
-import type { Statements } from "./Statements.js"
+import { ancestors, isDirectory, upperBound } from "./keys.js"
+import type { Statements } from "./statements.js"
 
 /** Snapshots kept at most; past it the cache starts over (it is only a cache). */
 const CACHE_MAX = 10_000
