@@ -32,6 +32,16 @@ export interface PutOptions {
   readonly limit?: { readonly prefix: string; readonly max: number }
 }
 
+/** PEM files a networked store presents or trusts (the discovery-opts `kv.cacertfile`, `kv.certfile`, `kv.keyfile`). */
+export interface TlsFiles {
+  /** The CA certificate(s) that sign the server's certificate. */
+  readonly ca?: string
+  /** A client certificate, for mutual TLS (with `key`). */
+  readonly cert?: string
+  /** The client certificate's private key. */
+  readonly key?: string
+}
+
 export type PutResult = "created" | "updated"
 
 export class KvError extends Data.TaggedError("KvError")<{

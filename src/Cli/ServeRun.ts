@@ -127,11 +127,10 @@ const openStore = (config: ServeConfig) =>
   Effect.gen(function* () {
     if (config.store.kind === "memory") {
       const Memory = yield* Effect.promise(() => import("../KvStore/Memory.js"))
-      const Server = yield* Effect.promise(() => import("../Server/Server.js"))
       const store = Memory.unsafeMake()
       return {
         store,
-        stats: Server.memoryStats(store),
+        stats: store.stats,
         description: "memory (nothing survives a restart)"
       }
     }

@@ -38,23 +38,21 @@
 import { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Undici from "@effect/platform-node/Undici"
-import { Duration, Effect, Layer, Schedule, type Scope } from "effect"
+import { Config, type ConfigError, Duration, Effect, Layer, Schedule, type Scope } from "effect"
 import * as Client from "../internal/consul/client.js"
 import * as Endpoint from "../internal/consul/endpoint.js"
 import * as Kv from "../internal/consul/kv.js"
 import * as Sessions from "../internal/consul/sessions.js"
 import * as Watch from "../internal/consul/watch.js"
 import * as Writes from "../internal/consul/writes.js"
-import * as TlsFiles from "../internal/tlsFiles.js"
-import { type KvError, KvStore, type KvStoreShape } from "../KvStore.js"
-
-export type { Endpoint } from "../internal/consul/endpoint.js"
+import * as Tls from "../internal/tlsFiles.js"
+import { type KvError, KvStore, type KvStoreShape, type TlsFiles } from "../KvStore.js"
 
 export interface ConsulConfig {
   /** `host:port` (http, or https when `tls` is set; the port defaults to 8500), or a full `http(s)://` URL. */
   readonly address: string
   /** PEM files: `kv.cacertfile`, `kv.certfile`, `kv.keyfile` (used by `make`/`layer`). */
-  readonly tls?: TlsFiles.TlsFiles
+  readonly tls?: TlsFiles
   /** An ACL token, sent as `X-Consul-Token`. */
   readonly token?: string
   /** Every operation (a put, delete or list, and a watch's first read) gives up after this long. Default 10s. */
@@ -71,20 +69,7 @@ export interface ConsulConfig {
   readonly maxBodyBytes?: number
 }
 
-const SESSION_TTL_MIN = 10_000
-const SESSION_TTL_MAX = 24 * 3_600_000
-
-/** The session TTL for a requested key TTL: half of it (Consul waits up to twice), within Consul's bounds. */
-export const sessionTtlMillis = (ttl: Duration.DurationInput): number =>
-  Math.min(
-    SESSION_TTL_MAX,
-    Math.max(SESSION_TTL_MIN, Math.floor(Duration.toMillis(Duration.decode(ttl)) / 2))
-  )
-
 const maxBodyBytes = (config: ConsulConfig) => config.maxBodyBytes ?? 32 * 1024 * 1024
-
-/** Resolves `host:port` or a URL into where requests go. */
-export const resolveEndpoint = Endpoint.resolve
 
 /** The store over the `HttpClient` in the context. */
 export const makeWithHttpClient = (
@@ -104,7 +89,7 @@ export const makeWithHttpClient = (
       Schedule.union(Schedule.spaced(config.retryCap ?? Duration.seconds(5)))
     )
 
-    const writes = Writes.make(client, kv, sessions, sessionTtlMillis)
+    const writes = Writes.make(client, kv, sessions)
     return {
       put: (key, value, options) => client.deadline(`a put of ${key}`, writes.put(key, value, options)),
       delete: (key) => client.deadline(`a delete of ${key}`, writes.delete(key)),
@@ -122,7 +107,7 @@ export const make = (config: ConsulConfig): Effect.Effect<KvStoreShape, KvError,
     const pem =
       config.tls === undefined
         ? {}
-        : yield* Effect.mapError(TlsFiles.read(config.tls), (error) => Endpoint.invalid(error.detail, error))
+        : yield* Effect.mapError(Tls.read(config.tls), (error) => Endpoint.invalid(error.detail, error))
     // Undici rather than node:http: through HttpClient it costs about half the CPU per request (bench/RESULTS.md).
     const dispatcher = yield* Effect.acquireRelease(
       // undici reads a body whole and ignores `MaxBodySize`; its own bound cuts an oversized answer off.
@@ -135,6 +120,12 @@ export const make = (config: ConsulConfig): Effect.Effect<KvStoreShape, KvError,
 
 export const layer = (config: ConsulConfig): Layer.Layer<KvStore, KvError> =>
   Layer.scoped(KvStore, make(config))
+
+/** `layer` from `Config`, in the style of `SqliteClient.layerConfig`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<ConsulConfig>
+): Layer.Layer<KvStore, KvError | ConfigError.ConfigError> =>
+  Layer.scoped(KvStore, Effect.flatMap(Config.unwrap(config), make))
 
 export const layerWithHttpClient = (
   config: ConsulConfig

@@ -15,15 +15,12 @@
  * - **Time bounds.** Every operation is bounded by `timeout`, and a dead
  *   endpoint is skipped (`internal/etcd/connection.ts`).
  */
-import { Clock, Duration, Effect, Layer, type Scope } from "effect"
-import { type KvError, KvStore, type KvSnapshot, type KvStoreShape } from "../KvStore.js"
+import { Clock, Config, type ConfigError, Duration, Effect, Layer, type Scope } from "effect"
+import { type KvError, KvStore, type KvSnapshot, type KvStoreShape, type TlsFiles } from "../KvStore.js"
 import * as Connection from "../internal/etcd/connection.js"
 import * as KeepAlive from "../internal/etcd/keepAlive.js"
 import * as Leases from "../internal/etcd/leases.js"
 import * as Watch from "../internal/etcd/watch.js"
-import type { TlsFiles } from "../internal/tlsFiles.js"
-
-export { endpointUrl, prefixEnd } from "../internal/etcd/connection.js"
 
 export interface EtcdConfig {
   /** `host:port` of each endpoint (`http://`, or `https://` with `tls`), or full `http(s)://` URLs. */
@@ -123,3 +120,9 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
 
 export const layer = (config: EtcdConfig): Layer.Layer<KvStore, KvError> =>
   Layer.scoped(KvStore, make(config))
+
+/** `layer` from `Config`, in the style of `SqliteClient.layerConfig`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<EtcdConfig>
+): Layer.Layer<KvStore, KvError | ConfigError.ConfigError> =>
+  Layer.scoped(KvStore, Effect.flatMap(Config.unwrap(config), make))

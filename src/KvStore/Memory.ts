@@ -13,7 +13,7 @@
  * - **Watchers** wait on their directory's change signal, or until the
  *   earliest deadline under it, whichever comes first.
  */
-import { Clock, Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Config, type ConfigError, Duration, Effect, Layer, Stream } from "effect"
 import { KvError, type KvSnapshot, KvStore, type KvStoreShape, type PutOptions } from "../KvStore.js"
 import { DeadlineHeap, type HeapItem } from "../internal/memory/deadlineHeap.js"
 import * as Directories from "../internal/memory/directories.js"
@@ -25,8 +25,17 @@ interface Slot extends HeapItem {
   expiresAt: number | undefined
 }
 
+export interface MemoryConfig {
+  /** A process-wide store shared by every layer given the same name (`memory://name`). Default: a fresh one. */
+  readonly name?: string | undefined
+}
+
 export interface MemoryStats {
-  readonly keys: number
+  /** Live keys. */
+  readonly entries: number
+  /** Non-empty directories other than the root (for the server: clusters). */
+  readonly clusters: number
+  /** Keys removed because their TTL ran out, since the store was made. */
   readonly expirations: number
   /** Entries in the deadline heap: at most the keys with a TTL. */
   readonly deadlines: number
@@ -34,8 +43,13 @@ export interface MemoryStats {
   readonly directories: number
 }
 
+export interface MemoryKvStore extends KvStoreShape {
+  /** Expires what is due first, so the figures are exact at the caller's clock. */
+  readonly stats: Effect.Effect<MemoryStats>
+}
+
 /** The store itself, without a Layer, so several layers can share one (see `memory://name`). */
-export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats } => {
+export const unsafeMake = (): MemoryKvStore => {
   const slots = new Map<string, Slot>()
   const heap = new DeadlineHeap<Slot>()
   const dirs = Directories.make({
@@ -180,18 +194,33 @@ export const unsafeMake = (): KvStoreShape & { readonly stats: () => MemoryStats
     list,
     watch,
     expiries,
-    stats: () => ({ keys: slots.size, expirations, deadlines: heap.size, directories: dirs.size() })
+    stats: withNow((): MemoryStats => ({
+      entries: slots.size,
+      clusters: dirs.nonEmpty(),
+      expirations,
+      deadlines: heap.size,
+      directories: dirs.size()
+    }))
   }
 }
 
-export const make: Effect.Effect<KvStoreShape> = Effect.sync(unsafeMake)
+export const make: Effect.Effect<MemoryKvStore> = Effect.sync(unsafeMake)
 
 export const layer: Layer.Layer<KvStore> = Layer.effect(KvStore, make)
 
-const named = new Map<string, KvStoreShape>()
+/** `layer` from `Config`, in the style of `SqliteClient.layerConfig`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<MemoryConfig>
+): Layer.Layer<KvStore, ConfigError.ConfigError> =>
+  Layer.effect(
+    KvStore,
+    Effect.map(Config.unwrap(config), ({ name }) => (name === undefined ? unsafeMake() : getNamed(name)))
+  )
+
+const named = new Map<string, MemoryKvStore>()
 
 /** The process-wide store behind `memory://name`, created on first use. */
-export const getNamed = (name: string): KvStoreShape => {
+export const getNamed = (name: string): MemoryKvStore => {
   let store = named.get(name)
   if (store === undefined) {
     store = unsafeMake()

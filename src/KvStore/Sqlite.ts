@@ -30,7 +30,7 @@
  * commands never load it (and the CLI bundle keeps it external).
  */
 import { existsSync } from "node:fs"
-import { Clock, Effect, Either, Layer, Option, type Scope } from "effect"
+import { Clock, Config, type ConfigError, Effect, Either, Layer, Option, type Scope } from "effect"
 import { KvError, type KvSnapshot, KvStore, type KvStoreShape, type PutOptions } from "../KvStore.js"
 import * as Commits from "../internal/sqlite/commits.js"
 import { DatabaseDamaged, recover as recoverFile, type Recovery } from "../internal/sqlite/integrity.js"
@@ -41,11 +41,10 @@ import * as Sweeper from "../internal/sqlite/sweeper.js"
 import * as Watchers from "../internal/sqlite/watchers.js"
 import * as Writes from "../internal/sqlite/writes.js"
 
-export { upperBound } from "../internal/sqlite/keys.js"
 export { atOnce, nextTurn, type ScheduleCommit } from "../internal/sqlite/commits.js"
 export { DatabaseDamaged, type Recovery } from "../internal/sqlite/integrity.js"
 
-export interface SqliteOptions {
+export interface SqliteConfig {
   /** A file path (created if missing) or `:memory:`. */
   readonly filename: string
   /** `normal` (default): safe against process crashes; `full`: also against power loss, slower. */
@@ -68,7 +67,7 @@ export interface SqliteStats {
   readonly revision: number
 }
 
-export interface SqliteStore extends KvStoreShape {
+export interface SqliteKvStore extends KvStoreShape {
   readonly filename: string
   readonly stats: Effect.Effect<SqliteStats>
   /**
@@ -84,8 +83,8 @@ export interface SqliteStore extends KvStoreShape {
 }
 
 export const make = (
-  options: SqliteOptions
-): Effect.Effect<SqliteStore, KvError | DatabaseDamaged, Scope.Scope> =>
+  options: SqliteConfig
+): Effect.Effect<SqliteKvStore, KvError | DatabaseDamaged, Scope.Scope> =>
   Effect.gen(function* () {
     const where = whereOf(options.filename)
     const failure = unavailable(options.filename)
@@ -159,8 +158,14 @@ export const make = (
     }
   })
 
-export const layer = (options: SqliteOptions): Layer.Layer<KvStore, KvError | DatabaseDamaged> =>
-  Layer.scoped(KvStore, make(options))
+export const layer = (config: SqliteConfig): Layer.Layer<KvStore, KvError | DatabaseDamaged> =>
+  Layer.scoped(KvStore, make(config))
+
+/** `layer` from `Config`, in the style of `SqliteClient.layerConfig`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<SqliteConfig>
+): Layer.Layer<KvStore, KvError | DatabaseDamaged | ConfigError.ConfigError> =>
+  Layer.scoped(KvStore, Effect.flatMap(Config.unwrap(config), make))
 
 /**
  * Checks `filename` and, if it is damaged, moves it aside and copies what is

@@ -22,14 +22,11 @@
  *   dropped and tried again (see `internal/zookeeper/guard.ts`).
  * - **TLS** is not available: the client library speaks plain TCP only.
  */
-import { Duration, Effect, Layer, type Scope } from "effect"
-import { KvError, KvStore, type KvStoreShape } from "../KvStore.js"
+import { Config, type ConfigError, Duration, Effect, Layer, type Scope } from "effect"
+import { KvError, KvStore, type KvStoreShape, type TlsFiles } from "../KvStore.js"
 import * as Session from "../internal/zookeeper/session.js"
 import * as Watch from "../internal/zookeeper/watch.js"
 import * as Writes from "../internal/zookeeper/writes.js"
-import type { TlsFiles } from "../internal/tlsFiles.js"
-
-export { keyToPath, prefixToDirectory } from "../internal/zookeeper/paths.js"
 
 export interface ZookeeperConfig {
   /** `host:port` of each server. */
@@ -66,3 +63,9 @@ export const make = (config: ZookeeperConfig): Effect.Effect<KvStoreShape, KvErr
 
 export const layer = (config: ZookeeperConfig): Layer.Layer<KvStore, KvError> =>
   Layer.scoped(KvStore, make(config))
+
+/** `layer` from `Config`, in the style of `SqliteClient.layerConfig`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<ZookeeperConfig>
+): Layer.Layer<KvStore, KvError | ConfigError.ConfigError> =>
+  Layer.scoped(KvStore, Effect.flatMap(Config.unwrap(config), make))

@@ -33,7 +33,7 @@
  * ```
  *
  * Memory store for tests: `const store = MemoryKvStore.unsafeMake()`, then
- * `listen({ port: 0, store, stats: memoryStats(store) })`.
+ * `listen({ port: 0, store, stats: store.stats })`.
  *
  * The server touches the store only through the `KvStore` interface (plus
  * the optional `early` fast path), so any store (memory, SQLite, etcd) drops in. Keys are `<token>/<host:port>` with
@@ -43,7 +43,6 @@
 import { randomBytes } from "node:crypto"
 import { Effect, Option, type Scope } from "effect"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
-import type { MemoryStats } from "../KvStore/Memory.js"
 import * as Admission from "./Admission.js"
 import * as Api from "./Api.js"
 import * as Config from "./Config.js"
@@ -133,24 +132,6 @@ export interface Handler {
    */
   readonly resolveToken: (token: string) => Effect.Effect<ReadToken.Resolved, KvError>
 }
-
-/**
- * `/metrics` figures of the memory store. It expires lazily, on its next
- * operation: a delete of a key that cannot exist runs that first, cheaply.
- */
-export const memoryStats = (store: KvStoreShape & { readonly stats: () => MemoryStats }) =>
-  Effect.zipRight(
-    store.delete("\u0000"),
-    Effect.sync((): Metrics.StoreStats => {
-      const stats = store.stats()
-      // Server keys are one level deep (`<token>/<host:port>`): a directory besides the root is a cluster.
-      return {
-        entries: stats.keys,
-        clusters: Math.max(0, stats.directories - 1),
-        expirations: stats.expirations
-      }
-    })
-  )
 
 /** A fresh token: 128 bits from the CSPRNG, 32 lowercase hex digits. */
 export const newToken = (): string => randomBytes(16).toString("hex")

@@ -5,12 +5,9 @@
 import { Data, Effect } from "effect"
 // fs.promises loads on first use: a CLI start that reads no TLS file does not pay for node:fs/promises.
 import { promises as fs } from "node:fs"
+import type { TlsFiles } from "../KvStore.js"
 
-export interface TlsFiles {
-  readonly ca?: string
-  readonly cert?: string
-  readonly key?: string
-}
+export type { TlsFiles } from "../KvStore.js"
 
 export interface TlsPem {
   readonly ca?: Buffer

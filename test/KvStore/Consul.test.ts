@@ -12,6 +12,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { KvError, KvSnapshot, KvStoreShape } from "../../src/KvStore.js"
 import * as Consul from "../../src/KvStore/Consul.js"
+import * as Endpoint from "../../src/internal/consul/endpoint.js"
+import { sessionTtlMillis } from "../../src/internal/consul/sessions.js"
 import { foreignSession, httpPut, tick, until } from "../support/consul/Fixtures.js"
 import { consulDouble, ManualClock } from "../support/consulDouble.js"
 import { freePort } from "../support/net.js"
@@ -55,7 +57,7 @@ const setup = (options: { readonly clock?: ManualClock } = {}) =>
 
 describe("KvStore/Consul", () => {
   describe("resolveEndpoint", () => {
-    const resolve = (address: string, tls?: { ca: string }) => Consul.resolveEndpoint(address, tls)
+    const resolve = (address: string, tls?: { ca: string }) => Endpoint.resolve(address, tls)
     it("host:port is http, and https with TLS files; the port defaults to 8500", () => {
       assert.deepStrictEqual(Either.getOrThrow(resolve("10.0.0.1:8501")), {
         origin: "http://10.0.0.1:8501",
@@ -94,10 +96,10 @@ describe("KvStore/Consul", () => {
   })
 
   it("the session TTL is half the key TTL, within Consul's 10s..24h", () => {
-    assert.strictEqual(Consul.sessionTtlMillis("60 seconds"), 30_000)
-    assert.strictEqual(Consul.sessionTtlMillis("25 seconds"), 12_500)
-    assert.strictEqual(Consul.sessionTtlMillis("5 seconds"), 10_000)
-    assert.strictEqual(Consul.sessionTtlMillis("72 hours"), 24 * 3_600_000)
+    assert.strictEqual(sessionTtlMillis("60 seconds"), 30_000)
+    assert.strictEqual(sessionTtlMillis("25 seconds"), 12_500)
+    assert.strictEqual(sessionTtlMillis("5 seconds"), 10_000)
+    assert.strictEqual(sessionTtlMillis("72 hours"), 24 * 3_600_000)
   })
 
   it.scoped("put, list by prefix, delete, deletePrefix", () =>

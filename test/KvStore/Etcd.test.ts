@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:net"
 import { Chunk, Duration, Effect, Either, Fiber, Queue, Stream } from "effect"
 import type { KvSnapshot, KvStoreShape } from "../../src/KvStore.js"
 import * as Etcd from "../../src/KvStore/Etcd.js"
+import { endpointUrl, prefixEnd } from "../../src/internal/etcd/connection.js"
 import * as DiscoveryServer from "../../src/Server/Server.js"
 import { type EtcdServer, type EtcdTls, etcdAvailable, makeEtcdTls, startEtcd } from "../support/etcd.js"
 import { freePort } from "../support/net.js"
@@ -408,12 +409,12 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
 
   it.effect("prefixEnd and endpointUrl", () =>
     Effect.sync(() => {
-      assert.strictEqual(Etcd.prefixEnd(Buffer.from("a/")).toString(), "a0")
-      assert.deepStrictEqual([...Etcd.prefixEnd(Buffer.from([0x61, 0xff]))], [0x62])
-      assert.deepStrictEqual([...Etcd.prefixEnd(Buffer.from([0xff]))], [0])
-      assert.strictEqual(Etcd.endpointUrl("h:1", false), "http://h:1")
-      assert.strictEqual(Etcd.endpointUrl("h:1", true), "https://h:1")
-      assert.strictEqual(Etcd.endpointUrl("https://h:1", false), "https://h:1")
+      assert.strictEqual(prefixEnd(Buffer.from("a/")).toString(), "a0")
+      assert.deepStrictEqual([...prefixEnd(Buffer.from([0x61, 0xff]))], [0x62])
+      assert.deepStrictEqual([...prefixEnd(Buffer.from([0xff]))], [0])
+      assert.strictEqual(endpointUrl("h:1", false), "http://h:1")
+      assert.strictEqual(endpointUrl("h:1", true), "https://h:1")
+      assert.strictEqual(endpointUrl("https://h:1", false), "https://h:1")
     })
   )
 })

@@ -15,6 +15,7 @@ import { Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream, Te
 import type { KvSnapshot } from "../../src/KvStore.js"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
 import * as Commits from "../../src/internal/sqlite/commits.js"
+import { upperBound } from "../../src/internal/sqlite/keys.js"
 import { unavailable } from "../../src/internal/sqlite/open.js"
 import type { Statements } from "../../src/internal/sqlite/statements.js"
 
@@ -27,7 +28,7 @@ const tempFile = Effect.acquireRelease(
 const fresh = Effect.flatMap(tempFile, (filename) => Sqlite.make({ filename }))
 
 /** Opens `filename` in its own scope, so a test can close and reopen it. */
-const open = (filename: string, options: Partial<Sqlite.SqliteOptions> = {}) =>
+const open = (filename: string, options: Partial<Sqlite.SqliteConfig> = {}) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
     const store = yield* Sqlite.make({ filename, ...options }).pipe(Scope.extend(scope))
@@ -38,10 +39,10 @@ const keys = (snapshot: { pairs: ReadonlyArray<{ key: string }> }) => snapshot.p
 
 describe("upperBound", () => {
   it("is the smallest string above every extension of the prefix", () => {
-    assert.strictEqual(Sqlite.upperBound("abc/"), "abc0")
-    assert.strictEqual(Sqlite.upperBound(""), undefined)
-    assert.strictEqual(Sqlite.upperBound("a\u{10FFFF}"), "b")
-    assert.strictEqual(Sqlite.upperBound("\u{d7ff}"), "\u{e000}")
+    assert.strictEqual(upperBound("abc/"), "abc0")
+    assert.strictEqual(upperBound(""), undefined)
+    assert.strictEqual(upperBound("a\u{10FFFF}"), "b")
+    assert.strictEqual(upperBound("\u{d7ff}"), "\u{e000}")
   })
 })
 
@@ -134,7 +135,7 @@ describe("Sqlite KvStore", () => {
       // Commits at once: nothing between the clock and the sweeper's commits runs on a real timer.
       // The scheduler also records how many keys each commit expired.
       const perCommit: Array<number> = []
-      let view: Sqlite.SqliteStore | undefined
+      let view: Sqlite.SqliteKvStore | undefined
       let seen = 0
       const store = yield* Sqlite.make({
         filename,
@@ -203,7 +204,7 @@ describe("Sqlite KvStore", () => {
   )
 
   /** Runs `watch(prefix)` into a queue, so a test can take snapshots one at a time. */
-  const watching = (store: Sqlite.SqliteStore, prefix: string) =>
+  const watching = (store: Sqlite.SqliteKvStore, prefix: string) =>
     Effect.gen(function* () {
       const queue = yield* Queue.unbounded<KvSnapshot>()
       yield* store.watch(prefix).pipe(

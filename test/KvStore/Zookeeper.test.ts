@@ -8,6 +8,7 @@ import { createRequire } from "node:module"
 import { Duration, Effect, Either, Logger, LogLevel, Queue, Stream } from "effect"
 import type { KvSnapshot, KvStoreShape } from "../../src/KvStore.js"
 import * as Zookeeper from "../../src/KvStore/Zookeeper.js"
+import { keyToPath, prefixToDirectory } from "../../src/internal/zookeeper/paths.js"
 import { freePort } from "../support/net.js"
 import { tcpProxy } from "../support/kv-server.js"
 import { startZookeeper, type ZookeeperServer, zookeeperAvailable } from "../support/zookeeper.js"
@@ -103,15 +104,15 @@ const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
 describe("KvStore/Zookeeper paths", () => {
   it("keyToPath and prefixToDirectory", () => {
-    assert.strictEqual(Zookeeper.keyToPath("a/b/c"), "/a/b/c")
-    assert.strictEqual(Zookeeper.keyToPath("/a/[::1]:80"), "/a/[::1]:80")
-    assert.isUndefined(Zookeeper.keyToPath("a//b"))
-    assert.isUndefined(Zookeeper.keyToPath("a/b/"))
-    assert.isUndefined(Zookeeper.keyToPath("a/../b"))
-    assert.deepStrictEqual(Zookeeper.prefixToDirectory("a/b/"), { dir: "/a/b", name: "" })
-    assert.deepStrictEqual(Zookeeper.prefixToDirectory("a/b/x"), { dir: "/a/b", name: "x" })
-    assert.deepStrictEqual(Zookeeper.prefixToDirectory("top"), { dir: "/", name: "top" })
-    assert.isUndefined(Zookeeper.prefixToDirectory("a//b/"))
+    assert.strictEqual(keyToPath("a/b/c"), "/a/b/c")
+    assert.strictEqual(keyToPath("/a/[::1]:80"), "/a/[::1]:80")
+    assert.isUndefined(keyToPath("a//b"))
+    assert.isUndefined(keyToPath("a/b/"))
+    assert.isUndefined(keyToPath("a/../b"))
+    assert.deepStrictEqual(prefixToDirectory("a/b/"), { dir: "/a/b", name: "" })
+    assert.deepStrictEqual(prefixToDirectory("a/b/x"), { dir: "/a/b", name: "x" })
+    assert.deepStrictEqual(prefixToDirectory("top"), { dir: "/", name: "top" })
+    assert.isUndefined(prefixToDirectory("a//b/"))
   })
 })
 

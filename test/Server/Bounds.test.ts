@@ -18,7 +18,7 @@ const B = "192.0.2.2"
 const handler = (options: Omit<Server.ServerOptions, "store"> = {}) =>
   Effect.suspend(() => {
     const store = Memory.unsafeMake()
-    return Server.makeHandler({ store, stats: Server.memoryStats(store), ...options })
+    return Server.makeHandler({ store, stats: store.stats, ...options })
   })
 
 const post = (h: Server.Handler, path: string, body: string, client = A) =>

@@ -16,7 +16,7 @@ const C = `/v1/clusters/${TOKEN}`
 
 const serve = (options: Partial<Server.ListenOptions> = {}) => {
   const store = Memory.unsafeMake()
-  return Server.listen({ port: 0, store, stats: Server.memoryStats(store), ...options })
+  return Server.listen({ port: 0, store, stats: store.stats, ...options })
 }
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)

@@ -24,7 +24,7 @@ describe("Read-only tokens", () => {
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "swarm-ro-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-      const stores: Array<Sqlite.SqliteStore> = []
+      const stores: Array<Sqlite.SqliteKvStore> = []
       const open = (scope: Scope.Scope) =>
         Effect.gen(function* () {
           const store = yield* Sqlite.make({ filename: join(dir, "s.db") })

@@ -28,7 +28,7 @@ const stores: ReadonlyArray<StoreUnderTest> = [
     name: "memory",
     make: Effect.sync(() => {
       const store = Memory.unsafeMake()
-      return { store, stats: Server.memoryStats(store) }
+      return { store, stats: store.stats }
     })
   },
   {

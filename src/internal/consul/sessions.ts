@@ -7,11 +7,21 @@
  * refuse to re-acquire a key for 15s after its session lapsed, so a node that
  * comes back would stay unregistered that long.
  */
-import { Effect, type Scope } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 import * as GoDuration from "../../GoDuration.js"
 import type { KvError } from "../../KvStore.js"
 import { decodeSessionId, expectStatus } from "./answers.js"
 import type { Client } from "./client.js"
+
+const SESSION_TTL_MIN = 10_000
+const SESSION_TTL_MAX = 24 * 3_600_000
+
+/** The session TTL for a requested key TTL: half of it (Consul waits up to twice), within Consul's bounds. */
+export const sessionTtlMillis = (ttl: Duration.DurationInput): number =>
+  Math.min(
+    SESSION_TTL_MAX,
+    Math.max(SESSION_TTL_MIN, Math.floor(Duration.toMillis(Duration.decode(ttl)) / 2))
+  )
 
 export interface Sessions {
   /** The live session for this TTL: renewed, or created when missing or invalidated. */

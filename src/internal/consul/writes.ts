@@ -15,7 +15,7 @@ import { KvError, type KvStoreShape, type PutOptions, type PutResult } from "../
 import type { Client } from "./client.js"
 import * as Endpoint from "./endpoint.js"
 import type { Kv } from "./kv.js"
-import type { Sessions } from "./sessions.js"
+import { type Sessions, sessionTtlMillis } from "./sessions.js"
 import * as Txn from "./txn.js"
 
 /** Tries per write: a session may lapse between its renewal and the write, or another may hold the key. */
@@ -26,8 +26,7 @@ const HINTS = 10_000
 export const make = (
   client: Client,
   kv: Kv,
-  sessions: Sessions,
-  sessionTtlMillis: (ttl: NonNullable<PutOptions["ttl"]>) => number
+  sessions: Sessions
 ): Pick<KvStoreShape, "put" | "delete" | "deletePrefix"> => {
   const written = new Map<string, string>()
   const remember = (key: string, value: string) => {

@@ -41,6 +41,8 @@ export const make = (lookup: Lookup) => {
   const dirs = new Map<string, Directory>()
   let revision = 0
   let floor = 0
+  /** Directories other than the root that hold a key. */
+  let nonEmpty = 0
 
   const fresh = (): Directory => ({
     keys: new Set(),
@@ -67,8 +69,13 @@ export const make = (lookup: Lookup) => {
         dir = fresh()
         dirs.set(path, dir)
       }
-      if (membership === "Added") dir.keys.add(key)
-      else if (membership === "Removed") dir.keys.delete(key)
+      if (membership === "Added") {
+        dir.keys.add(key)
+        if (dir.keys.size === 1 && path !== "") nonEmpty++
+      } else if (membership === "Removed") {
+        dir.keys.delete(key)
+        if (dir.keys.size === 0 && path !== "") nonEmpty--
+      }
       dir.index = revision
       dir.snapshot = undefined
       dir.signal?.unsafeNotify()
@@ -174,6 +181,7 @@ export const make = (lookup: Lookup) => {
     nextDeadline,
     watch,
     /** Directories held (non-empty or watched), the root included. */
-    size: () => dirs.size
+    size: () => dirs.size,
+    nonEmpty: () => nonEmpty
   }
 }

@@ -22,7 +22,7 @@ const handler = (adminToken?: string) =>
     const store = Memory.unsafeMake()
     const h = yield* Server.makeHandler({
       store,
-      stats: Server.memoryStats(store),
+      stats: store.stats,
       ...(adminToken === undefined ? {} : { adminToken })
     })
     return h
