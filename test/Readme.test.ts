@@ -2,12 +2,13 @@
 // and the blocks that are tests (they import @effect/vitest) run here too. Imports of "swarm-discovery" point at src/.
 import { assert, it } from "@effect/vitest"
 import { Effect, Fiber, Stream, TestClock } from "effect"
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import ts from "typescript"
 import { describe } from "vitest"
 import { Discovery, Entry, Join } from "../src/index.js"
+import { fencedBlocks } from "./support/markdown.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 const outDir = path.join(root, "test", ".doc-blocks")
@@ -38,18 +39,13 @@ const extract = (): ReadonlyArray<Block> => {
   mkdirSync(outDir, { recursive: true })
   const blocks: Array<Block> = []
   for (const doc of docs) {
-    const lines = readFileSync(path.join(root, doc), "utf8").split("\n")
-    for (let i = 0; i < lines.length; i++) {
-      if (!/^```(ts|typescript)\s*$/.test(lines[i]!)) continue
-      const start = i
-      const body: Array<string> = []
-      for (i++; i < lines.length && !lines[i]!.startsWith("```"); i++) body.push(lines[i]!)
-      const name = `${doc.replace(/[/.]/g, "_")}_${start + 1}.ts`
+    for (const { lang, line, body: source } of fencedBlocks(path.join(root, doc))) {
+      if (lang !== "ts" && lang !== "typescript") continue
+      const name = `${doc.replace(/[/.]/g, "_")}_${line}.ts`
       const file = path.join(outDir, name)
-      const source = body.join("\n")
       // Each block is a module of its own: `export {}` keeps top-level names from clashing across blocks.
       writeFileSync(file, `${pointAtSources(source, outDir)}\nexport {}\n`)
-      blocks.push({ doc, line: start + 1, file, isTest: source.includes(`from "@effect/vitest"`) })
+      blocks.push({ doc, line, file, isTest: source.includes(`from "@effect/vitest"`) })
     }
   }
   return blocks

@@ -2,12 +2,12 @@
 // uses a different effect 3.x patch (and @effect/platform, @effect/platform-node) from the npm registry, then check
 // what a user would see. The project is test/consumer/fixture. It needs the registry (the npm cache helps); without
 // it the suite skips loudly, except under CI=true, where that is a failure.
-import { execFile } from "node:child_process"
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, beforeEach, describe, it } from "vitest"
+import { offlineReason, pack, type Packed, run } from "../support/npm.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const ours = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
@@ -43,32 +43,6 @@ const NOT_EXPORTED = [
   "swarm-discovery/dist/swarm-main.cjs"
 ]
 
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** npm's own variables (npm test sets them) would point the child npm at this repo: keep only the user's config. */
-const cleanEnv = (): NodeJS.ProcessEnv =>
-  Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([key]) =>
-        !key.startsWith("npm_") ||
-        ["npm_config_cache", "npm_config_registry", "npm_config_userconfig"].includes(key)
-    )
-  )
-
-const run = (command: string, args: ReadonlyArray<string>, cwd: string, timeout = 140_000) =>
-  new Promise<Run>((resolve) =>
-    execFile(command, args, { cwd, env: cleanEnv(), timeout, maxBuffer: 64 << 20 }, (error, stdout, stderr) =>
-      resolve({
-        code: error === null ? 0 : typeof error.code === "number" ? error.code : null,
-        stdout,
-        stderr
-      })
-    )
-  )
 const node = (args: ReadonlyArray<string>, cwd: string) => run(process.execPath, args, cwd)
 
 /** Every installed package, by walking node_modules (nested copies included). */
@@ -99,18 +73,11 @@ const installed = (dir: string): Array<{ name: string; version: string; path: st
 
 const work = mkdtempSync(join(tmpdir(), "swarm-consumer-"))
 const project = join(work, "project")
-let tarball = { filename: "", size: 0, files: [] as Array<string> }
+let tarball: Packed = { filename: "", size: 0, files: [] }
 let offline: string | undefined
 
 beforeAll(async () => {
-  const packed = await run("npm", ["pack", "--json", "--pack-destination", work], root)
-  assert.strictEqual(packed.code, 0, `npm pack failed:\n${packed.stderr}`)
-  const [info] = JSON.parse(packed.stdout) as Array<{
-    filename: string
-    size: number
-    files: Array<{ path: string }>
-  }>
-  tarball = { filename: info!.filename, size: info!.size, files: info!.files.map((f) => f.path) }
+  tarball = await pack(root, work)
 
   cpSync(join(root, "test", "consumer", "fixture"), project, { recursive: true })
   const dependencies = { "swarm-discovery": `file:../${tarball.filename}`, ...CONSUMER_DEPENDENCIES }
@@ -125,9 +92,8 @@ beforeAll(async () => {
     150_000
   )
   if (install.code !== 0) {
-    const network = /E(NOTFOUND|AI_AGAIN|TIMEDOUT|CONNREFUSED|CONNRESET)|network/i.test(install.stderr)
-    if (network && process.env.CI === undefined) offline = install.stderr.split("\n").slice(0, 5).join("\n")
-    else assert.fail(`npm install in the consumer project failed:\n${install.stderr}`)
+    offline = offlineReason(install)
+    if (offline === undefined) assert.fail(`npm install in the consumer project failed:\n${install.stderr}`)
   }
 }, 180_000)
 afterAll(() => rmSync(work, { recursive: true, force: true }))
