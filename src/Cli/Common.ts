@@ -1,7 +1,7 @@
 /**
  * What the `swarm` commands share: the discovery URL argument and its env
- * fallback, `--discovery-opt`, Go-duration flags, `--format`, the stderr
- * logger, the console that drops colours, and the one place errors are printed.
+ * fallback, `--discovery-opt`, Go-duration flags, `--format`, the output
+ * sinks, the stderr logger, and the one place errors are formatted.
  *
  * Exit codes: 0 success (and after SIGINT/SIGTERM), 1 a runtime failure
  * (backend unavailable, `list` timed out, backend cannot register),
@@ -12,7 +12,6 @@ import {
   Cause,
   Config,
   ConfigError,
-  type Console,
   Data,
   Duration,
   Effect,
@@ -30,6 +29,7 @@ import { isatty } from "node:tty"
 import * as Discovery from "../Discovery.js"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
 import * as GoDuration from "../GoDuration.js"
+import * as Messages from "./compat/Messages.js"
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Data.TaggedError("UsageError")<{
@@ -70,34 +70,6 @@ export const EXIT_USAGE = 2
 // Shared arguments and options
 // ---------------------------------------------------------------------------
 
-/**
- * `withSchema` whose error reads `<label>: <the schema's own message>`, not
- * the decode tree @effect/cli prints by default.
- */
-export const schemaFor = <A, I>(label: string, schema: Schema.Schema<A, I>): Schema.Schema<A, I> =>
-  schema.annotations({
-    message: (issue) => ({
-      message: label === "" ? leafMessage(issue) : `${label}: ${leafMessage(issue)}`,
-      override: true
-    })
-  })
-
-/** The innermost message of a parse issue: what the failing check itself said. */
-const leafMessage = (issue: ParseResult.ParseIssue): string => {
-  switch (issue._tag) {
-    case "Type":
-      return issue.message ?? `invalid value ${JSON.stringify(issue.actual)}`
-    case "Transformation":
-    case "Refinement":
-    case "Pointer":
-      return leafMessage(issue.issue)
-    case "Composite":
-      return leafMessage(Array.isArray(issue.issues) ? issue.issues[0] : issue.issues)
-    default:
-      return issue.message ?? "invalid value"
-  }
-}
-
 /** An env var for `withFallbackConfig`; what it holds goes through the option's own schema. */
 export const envVar = (name: string): Config.Config<string> => Config.string(name)
 
@@ -123,7 +95,7 @@ export const discoveryArg = Args.text({ name: "discovery" }).pipe(
   ),
   Args.withFallbackConfig(envVar("SWARM_DISCOVERY")),
   // Its errors name the URL already ("invalid discovery URL ...", "discovery service not supported").
-  Args.withSchema(schemaFor("", DiscoveryUrlString))
+  Args.withSchema(Messages.schemaFor("", DiscoveryUrlString))
 )
 
 /** `--discovery-opt key=value`, repeatable; a later repeat of a key wins. */
@@ -185,18 +157,10 @@ export const goDuration = (
   return Options.text(name).pipe(
     Options.withPseudoName("duration"),
     Options.withDescription(description),
-    Options.withSchema(schemaFor(`--${name}`, bounded)),
+    Options.withSchema(Messages.schemaFor(`--${name}`, bounded)),
     Options.withDefault(rule.default)
   )
 }
-
-/** A Go-duration flag as text, checked later with `duration` (serve's flags). */
-export const durationOption = (name: string, description: string) =>
-  Options.text(name).pipe(
-    Options.withPseudoName("duration"),
-    Options.withDescription(description),
-    Options.optional
-  )
 
 /** Reads an env var through Effect's `Config`, so tests can supply their own; empty counts as unset. */
 export const env = (name: string): Effect.Effect<Option.Option<string>> =>
@@ -205,31 +169,6 @@ export const env = (name: string): Effect.Effect<Option.Option<string>> =>
     Effect.orElseSucceed(() => Option.none<string>())
   )
 
-/** Parses a Go-duration flag value (or takes the default) and checks its lower bound. */
-export const duration = (
-  command: string,
-  flag: string,
-  value: Option.Option<string>,
-  rule: DurationRule
-): Either.Either<Duration.Duration, UsageError> => {
-  if (Option.isNone(value)) return Either.right(rule.default)
-  const fail = (reason: string) => Either.left(new UsageError({ command, reason: `--${flag}: ${reason}` }))
-  const millis = GoDuration.parseMillis(value.value)
-  if (Either.isLeft(millis)) return fail(millis.left.message)
-  const parsed = Duration.millis(Math.max(0, millis.right))
-  if (rule.min !== undefined) {
-    const min = Duration.toMillis(rule.min)
-    const ok = rule.exclusive ? millis.right > min : millis.right >= min
-    if (!ok) {
-      const bound = rule.exclusive
-        ? `greater than ${GoDuration.format(rule.min)}`
-        : `at least ${GoDuration.format(rule.min)}`
-      return fail(`must be ${bound}, got ${value.value.trim()}`)
-    }
-  }
-  return Either.right(parsed)
-}
-
 // ---------------------------------------------------------------------------
 // Terminal output: colours, logs, errors
 // ---------------------------------------------------------------------------
@@ -237,10 +176,6 @@ export const duration = (
 /** Colours only for a terminal, and never with NO_COLOR set (https://no-color.org). */
 export const useColour = (stream: { readonly isTTY?: boolean }, environment = process.env): boolean =>
   stream.isTTY === true && isatty(1) && (environment.NO_COLOR ?? "") === ""
-
-const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g
-
-export const stripAnsi = (text: string): string => text.replace(ANSI, "")
 
 export interface Sink {
   readonly write: (text: string) => void
@@ -281,34 +216,6 @@ export const stdoutSink = (): Sink => ({
 export const stderrSink = (): Sink => ({
   write: (text) => void process.stderr.write(text),
   colour: useColour({ isTTY: isatty(2) })
-})
-
-const render = (args: ReadonlyArray<unknown>): string =>
-  args.map((a) => (typeof a === "string" ? a : String(a))).join(" ")
-
-/**
- * The `Console` the CLI runs with: `log` goes to `out`, `error` to `err`,
- * ANSI codes are dropped where colours are off, and @effect/cli's parse
- * errors (the only `Console.error` calls) are reformatted by `formatError`.
- */
-export const makeConsole = (
-  base: Console.Console,
-  out: Sink,
-  err: Sink,
-  formatError: (text: string) => string
-): Console.Console => ({
-  ...base,
-  log: (...args) =>
-    Effect.sync(() => {
-      // @effect/cli's rendered help and version end in a newline of their own.
-      const text = render(args).replace(/\n+$/, "")
-      out.write(`${out.colour ? text : stripAnsi(text)}\n`)
-    }),
-  error: (...args) =>
-    Effect.sync(() => {
-      const text = formatError(stripAnsi(render(args)).trim())
-      err.write(`${text}\n`)
-    })
 })
 
 /** `swarm join: <message>`, redacted, plus a pointer to the help for usage errors. */
@@ -352,3 +259,6 @@ const LEVELS: Record<string, LogLevel.LogLevel> = {
 /** `SWARM_LOG_LEVEL` (trace, debug, info, warning, error, none); info when unset or unknown. */
 export const logLevelFrom = (value: string | undefined): LogLevel.LogLevel =>
   LEVELS[(value ?? "").trim().toLowerCase()] ?? LogLevel.Info
+
+/** The process exit code a run ended with, carried as the failure of `main` once its error is printed. */
+export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}

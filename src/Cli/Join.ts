@@ -10,6 +10,7 @@ import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
 import * as Join from "../Join.js"
 import * as Common from "./Common.js"
+import * as Compat from "./compat/Compat.js"
 
 const NAME = "join"
 
@@ -75,7 +76,7 @@ export const command = Command.make(
       Options.withDescription("The address to register, host:port (IPv6 in brackets)."),
       Options.withFallbackConfig(Common.envVar("SWARM_ADVERTISE")),
       // Trimmed first: an env var often carries a stray space.
-      Options.withSchema(Common.schemaFor("--advertise", Schema.compose(Schema.Trim, Entry.FromString)))
+      Options.withSchema(Compat.schemaFor("--advertise", Schema.compose(Schema.Trim, Entry.FromString)))
     ),
     heartbeat: Common.goDuration("heartbeat", "How often to register.", {
       default: Discovery.DEFAULT_HEARTBEAT,

@@ -5,7 +5,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import * as Cli from "./Cli.js"
-import * as Platform from "./Platform.js"
+import * as Platform from "./compat/Platform.js"
 
 /** SIGINT/SIGTERM interrupt `main` (join deregisters on the way out) and end with 0; see Cli.exitCode. */
 export const run = (args: ReadonlyArray<string>, version: string): void => {

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Logger } from "effect"
 import * as Cli from "../../src/Cli/Cli.js"
-import * as Platform from "../../src/Cli/Platform.js"
+import * as Platform from "../../src/Cli/compat/Platform.js"
 
 /** Runs `swarm args` in-process, capturing stdout, stderr, logs and the exit code. */
 const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
@@ -148,7 +148,10 @@ describe("swarm (in-process)", () => {
       const joined = yield* run(["join"], env)
       assert.strictEqual(joined.code, 1)
       assert.include(joined.stderr, "cannot register")
-      assert.include(yield* usageError(["join", "memory://x"], { SWARM_ADVERTISE: "nope" }), "--advertise")
+      assert.include(
+        yield* usageError(["join", "memory://x"], { SWARM_ADVERTISE: "nope" }),
+        'swarm join: SWARM_ADVERTISE: invalid address "nope"'
+      )
       assert.include(yield* usageError(["list"], { SWARM_DISCOVERY: "bogus://x" }), "not supported")
       assert.include(yield* usageError(["list"]), "SWARM_DISCOVERY")
       const listed = yield* run(["list", "nodes://c:3"], { SWARM_DISCOVERY: "nodes://a:1" })

@@ -10,12 +10,13 @@
  * var of `withFallbackConfig`, and marks an optional `keyValueMap` as required.
  * Its option and argument trees are not public API, so this module is the one
  * place that reads their instruction tags (`Single`, `WithDefault`, ...);
- * test/Cli/Help.test.ts fails if a version changes them.
+ * test/e2e/cli-help.test.ts (each option with its value, default and env var)
+ * fails if a version changes them.
  */
 import type { Args, CommandDescriptor as Descriptor, HelpDoc, Options } from "@effect/cli"
 import type * as Span from "@effect/cli/HelpDoc/Span"
 import { Duration, HashMap, Option } from "effect"
-import * as GoDuration from "../GoDuration.js"
+import * as GoDuration from "../../GoDuration.js"
 
 export interface OptionDoc {
   /** `--advertise`, then its aliases (`--addr`). */

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
-import * as Argv from "../../src/Cli/Argv.js"
-import * as HelpModel from "../../src/Cli/HelpModel.js"
-import * as Join from "../../src/Cli/Join.js"
-import * as List from "../../src/Cli/List.js"
+import * as Argv from "../../../src/Cli/compat/Argv.js"
+import * as HelpModel from "../../../src/Cli/compat/HelpModel.js"
+import * as Join from "../../../src/Cli/Join.js"
+import * as List from "../../../src/Cli/List.js"
 
 const specs = new Map([
   ["join", Argv.specOf(HelpModel.describeCommand(Join.command))],

@@ -18,7 +18,7 @@
  * options added later are covered too.
  */
 import { Either } from "effect"
-import { UsageError } from "./Common.js"
+import { UsageError } from "../Common.js"
 import type { CommandDoc } from "./HelpModel.js"
 
 export interface CommandSpec {
@@ -47,7 +47,18 @@ export interface Normalized {
   readonly args: ReadonlyArray<string>
   /** The subcommand, when one was named. */
   readonly command: string | undefined
+  /** The subcommand's options as typed (`--addr`), to tell a typed value from an env var's. */
+  readonly options: ReadonlySet<string>
+  readonly positionals: number
 }
+
+const done = (
+  args: ReadonlyArray<string>,
+  command: string | undefined,
+  options: ReadonlyArray<string> = [],
+  positionals = 0
+): Either.Either<Normalized, UsageError> =>
+  Either.right({ args, command, options: new Set(options.filter((o) => o.startsWith("-"))), positionals })
 
 const isOptionLike = (arg: string): boolean => arg.startsWith("--") || HELP.has(arg)
 
@@ -77,15 +88,14 @@ export const normalize = (
       globals.push(arg)
     } else {
       // Not a subcommand: leave the rest to @effect/cli, which names the valid ones.
-      return Either.right({ args: [...globals, ...args.slice(i)], command: undefined })
+      return done([...globals, ...args.slice(i)], undefined)
     }
   }
-  if (i >= args.length)
-    return Either.right({ args: globals.length === 0 ? ["--help"] : globals, command: undefined })
+  if (i >= args.length) return done(globals.length === 0 ? ["--help"] : globals, undefined)
 
   const command = args[i]!
   // `swarm --help join` means join's help, as `swarm join --help` does.
-  if (globals.some((g) => HELP.has(g))) return Either.right({ args: ["--help", command, "--help"], command })
+  if (globals.some((g) => HELP.has(g))) return done(["--help", command, "--help"], command)
   const spec = commands.get(command)!
   const options: Array<string> = []
   const positionals: Array<string> = []
@@ -95,7 +105,7 @@ export const normalize = (
       positionals.push(...args.slice(i + 1))
       break
     }
-    if (HELP.has(arg)) return Either.right({ args: ["--help", command, "--help"], command })
+    if (HELP.has(arg)) return done(["--help", command, "--help"], command)
     if (!arg.startsWith("-") || arg === "-") {
       positionals.push(arg)
       continue
@@ -135,7 +145,12 @@ export const normalize = (
   // After "--" nothing is an option. It also keeps a key=value option (@effect/cli 0.77's
   // keyValueMap takes every following `a=b` word as another pair) off a positional with '='.
   const separator = positionals.some((p) => p.startsWith("-") || p.includes("=")) ? ["--"] : []
-  return Either.right({ args: [...globals, command, ...options, ...separator, ...positionals], command })
+  return done(
+    [...globals, command, ...options, ...separator, ...positionals],
+    command,
+    options,
+    positionals.length
+  )
 }
 
 const splitInline = (arg: string): readonly [string, string | undefined] => {
