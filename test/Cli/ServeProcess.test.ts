@@ -7,10 +7,10 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { gates, SWARM } from "../support/gate.js"
 import { freePort } from "../support/net.js"
 import { request } from "../support/http.js"
 
-const BIN = "dist/swarm.cjs"
 const dirs: Array<string> = []
 const children = new Set<ChildProcess>()
 afterAll(() => {
@@ -34,7 +34,7 @@ interface Running {
 /** Starts `swarm serve` and waits for its instructions (printed once it listens). */
 const start = async (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Running> => {
   const port = await freePort()
-  const child = spawn(process.execPath, [BIN, "serve", "--listen", `127.0.0.1:${port}`, ...args], {
+  const child = spawn(process.execPath, [SWARM, "serve", "--listen", `127.0.0.1:${port}`, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -66,7 +66,7 @@ const waitFor = async (server: Running, pattern: RegExp) => {
 const TOKEN = "00112233445566778899aabbccddeeff"
 const C = `/v1/clusters/${TOKEN}`
 
-describe.skipIf(!existsSync(BIN))("swarm serve process", () => {
+describe.skipIf(!gates.built())("swarm serve process", () => {
   it("prints how to create, join and list; SIGTERM answers long-polls and exits 0", async () => {
     const state = tempDir()
     const server = await start([], { XDG_STATE_HOME: state, SWARM_LOG_LEVEL: "debug" })
@@ -129,7 +129,7 @@ describe.skipIf(!existsSync(BIN))("swarm serve process", () => {
     const port = await freePort()
     const second = spawnSync(
       process.execPath,
-      [BIN, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", data],
+      [SWARM, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", data],
       {
         encoding: "utf8",
         timeout: 15_000
@@ -149,13 +149,13 @@ describe.skipIf(!existsSync(BIN))("swarm serve process", () => {
     server.child.kill("SIGTERM")
     assert.strictEqual(await server.exited, 0)
 
-    const bad = spawnSync(process.execPath, [BIN, "serve", "--store", "etcd:///x"], {
+    const bad = spawnSync(process.execPath, [SWARM, "serve", "--store", "etcd:///x"], {
       encoding: "utf8",
       timeout: 20_000
     })
     assert.strictEqual(bad.status, 2)
     assert.include(bad.stderr, "host:port")
-    const busy = spawnSync(process.execPath, [BIN, "serve", "--listen", "nope"], {
+    const busy = spawnSync(process.execPath, [SWARM, "serve", "--listen", "nope"], {
       encoding: "utf8",
       timeout: 20_000
     })

@@ -16,7 +16,7 @@ import { conformance } from "../support/conformance.js"
 import { type EtcdServer, type EtcdTls, etcdAvailable, makeEtcdTls, startEtcd } from "../support/etcd.js"
 import { removeDir, tcpProxy, tempDir } from "../support/kv-server.js"
 import { freePort } from "../support/net.js"
-import { hasOpenssl } from "../support/tls.js"
+import { gates } from "../support/gate.js"
 import { startZookeeper, type ZookeeperServer, zookeeperAvailable } from "../support/zookeeper.js"
 
 const haveEtcd = etcdAvailable()
@@ -252,7 +252,7 @@ describe.skipIf(!haveEtcd)("etcd:// discovery (real etcd)", () => {
       })
   )
 
-  describe.skipIf(!hasOpenssl())("TLS through kv.cacertfile/kv.certfile/kv.keyfile", () => {
+  describe.skipIf(!gates.openssl())("TLS through kv.cacertfile/kv.certfile/kv.keyfile", () => {
     let dir: string | undefined
     let tlsServer: EtcdServer
     let pki: EtcdTls

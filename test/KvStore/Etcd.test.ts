@@ -11,7 +11,7 @@ import { endpointUrl, prefixEnd } from "../../src/internal/etcd/connection.js"
 import * as DiscoveryServer from "../../src/Server/Server.js"
 import { type EtcdServer, type EtcdTls, etcdAvailable, makeEtcdTls, startEtcd } from "../support/etcd.js"
 import { freePort } from "../support/net.js"
-import { hasOpenssl } from "../support/tls.js"
+import { gates } from "../support/gate.js"
 import { removeDir, tempDir } from "../support/kv-server.js"
 
 const available = etcdAvailable()
@@ -419,7 +419,7 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
   )
 })
 
-describe.skipIf(!available || !hasOpenssl())("KvStore/Etcd over mutual TLS (real etcd)", () => {
+describe.skipIf(!available || !gates.openssl())("KvStore/Etcd over mutual TLS (real etcd)", () => {
   let pki: EtcdTls
   let tlsServer: EtcdServer
   let dir: string | undefined

@@ -2,13 +2,14 @@
  * The server over real sockets on 127.0.0.1: the routes end to end, body
  * limits, HEAD, client hang-ups, graceful shutdown, TLS and mutual TLS.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { Effect, Either, Exit, Scope } from "effect"
 import * as Memory from "../../src/KvStore/Memory.js"
 import * as Server from "../../src/Server/Server.js"
-import { hasOpenssl, makeTestPki } from "../support/tls.js"
+import { gates } from "../support/gate.js"
+import { makeTestPki, type TestPki } from "../support/tls.js"
 import { request } from "../support/http.js"
 
 const TOKEN = "0123456789abcdef0123456789abcdef"
@@ -195,11 +196,19 @@ describe("Server over a socket", () => {
   )
 })
 
-describe.skipIf(!hasOpenssl())("Server over TLS", () => {
-  const pki = makeTestPki()
-  const ca = readFileSync(pki.ca)
-  const tls = { cert: readFileSync(pki.cert), key: readFileSync(pki.key) }
-  const client = { cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) }
+describe.skipIf(!gates.openssl())("Server over TLS", () => {
+  // Made in beforeAll: a skipped describe still runs its body to collect the tests.
+  let pki: TestPki
+  let ca: Buffer
+  let tls: { cert: Buffer; key: Buffer }
+  let client: { cert: Buffer; key: Buffer }
+  beforeAll(() => {
+    pki = makeTestPki()
+    ca = readFileSync(pki.ca)
+    tls = { cert: readFileSync(pki.cert), key: readFileSync(pki.key) }
+    client = { cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) }
+  })
+  afterAll(() => pki?.cleanup())
 
   it.scoped("serves HTTPS with --tlscert/--tlskey", () =>
     Effect.gen(function* () {
@@ -241,7 +250,6 @@ describe.skipIf(!hasOpenssl())("Server over TLS", () => {
       )
       // The server certificate is signed by the same CA but lacks clientAuth usage.
       assert.strictEqual(wrong, "refused")
-      pki.cleanup()
     })
   )
 })

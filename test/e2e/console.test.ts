@@ -3,25 +3,18 @@
  * against a real `swarm serve` (dist/swarm.cjs, SQLite in a temp dir, a free loopback port).
  * Screenshots of both pages go to test/e2e/artifacts/ (not committed).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { spawnSwarm, stopAll, type SwarmProcess } from "../support/cli.js"
+import { CHROMIUM, gates } from "../support/gate.js"
 import { freePort } from "../support/net.js"
 
-const CHROMIUM = "/usr/bin/chromium"
 const ARTIFACTS = join(import.meta.dirname, "artifacts")
 const ADMIN = "e2e-admin-token-0123456789"
-const haveChromium = existsSync(CHROMIUM)
-if (!haveChromium) {
-  if (process.env["CI"] === "true")
-    throw new Error(`${CHROMIUM} is missing: CI must install the chromium package`)
-  console.warn(
-    `\n*** SKIPPING the console browser tests: ${CHROMIUM} is missing (apt-get install chromium) ***\n`
-  )
-}
+const haveChromium = gates.chromium()
 
 const dirs: Array<string> = []
 let browser: Browser

@@ -11,11 +11,11 @@
  * shell cannot change the outcome), plus `env`. stdout and stderr are pipes, never a terminal.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 
 /** The built CLI. */
-export const SWARM = fileURLToPath(new URL("../../dist/swarm.cjs", import.meta.url))
+import { requireBuilt, SWARM } from "./gate.js"
+
+export { SWARM }
 
 export interface RunOptions {
   /** Added to the cleaned environment. */
@@ -49,9 +49,7 @@ const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.Proce
 }
 
 /** Fails with a useful message when the CLI has not been built. */
-export const assertBuilt = (): void => {
-  if (!existsSync(SWARM)) throw new Error(`${SWARM} is missing: run \`npm run build\` before the e2e tests`)
-}
+export const assertBuilt = requireBuilt
 
 const start = (args: ReadonlyArray<string>, options: RunOptions): ChildProcess => {
   assertBuilt()

@@ -8,17 +8,14 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { freePort } from "./net.js"
 import { makeTestPki } from "./tls.js"
-import { ManagedProcess, onPath, removeDir, requireServer, tempDir, waitUntil } from "./kv-server.js"
+import { gate, onPath } from "./gate.js"
+import { ManagedProcess, removeDir, tempDir, waitUntil } from "./kv-server.js"
 
 const run = promisify(execFile)
 
 /** True when etcd can run here; throws with CI=true when it cannot, warns and returns false otherwise. */
 export const etcdAvailable = (): boolean =>
-  requireServer(
-    "etcd",
-    onPath("etcd") && onPath("etcdctl", ["version"]),
-    "apt-get install etcd-server etcd-client"
-  )
+  gate("etcd", onPath("etcd") && onPath("etcdctl", ["version"]), "apt-get install etcd-server etcd-client")
 
 /** Server and client certificates for an etcd with mutual TLS. */
 export interface EtcdTls {

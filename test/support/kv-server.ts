@@ -1,32 +1,13 @@
 /**
- * Shared plumbing for tests that start a real etcd or ZooKeeper: find the
- * binary (skip loudly outside CI, fail in CI), run one server process with a
- * log file, stop it by PID, and never leave it behind when the test process exits.
+ * Shared plumbing for tests that start a real etcd or ZooKeeper (gated by ./gate.ts): run one
+ * server process with a log file, stop it by PID, and never leave it behind when the test
+ * process exits.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import { connect, createServer, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-
-const inCi = () => process.env["CI"] === "true"
-
-/**
- * Whether a server the tests need is installed. With `CI=true` a missing one
- * throws (the suite fails); otherwise it warns loudly and the caller skips.
- */
-export const requireServer = (name: string, present: boolean, install: string): boolean => {
-  if (present) return true
-  const message = `${name} is not installed (${install}); its tests cannot run`
-  if (inCi()) throw new Error(`${message}. CI=true: this is a failure, not a skip.`)
-  console.warn(`\n!!! SKIPPING ${name} TESTS: ${message}. Install it to run them. !!!\n`)
-  return false
-}
-
-export const onPath = (command: string, args: ReadonlyArray<string> = ["--version"]): boolean => {
-  const result = spawnSync(command, args, { stdio: "ignore", timeout: 10_000 })
-  return result.error === undefined && result.status === 0
-}
 
 export const fileExists = (path: string): boolean => existsSync(path)
 

@@ -19,7 +19,7 @@
  *   the namespaces of test processes that no longer run.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { onPath, requireServer } from "./kv-server.js"
+import { gate, onPath } from "./gate.js"
 import { ManagedProcess } from "./kv-server.js"
 
 const PREFIX = "shn"
@@ -72,7 +72,7 @@ export const netnsAvailable = (): boolean => {
       spawnSync("ip", ["netns", "add", probe]).status === 0 &&
       spawnSync("ip", ["netns", "del", probe]).status === 0
   }
-  return requireServer(
+  return gate(
     "network namespaces",
     checked,
     "run the tests as root on Linux with iproute2 (`ip netns`) installed"

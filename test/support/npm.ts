@@ -1,6 +1,7 @@
 /** npm as a user runs it, outside this repository: for the tests that install our packed tarball elsewhere. */
 import { execFile } from "node:child_process"
 import { assert } from "vitest"
+import { gate } from "./gate.js"
 
 export interface Run {
   readonly code: number | null
@@ -49,10 +50,11 @@ export const pack = async (root: string, destination: string): Promise<Packed> =
 
 /**
  * Whether a failed npm run failed for want of the registry: outside CI that is a loud skip (the returned
- * excerpt says why); under CI=true, and for any other failure, the caller fails.
+ * excerpt says why); under CI=true the gate throws, and any other failure is the caller's to fail on.
  */
-export const offlineReason = (failed: Run): string | undefined =>
-  /E(NOTFOUND|AI_AGAIN|TIMEDOUT|CONNREFUSED|CONNRESET)|network/i.test(failed.stderr) &&
-  process.env["CI"] === undefined
-    ? failed.stderr.split("\n").slice(0, 5).join("\n")
-    : undefined
+export const offlineReason = (failed: Run): string | undefined => {
+  if (!/E(NOTFOUND|AI_AGAIN|TIMEDOUT|CONNREFUSED|CONNRESET)|network/i.test(failed.stderr)) return undefined
+  const excerpt = failed.stderr.split("\n").slice(0, 5).join("\n")
+  gate("the npm registry", false, `npm could not reach it:\n${excerpt}`)
+  return excerpt
+}

@@ -22,16 +22,6 @@ export interface TestPki {
   readonly cleanup: () => void
 }
 
-/** Whether the `openssl` CLI can be run. */
-export const hasOpenssl = (): boolean => {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" })
-    return true
-  } catch {
-    return false
-  }
-}
-
 const openssl = (cwd: string, args: ReadonlyArray<string>) =>
   execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] })
 

@@ -5,17 +5,13 @@
  * started here (by handle).
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import * as Http from "node:http"
 import * as Https from "node:https"
-import { fileURLToPath } from "node:url"
 
-export const SWARM = fileURLToPath(new URL("../../dist/swarm.cjs", import.meta.url))
+import { requireBuilt, SWARM } from "./gate.js"
 
-/** Fails with a clear message when the CLI has not been built. */
-export const requireBuilt = (): void => {
-  if (!existsSync(SWARM)) throw new Error(`${SWARM} is missing: run \`npm run build\` before the e2e tests`)
-}
+export { requireBuilt, SWARM }
 
 export interface Line {
   readonly text: string

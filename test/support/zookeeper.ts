@@ -8,21 +8,14 @@ import { Socket } from "node:net"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { freePort } from "./net.js"
-import {
-  fileExists,
-  ManagedProcess,
-  onPath,
-  removeDir,
-  requireServer,
-  tempDir,
-  waitUntil
-} from "./kv-server.js"
+import { gate, onPath } from "./gate.js"
+import { fileExists, ManagedProcess, removeDir, tempDir, waitUntil } from "./kv-server.js"
 
 const JARS = ["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar"]
 
 /** True when ZooKeeper can run here; throws with CI=true when it cannot, warns and returns false otherwise. */
 export const zookeeperAvailable = (): boolean =>
-  requireServer(
+  gate(
     "ZooKeeper",
     onPath("java", ["-version"]) && JARS.every(fileExists),
     "apt-get install zookeeper (and a Java runtime)"
