@@ -16,6 +16,7 @@ import {
   type Scope,
   Stream
 } from "effect"
+import type { Backend, DiscoveryShape, ResolvedOptions } from "./Discovery/Backend.js"
 import * as DiscoveryUrl from "./DiscoveryUrl.js"
 import * as Entries from "./Entries.js"
 import * as Entry from "./Entry.js"
@@ -23,27 +24,7 @@ import { type DiscoveryError, InvalidOption } from "./DiscoveryError.js"
 import { KvStore } from "./KvStore.js"
 
 export * from "./DiscoveryError.js"
-
-export interface DiscoveryShape {
-  /** One registration, with the configured TTL. Fails with `InvalidEntry`, before any I/O, on a bad entry. */
-  readonly register: (entry: Entry.Entry) => Effect.Effect<void, DiscoveryError>
-  /** Leave now. Fails with `NotImplemented` where the backend cannot. */
-  readonly deregister: (entry: Entry.Entry) => Effect.Effect<void, DiscoveryError>
-  /** The current members first, then the members after every change. */
-  readonly watch: Stream.Stream<Entries.Entries, DiscoveryError>
-  /**
-   * `true` for backends that can never register (`nodes`, `file`), so `join`
-   * fails before its random delay rather than after it. Optional: absent means
-   * "try and see".
-   */
-  readonly readOnly?: boolean
-  /**
-   * The options the service was built with, defaults filled in (`make` and
-   * `layer` always set them; `Join.join` takes its heartbeat from here).
-   * Optional so that a hand-written test double need not.
-   */
-  readonly options?: ResolvedOptions
-}
+export type { Backend, DiscoveryShape, ResolvedOptions } from "./Discovery/Backend.js"
 
 export class Discovery extends Context.Tag("swarm-discovery/Discovery")<Discovery, DiscoveryShape>() {}
 
@@ -54,12 +35,6 @@ export interface DiscoveryOptions {
   readonly ttl?: Duration.DurationInput | undefined
   /** `--discovery-opt k=v` pairs. */
   readonly options?: Readonly<Record<string, string>> | undefined
-}
-
-export interface ResolvedOptions {
-  readonly heartbeat: Duration.Duration
-  readonly ttl: Duration.Duration
-  readonly options: Readonly<Record<string, string>>
 }
 
 export const DEFAULT_HEARTBEAT = Duration.seconds(60)
@@ -114,9 +89,6 @@ export const resolveOptions = (
     }
     return { heartbeat, ttl, options: options.options ?? {} }
   })
-
-/** What a backend builds; `make` adds the entry checks and the options. */
-export type Backend = Omit<DiscoveryShape, "options">
 
 /** Adds what every backend shares: entries are checked before any I/O, and the options are exposed. */
 export const fromBackend = (backend: Backend, options: ResolvedOptions): DiscoveryShape => ({

@@ -22,7 +22,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Duration, Effect, Either, Option, type Scope, Stream } from "effect"
 import * as NodePath from "node:path"
-import type { Backend, ResolvedOptions } from "../Discovery.js"
+import type { Backend, ResolvedOptions } from "./Backend.js"
 import {
   type DiscoveryError,
   type InvalidEntry,

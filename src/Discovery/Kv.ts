@@ -10,7 +10,7 @@
  * says why.
  */
 import { Array as Arr, Effect, Either, Option, type Scope, Stream } from "effect"
-import type { DiscoveryShape, ResolvedOptions } from "../Discovery.js"
+import type { DiscoveryShape, ResolvedOptions } from "./Backend.js"
 import { BadResponse, InvalidUrl, type DiscoveryError, Unavailable } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"

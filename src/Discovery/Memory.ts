@@ -6,7 +6,7 @@
  * `memory://` backends, or use `Discovery.layerKvStore`.
  */
 import { Effect, Option, type Scope } from "effect"
-import type { Backend, ResolvedOptions } from "../Discovery.js"
+import type { Backend, ResolvedOptions } from "./Backend.js"
 import { type DiscoveryError, InvalidUrl } from "../DiscoveryError.js"
 import { KvStore } from "../KvStore.js"
 import * as MemoryStore from "../KvStore/Memory.js"

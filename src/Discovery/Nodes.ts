@@ -6,7 +6,7 @@
  */
 import { Effect, Either, type Scope, Stream } from "effect"
 import * as AddressRange from "../AddressRange.js"
-import type { Backend, ResolvedOptions } from "../Discovery.js"
+import type { Backend, ResolvedOptions } from "./Backend.js"
 import { type DiscoveryError, InvalidRange, InvalidUrl, NotImplemented } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"

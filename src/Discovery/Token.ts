@@ -16,7 +16,7 @@
  * The HTTP client is @effect/platform's (see internal/tokenClient.ts).
  */
 import { Clock, Config, Duration, Effect, Either, Option, Schedule, type Scope, Stream } from "effect"
-import type { Backend, ResolvedOptions } from "../Discovery.js"
+import type { Backend, ResolvedOptions } from "./Backend.js"
 import { BadResponse, type DiscoveryError, InvalidUrl } from "../DiscoveryError.js"
 import * as Entries from "../Entries.js"
 import * as Entry from "../Entry.js"

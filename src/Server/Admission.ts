@@ -11,7 +11,7 @@ import { BOUNDS, type Bound } from "./Config.js"
 import type * as Failures from "./Failures.js"
 import type * as Metrics from "./Metrics.js"
 import type { ServerConfig } from "./Config.js"
-import type { Answer } from "./Server.js"
+import type { Answer } from "./Api.js"
 
 export interface Deps {
   readonly config: ServerConfig

@@ -71,6 +71,17 @@ export interface ApiResponse {
   readonly headers?: Readonly<Record<string, string>>
 }
 
+/** An answer plus the route it was for (metrics and logs). */
+export interface Answer extends ApiResponse {
+  readonly route: RouteName
+  /** The body, already encoded (shared list answers): sent as is. */
+  readonly encoded?: Buffer
+  /** Set on answers to early writes: send only after `Handler.whenDurable` (`Handler.ts`) calls back. */
+  readonly pending?: boolean
+  /** The cluster, redacted, for logs. */
+  readonly cluster?: string
+}
+
 /** A request refused before it reached the store (4xx). */
 export interface Problem {
   readonly _tag: "Problem"

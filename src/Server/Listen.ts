@@ -26,7 +26,8 @@ import {
 } from "effect"
 import * as Api from "./Api.js"
 import * as Bounds from "./Bounds.js"
-import type { Answer, Handler } from "./Server.js"
+import type { Answer } from "./Api.js"
+import type { Handler } from "./Handler.js"
 
 export interface TlsOptions {
   /** PEM certificate chain. */

@@ -17,7 +17,7 @@
 import { Clock, Duration, Effect, type Fiber, FiberId, Runtime, type Scope, Stream } from "effect"
 import * as ChangeSignal from "../internal/changeSignal.js"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
-import type { Answer } from "./Server.js"
+import type { Answer } from "./Api.js"
 
 export interface Wait {
   /** The token asked for (groups are by it). */

@@ -11,7 +11,7 @@ import * as Api from "./Api.js"
 import type * as LongPoll from "./LongPoll.js"
 import type * as ReadToken from "./ReadToken.js"
 import { DEFAULT_WAIT, type ServerConfig } from "./Config.js"
-import type { Answer } from "./Server.js"
+import type { Answer } from "./Api.js"
 
 export interface Deps {
   readonly store: KvStoreShape

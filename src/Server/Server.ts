@@ -45,10 +45,12 @@ import { Effect, Option, type Scope } from "effect"
 import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
 import * as Admission from "./Admission.js"
 import * as Api from "./Api.js"
+import type { Answer } from "./Api.js"
 import * as Config from "./Config.js"
 import * as Console from "./Console/Console.js"
 import * as Registration from "./Console/Registration.js"
 import * as Failures from "./Failures.js"
+import type { Handler } from "./Handler.js"
 import * as Listen from "./Listen.js"
 import * as LongPoll from "./LongPoll.js"
 import * as Metrics from "./Metrics.js"
@@ -57,6 +59,8 @@ import * as ReadToken from "./ReadToken.js"
 import * as Writes from "./Writes.js"
 
 export { ListenError, type TlsOptions } from "./Listen.js"
+export type { Answer } from "./Api.js"
+export type { HandleRequest, Handler } from "./Handler.js"
 export type { StoreStats } from "./Metrics.js"
 
 export interface ServerOptions extends Config.ConfigOptions {
@@ -77,60 +81,6 @@ export interface ServerOptions extends Config.ConfigOptions {
 export interface Early {
   readonly store: KvStoreShape
   readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
-}
-
-/** An answer plus the route it was for (metrics and logs). */
-export interface Answer extends Api.ApiResponse {
-  readonly route: Api.RouteName
-  /** The body, already encoded (shared list answers): sent as is. */
-  readonly encoded?: Buffer
-  /** Set on answers to early writes: send only after `Handler.whenDurable` calls back. */
-  readonly pending?: boolean
-  /** The cluster, redacted, for logs. */
-  readonly cluster?: string
-}
-
-/** One request in, its answer out; never fails. */
-export type HandleRequest = (
-  method: string,
-  url: string,
-  body: string,
-  authorization?: string,
-  client?: string
-) => Effect.Effect<Answer>
-
-export interface Handler {
-  readonly config: Config.ServerConfig
-  readonly metrics: Metrics.Metrics
-  /** Logs (rate-limited) and counts every 5xx; Listen reports its own through it too. */
-  readonly failures: Failures.Failures
-  /** The answer to a store failure, reported through `failures`; its body names no server detail. */
-  readonly storeProblem: (route: Api.RouteName, error: KvError) => Effect.Effect<Answer>
-  /**
-   * Decodes and answers one request; never fails. `authorization` is the header, for `/v1/admin/`;
-   * `client` the client's address, for per-client bounds (tests may leave both out).
-   */
-  readonly handle: HandleRequest
-  /** Like `handle`, but an answer with `pending` may arrive before its write is durable (see `whenDurable`). */
-  readonly handleEarly: HandleRequest
-  /**
-   * A long-poll without a fiber when it can be (its cluster already has waiters): registers `deliver`
-   * and returns a canceller for a client that hangs up. `undefined`: not such a request, use `handleEarly`.
-   */
-  readonly tryLongPoll: (
-    url: string,
-    client: string,
-    deliver: (answer: Answer) => void
-  ) => (() => void) | undefined
-  /** Calls back once every write so far is durable; with the store's error if not. */
-  readonly whenDurable: (callback: (error: KvError | undefined) => void) => void
-  /** Answers every long-poll now, with the current state, and every later one at once (shutdown). */
-  readonly drain: Effect.Effect<void>
-  /**
-   * What a token from a URL stands for: the cluster's own token and whether the given one is read-only
-   * (the console accepts both). Expects the canonical lower-case form (`Api` lower-cases tokens).
-   */
-  readonly resolveToken: (token: string) => Effect.Effect<ReadToken.Resolved, KvError>
 }
 
 /** A fresh token: 128 bits from the CSPRNG, 32 lowercase hex digits. */

@@ -14,7 +14,7 @@ import * as Registration from "./Console/Registration.js"
 import type * as Metrics from "./Metrics.js"
 import type * as ReadToken from "./ReadToken.js"
 import type { ServerConfig } from "./Config.js"
-import type { Answer } from "./Server.js"
+import type { Answer } from "./Api.js"
 
 export interface Deps {
   readonly writer: KvStoreShape

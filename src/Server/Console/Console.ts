@@ -11,7 +11,7 @@
  */
 import { Clock, Effect } from "effect"
 import * as Api from "../Api.js"
-import type { Answer } from "../Server.js"
+import type { Answer } from "../Api.js"
 import * as Admin from "./Admin.js"
 import * as Assets from "./Assets.js"
 import type { Context } from "./Context.js"

@@ -4,7 +4,7 @@ import type { KvError, KvStoreShape } from "../../KvStore.js"
 import type * as Api from "../Api.js"
 import type * as Metrics from "../Metrics.js"
 import type { ServerConfig } from "../Config.js"
-import type { Answer } from "../Server.js"
+import type { Answer } from "../Api.js"
 
 export interface Context {
   readonly store: KvStoreShape
