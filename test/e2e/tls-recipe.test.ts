@@ -11,12 +11,12 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, describe, it } from "vitest"
 import { runSwarm, spawnSwarm, stopAll } from "../support/cli.js"
-import { onPath, requireServer } from "../support/kv-server.js"
+import { gates } from "../support/gate.js"
 import { fencedBlocks } from "../support/markdown.js"
 import { freePort } from "../support/net.js"
 
 const SERVER_MD = fileURLToPath(new URL("../../docs/server.md", import.meta.url))
-const haveOpenssl = requireServer("openssl", onPath("openssl", ["version"]), "apt-get install -y openssl")
+const haveOpenssl = gates.openssl()
 
 const blocks = fencedBlocks(SERVER_MD).filter((b) => b.lang === "sh")
 const lines = (body: string) =>
