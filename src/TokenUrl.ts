@@ -5,7 +5,9 @@
  * - `token://host[:port]/path/<token>`: `https://host[:port]/path`, as Swarm classic did;
  * - `token://http://host:port/path/<token>` and `token://https://…`: explicit.
  *
- * The discovery-opt `token.url` replaces the service in every form.
+ * The discovery-opt `token.url` replaces the service in every form. It and
+ * `SWARM_TOKEN_URL` may name several instances of one service, comma-separated
+ * (`https://a:8375/v1,https://b:8375/v1`): the client fails over between them.
  *
  * Pure model: no I/O.
  */
@@ -15,15 +17,20 @@ import { InvalidUrl } from "./DiscoveryUrl.js"
 export const DEFAULT_SERVICE = "http://127.0.0.1:8375/v1"
 
 export interface TokenTarget {
-  /** `http(s)://host[:port][/path]`, without a trailing slash. */
+  /** `http(s)://host[:port][/path]`, without a trailing slash: the first of `services`. */
   readonly service: string
+  /** Every instance of the service, in the order given (one for the URL forms). */
+  readonly services: ServiceList
   readonly token: string
 }
 
+/** One or more service base URLs, normalised. */
+export type ServiceList = readonly [string, ...Array<string>]
+
 export interface ParseOptions {
-  /** `SWARM_TOKEN_URL`, used by the short form. */
+  /** `SWARM_TOKEN_URL`, used by the short form; may be a comma-separated list. */
   readonly defaultService?: string | undefined
-  /** The discovery-opt `token.url`: wins over every other source. */
+  /** The discovery-opt `token.url`: wins over every other source; may be a comma-separated list. */
   readonly override?: string | undefined
 }
 
@@ -58,6 +65,33 @@ export const normalizeService = (service: string, source: string): Either.Either
   return Either.right(`${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`)
 }
 
+/**
+ * Checks a comma-separated list of service URLs (`token.url`, `SWARM_TOKEN_URL`, `swarm create --url`): each
+ * element normalised, none empty, none twice. `source` names where the list came from, for the message.
+ */
+export const parseServices = (text: string, source: string): Either.Either<ServiceList, string> => {
+  const parts = text.split(",")
+  const several = parts.length > 1
+  const services: Array<string> = []
+  for (const [i, part] of parts.entries()) {
+    const where = several ? `${source} (element ${i + 1} of ${JSON.stringify(text)})` : source
+    if (part.trim() === "") {
+      return Either.left(
+        several
+          ? `${where} is empty; expected http(s)://host[:port]/path, with commas only between URLs`
+          : `${source} is empty; expected http(s)://host[:port]/path`
+      )
+    }
+    const normalized = normalizeService(part, where)
+    if (Either.isLeft(normalized)) return Either.left(normalized.left)
+    if (services.includes(normalized.right)) {
+      return Either.left(`${source} names ${normalized.right} twice in ${JSON.stringify(text)}`)
+    }
+    services.push(normalized.right)
+  }
+  return Either.right(services as unknown as ServiceList)
+}
+
 const EXPLICIT = /^(https?):\/\//i
 
 /** Resolves the part of `token://…` after the scheme. */
@@ -68,6 +102,7 @@ export const parse = (rest: string, options: ParseOptions = {}): Either.Either<T
   const slash = text.lastIndexOf("/")
   let service: string
   let source: string
+  let list = false
   const explicit = EXPLICIT.exec(text)
   if (explicit !== null) {
     // `http://host` alone has no token segment: its last slash is the scheme's.
@@ -83,6 +118,7 @@ export const parse = (rest: string, options: ParseOptions = {}): Either.Either<T
   } else {
     service = options.defaultService?.trim() || DEFAULT_SERVICE
     source = options.defaultService?.trim() ? "SWARM_TOKEN_URL" : "the default service URL"
+    list = true
   }
   const token = text.slice(slash + 1)
   const bad = validateToken(token)
@@ -90,9 +126,17 @@ export const parse = (rest: string, options: ParseOptions = {}): Either.Either<T
   if (options.override !== undefined) {
     service = options.override
     source = "the discovery-opt token.url"
+    list = true
+  } else if (!list && service.includes(",")) {
+    return fail(
+      "a token:// URL names one service; give several instances with --discovery-opt token.url=URL1,URL2"
+    )
   }
-  return Either.match(normalizeService(service, source), {
+  const services: Either.Either<ServiceList, string> = list
+    ? parseServices(service, source)
+    : Either.map(normalizeService(service, source), (one): ServiceList => [one])
+  return Either.match(services, {
     onLeft: fail,
-    onRight: (normalized) => Either.right({ service: normalized, token })
+    onRight: (services) => Either.right({ service: services[0], services, token })
   })
 }

@@ -1,7 +1,12 @@
 /**
  * The HTTP client under `token://` and `swarm create`: @effect/platform's
- * `HttpClient` bound to one service and one (optional) token, with bounded
- * bodies, a timeout on every request, and errors that never show the token.
+ * `HttpClient` bound to one service (one or more instances of it) and one
+ * (optional) token, with bounded bodies, a timeout on every request, and
+ * errors that never show the token.
+ *
+ * With several instances, a request that fails on one (no connection, no
+ * answer within the timeout, a 5xx) is sent to the next, from a sticky
+ * current one (see `failover.ts`).
  *
  * The client is the `HttpClient` in the context when there is one and no TLS
  * option is given; otherwise Node's, over an agent that carries the private CA
@@ -11,22 +16,27 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Duration, Effect, Option, type Scope } from "effect"
+import { Duration, Effect, Either, Option, type Scope } from "effect"
 // fs.promises loads on first use: only when a TLS file is read.
 import { promises as fs } from "node:fs"
 import * as Http from "node:http"
 import * as BoundedText from "./boundedText.js"
-import { BadResponse, Forbidden, InvalidUrl, Unavailable } from "../DiscoveryError.js"
+import { failsOver, makeRotation } from "./failover.js"
+import { BadResponse, Forbidden, InvalidOption, InvalidUrl, Unavailable } from "../DiscoveryError.js"
 import { redactToken } from "../DiscoveryUrl.js"
+import * as GoDuration from "../GoDuration.js"
+import type { ServiceList } from "../TokenUrl.js"
 
 const BACKEND = "token"
 
-/** Every plain request gives up after this long. */
+/** Every plain request gives up after this long, unless the client is given another timeout. */
 export const REQUEST_TIMEOUT = Duration.seconds(10)
 /** The largest answer read; a longer one fails rather than filling memory. */
 export const MAX_BODY = 8 * 1024 * 1024
 
 export interface Response {
+  /** The instance that answered. */
+  readonly service: string
   readonly status: number
   readonly headers: Readonly<Record<string, string | undefined>>
   readonly body: string
@@ -39,23 +49,58 @@ export interface ClientOptions {
   readonly cert?: string | undefined
   /** PEM private key of `cert` (`token.key`). */
   readonly key?: string | undefined
+  /** How long one attempt on one instance may take: `token.timeout`, a Go duration. */
+  readonly timeout?: string | undefined
 }
 
 /** The client options among discovery-opts. */
 export const clientOptions = (options: Readonly<Record<string, string>>): ClientOptions => ({
   cacert: options["token.cacert"],
   cert: options["token.cert"],
-  key: options["token.key"]
+  key: options["token.key"],
+  timeout: options["token.timeout"]
 })
 
+/** `token.timeout`, checked: a positive Go duration; `fallback` when it is not given. */
+export const timeoutOf = (
+  options: ClientOptions,
+  fallback: Duration.Duration
+): Effect.Effect<Duration.Duration, InvalidOption> => {
+  const value = options.timeout
+  if (value === undefined) return Effect.succeed(fallback)
+  const millis = GoDuration.parseMillis(value)
+  return Either.isRight(millis) && millis.right > 0
+    ? Effect.succeed(Duration.millis(millis.right))
+    : Effect.fail(
+        new InvalidOption({
+          option: "token.timeout",
+          value,
+          reason: "expected a positive duration in Go syntax, such as 2s or 500ms"
+        })
+      )
+}
+
+export interface RequestOptions {
+  readonly body?: string
+  /** Default: the client's timeout. */
+  readonly timeout?: Duration.Duration
+  /** Ask this instance only (a long-poll whose index came from it); a failure still moves the current one on. */
+  readonly service?: string
+}
+
 export interface Client {
-  readonly service: string
-  /** The service URL plus the redacted token, for messages. */
-  readonly target: string
+  readonly services: ServiceList
+  /** The instance requests go to first. */
+  readonly current: () => string
+  /** How long one attempt may take. */
+  readonly timeout: Duration.Duration
+  /** The current service URL plus the redacted token, for messages. */
+  readonly target: () => string
+  /** Tries each instance at most once, from the current one, until one answers with other than a 5xx. */
   readonly request: (
     method: "GET" | "POST" | "DELETE",
     path: string,
-    options?: { readonly body?: string; readonly timeout?: Duration.Duration }
+    options?: RequestOptions
   ) => Effect.Effect<Response, Unavailable>
   /** Fails unless the status is 2xx: `Forbidden` on 401/403, `BadResponse` otherwise. */
   readonly expectOk: (
@@ -112,7 +157,7 @@ const readPem = (url: string, option: string, path: string | undefined) =>
 /**
  * The agent for an http:// service: node:http's alone. `makeAgent` would also make an https one, which loads
  * node:https, node:tls and node:crypto (2-3 ms of `swarm create`); the client never asks for it, as every
- * request of this client goes to the one http:// service.
+ * instance it was given is http://.
  */
 const plainAgent = Effect.map(
   Effect.acquireRelease(
@@ -131,7 +176,10 @@ const plainAgent = Effect.map(
     ) as NodeHttpClient.HttpAgent
 )
 
-/** Node's client over an agent with the TLS files, or the context's `HttpClient` when no TLS file is given. */
+/**
+ * Node's client over an agent with the TLS files, or the context's `HttpClient` when no TLS file is given.
+ * `secure`: some instance is https://.
+ */
 const httpClient = (
   url: string,
   secure: boolean,
@@ -171,21 +219,36 @@ const excerpt = (body: string): string => {
 export { excerpt }
 
 export const makeClient = (
-  service: string,
+  services: ServiceList,
   token: string | undefined,
-  options: ClientOptions = {}
-): Effect.Effect<Client, InvalidUrl, Scope.Scope> =>
+  options: ClientOptions = {},
+  defaultTimeout: Duration.Duration = REQUEST_TIMEOUT
+): Effect.Effect<Client, InvalidUrl | InvalidOption, Scope.Scope> =>
   Effect.gen(function* () {
-    const url = token === undefined ? service : `token://${service}/${token}`
-    const target = token === undefined ? service : `${service}/clusters/${redactToken(token)}`
+    const timeout = yield* timeoutOf(options, defaultTimeout)
+    const list = services.join(",")
+    const url = token === undefined ? list : `token://${list}/${token}`
+    const targetOf = (service: string) =>
+      token === undefined ? service : `${service}/clusters/${redactToken(token)}`
     const scrub = (text: string) => (token === undefined ? text : text.split(token).join(redactToken(token)))
-    const secure = service.startsWith("https:")
-    const client = yield* httpClient(url, secure, options)
+    const client = yield* httpClient(
+      url,
+      services.some((service) => service.startsWith("https:")),
+      options
+    )
+    const rotation = makeRotation(services.length)
 
-    const request: Client["request"] = (method, path, requestOptions = {}) => {
-      const timeout = requestOptions.timeout ?? REQUEST_TIMEOUT
+    /** One attempt on one instance. */
+    const attempt = (
+      service: string,
+      method: "GET" | "POST" | "DELETE",
+      path: string,
+      requestOptions: RequestOptions
+    ): Effect.Effect<Response, Unavailable> => {
+      const limit = requestOptions.timeout ?? timeout
+      const secure = service.startsWith("https:")
       const unavailable = (reason: "Transport" | "Timeout", detail: string, cause?: unknown) =>
-        new Unavailable({ backend: BACKEND, target, reason, detail: scrub(detail), cause })
+        new Unavailable({ backend: BACKEND, target: targetOf(service), reason, detail: scrub(detail), cause })
       const transport = (error: HttpClientError.HttpClientError) => {
         const { code, message } = underlying(error)
         const hint = secure ? tlsHint(`${code ?? ""} ${message}`, options) : ""
@@ -203,6 +266,7 @@ export const makeClient = (
         Effect.flatMap((response) => {
           const headers = response.headers
           return Effect.map(BoundedText.read(response, headers, MAX_BODY, tooLarge), (body): Response => ({
+            service,
             status: response.status,
             headers,
             body
@@ -210,15 +274,59 @@ export const makeClient = (
         }),
         Effect.catchTags({ RequestError: transport, ResponseError: transport }),
         Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            unavailable("Timeout", `${method} got no answer within ${Duration.format(timeout)}`)
+          duration: limit,
+          onTimeout: () => unavailable("Timeout", `${method} got no answer within ${Duration.format(limit)}`)
         })
       )
     }
 
+    /** Instance `i` failed with `why`: move the current one past it, and say so once. */
+    const moveOn = (i: number, why: string) =>
+      rotation.failed(i)
+        ? Effect.logWarning(
+            `${BACKEND}: ${targetOf(services[i]!)} failed (${why}); using ${services[rotation.current()]} from now on`
+          )
+        : Effect.void
+
+    const request: Client["request"] = (method, path, requestOptions = {}) => {
+      const pinned = requestOptions.service === undefined ? -1 : services.indexOf(requestOptions.service)
+      const order = pinned >= 0 ? [pinned] : rotation.order()
+      const tryFrom = (k: number, tried: ReadonlyArray<string>): Effect.Effect<Response, Unavailable> => {
+        const i = order[k]!
+        const last = k === order.length - 1
+        const also = (text: string) =>
+          tried.length === 0 ? text : `${text} (also tried: ${tried.join("; ")})`
+        return attempt(services[i]!, method, path, requestOptions).pipe(
+          Effect.flatMap((response) => {
+            if (!failsOver(response.status)) return Effect.succeed(response)
+            const why = `status ${response.status}`
+            const next = last
+              ? Effect.succeed(response)
+              : tryFrom(k + 1, [...tried, `${services[i]} answered ${response.status}`])
+            return Effect.zipRight(moveOn(i, why), next)
+          }),
+          Effect.catchAll((error) => {
+            const next = last
+              ? Effect.fail(
+                  new Unavailable({
+                    backend: error.backend,
+                    target: error.target,
+                    reason: error.reason,
+                    detail: also(error.detail),
+                    cause: error.cause
+                  })
+                )
+              : tryFrom(k + 1, [...tried, `${services[i]}: ${error.detail}`])
+            return Effect.zipRight(moveOn(i, error.detail), next)
+          })
+        )
+      }
+      return tryFrom(0, [])
+    }
+
     const expectOk: Client["expectOk"] = (response, operation) => {
       if (response.status >= 200 && response.status < 300) return Effect.succeed(response)
+      const target = targetOf(response.service)
       const detail = scrub(excerpt(response.body)) || "(empty body)"
       return Effect.fail(
         response.status === 401 || response.status === 403
@@ -233,5 +341,12 @@ export const makeClient = (
       )
     }
 
-    return { service, target, request, expectOk }
+    return {
+      services,
+      current: () => services[rotation.current()]!,
+      timeout,
+      target: () => targetOf(services[rotation.current()]!),
+      request,
+      expectOk
+    }
   })

@@ -2,189 +2,24 @@
  * The `token://` backend against a small in-test fake of the Hub v1 API
  * (real HTTP on 127.0.0.1, Effect's TestClock for heartbeats and timeouts).
  */
-import { readFileSync } from "node:fs"
-import * as Http from "node:http"
-import * as Https from "node:https"
-import type { AddressInfo } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import {
-  Chunk,
-  ConfigProvider,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  Fiber,
-  Queue,
-  Stream,
-  TestClock,
-  TestServices
-} from "effect"
+import { ConfigProvider, Duration, Effect, Either, Exit, Fiber, Stream } from "effect"
 import * as Discovery from "../../src/Discovery.js"
 import * as Token from "../../src/Discovery/Token.js"
 import * as Entries from "../../src/Entries.js"
-import * as Entry from "../../src/Entry.js"
 import { MAX_BODY } from "../../src/internal/tokenClient.js"
 import { freePort } from "../support/net.js"
 import { gates } from "../support/gate.js"
 import { makeTestPki } from "../support/tls.js"
-
-const TOKEN = "0123456789abcdef0123456789abcdef"
-
-interface Recorded {
-  readonly method: string
-  readonly url: string
-  readonly body: string
-}
-
-interface Reply {
-  readonly status: number
-  readonly body: string
-  readonly headers?: Record<string, string>
-}
-
-/** A fake discovery service. `override` answers a request instead of the normal routes. */
-interface Fake {
-  readonly service: string
-  readonly requests: Array<Recorded>
-  entries: Set<string>
-  /** When set, GETs carry `X-Discovery-Index` and honour `?index=` by holding the answer until a change. */
-  index: number | undefined
-  override: ((request: Recorded) => Reply | "hang" | undefined) | undefined
-  /** Replaces the members and wakes long-polls. */
-  readonly set: (entries: ReadonlyArray<string>) => void
-  /** Resolves once `n` requests have arrived in total. */
-  readonly requestCount: (n: number) => Effect.Effect<void>
-}
-
-const fakeServerWith = (tls?: { readonly cert: string; readonly key: string }) =>
-  Effect.acquireRelease(
-    Effect.async<{ fake: Fake; server: Http.Server }>((resume) => {
-      const waiting: Array<() => void> = []
-      const countWaiters: Array<{ n: number; done: () => void }> = []
-      const fake: Fake = {
-        service: "",
-        requests: [],
-        entries: new Set(),
-        index: undefined,
-        override: undefined,
-        set: (entries) => {
-          fake.entries = new Set(entries)
-          if (fake.index !== undefined) fake.index++
-          waiting.splice(0).forEach((wake) => wake())
-        },
-        requestCount: (n) =>
-          Effect.async<void>((done) => {
-            if (fake.requests.length >= n) done(Effect.void)
-            else countWaiters.push({ n, done: () => done(Effect.void) })
-          })
-      }
-      const list = (res: Http.ServerResponse) => {
-        const headers: Record<string, string> = { "content-type": "application/json" }
-        if (fake.index !== undefined) headers["x-discovery-index"] = String(fake.index)
-        res.writeHead(200, headers).end(JSON.stringify([...fake.entries].sort()))
-      }
-      const handler: Http.RequestListener = (req, res) => {
-        const chunks: Array<Buffer> = []
-        req.on("data", (c: Buffer) => chunks.push(c))
-        req.on("end", () => {
-          const request = {
-            method: req.method ?? "",
-            url: req.url ?? "",
-            body: Buffer.concat(chunks).toString()
-          }
-          fake.requests.push(request)
-          for (const w of countWaiters.filter((w) => fake.requests.length >= w.n)) {
-            countWaiters.splice(countWaiters.indexOf(w), 1)
-            w.done()
-          }
-          const custom = fake.override?.(request)
-          if (custom === "hang") return
-          if (custom !== undefined) {
-            res.writeHead(custom.status, custom.headers ?? {}).end(custom.body)
-            return
-          }
-          const url = new URL(request.url, "http://x")
-          const parts = url.pathname.split("/").filter((p) => p !== "")
-          if (request.method === "POST" && parts.length === 2) return void res.end("f".repeat(32))
-          if (request.method === "POST" && parts.length === 3) {
-            fake.set([...fake.entries, request.body])
-            return void res.end("OK")
-          }
-          if (request.method === "DELETE" && parts.length === 4) {
-            const entries = new Set(fake.entries)
-            entries.delete(decodeURIComponent(parts[3]!))
-            fake.set([...entries])
-            return void res.end("OK")
-          }
-          if (request.method === "GET" && parts.length === 3) {
-            const since = url.searchParams.get("index")
-            if (since !== null && fake.index !== undefined && Number(since) >= fake.index) {
-              waiting.push(() => list(res))
-              return
-            }
-            return list(res)
-          }
-          res.writeHead(404).end("not found")
-        })
-      }
-      const server =
-        tls === undefined
-          ? Http.createServer(handler)
-          : Https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler)
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as AddressInfo
-        ;(fake as { service: string }).service =
-          `${tls === undefined ? "http" : "https"}://127.0.0.1:${port}/v1`
-        resume(Effect.succeed({ fake, server }))
-      })
-    }),
-    ({ server }) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map(({ fake }) => fake))
-
-const fakeServer = fakeServerWith()
-
-const entry = (s: string) => Either.getOrThrow(Entry.parse(s))
-
-const connect = (fake: Fake, options: Discovery.DiscoveryOptions = {}) =>
-  Discovery.make(`token://${fake.service}/${TOKEN}`, {
-    heartbeat: "5 seconds",
-    ttl: "15 seconds",
-    ...options
-  })
-
-/** Forks a watch into a queue of snapshots (or its error). */
-const watching = (discovery: Discovery.DiscoveryShape) =>
-  Effect.gen(function* () {
-    const queue = yield* Queue.unbounded<Either.Either<ReadonlyArray<string>, Discovery.DiscoveryError>>()
-    yield* discovery.watch.pipe(
-      Stream.runForEach((entries) => Queue.offer(queue, Either.right(Entries.format(entries)))),
-      Effect.catchAll((error) => Queue.offer(queue, Either.left(error))),
-      Effect.forkScoped
-    )
-    return TestServices.provideWithLive(Queue.take(queue), Effect.timeout("5 seconds"))
-  })
-
-/**
- * Waits (bounded, on real I/O) until a fiber sleeps on the TestClock for a
- * delay that `matches`, then moves the clock by `duration`. Finished requests
- * leave their timeout sleeps behind (10s), so callers match on the delay.
- */
-const adjustWhenSleeping = (duration: Duration.DurationInput, matches: (delayMillis: number) => boolean) =>
-  TestServices.provideWithLive(
-    Effect.zip(TestClock.sleeps(), TestClock.currentTimeMillis).pipe(
-      Effect.zipLeft(Effect.yieldNow()),
-      Effect.repeat({ until: ([sleeps, now]) => Chunk.some(sleeps, (end) => matches(end - now)) })
-    ),
-    Effect.timeoutFail({
-      duration: "5 seconds",
-      onTimeout: () => new Error("no fiber went to sleep as expected")
-    })
-  ).pipe(Effect.zipRight(TestClock.adjust(duration)))
+import {
+  adjustWhenSleeping,
+  connect,
+  entry,
+  fakeServer,
+  fakeServerWith,
+  TOKEN,
+  watching
+} from "../support/token-fake.js"
 
 describe("token:// backend", () => {
   it.scoped("register POSTs host:port with the TTL in whole seconds, and checks the status", () =>
@@ -228,7 +63,10 @@ describe("token:// backend", () => {
       const discovery = yield* connect(fake)
       const fiber = yield* Effect.fork(Effect.flip(discovery.register(entry("10.0.0.1:2375"))))
       yield* fake.requestCount(1)
-      yield* adjustWhenSleeping(Token.REQUEST_TIMEOUT, (d) => d === Duration.toMillis(Token.REQUEST_TIMEOUT))
+      // The default timeout is half the heartbeat (5s here).
+      const timeout = Token.requestTimeout(Duration.seconds(5))
+      assert.strictEqual(Duration.toMillis(timeout), 2500)
+      yield* adjustWhenSleeping(timeout, (d) => d === 2500)
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "Unavailable")
       assert.strictEqual(error._tag === "Unavailable" && error.reason, "Timeout")

@@ -74,13 +74,13 @@ describe("read-only tokens", () => {
     () =>
       Effect.gen(function* () {
         const service = yield* listen(Http.createServer(handler(new Set(["10.0.0.1:2375"]))), "http")
-        const read = yield* Token.createReadToken({ service, token: TOKEN })
+        const read = yield* Token.createReadToken({ service, services: [service], token: TOKEN })
         assert.strictEqual(read, READ)
         // The token:// URL form resolves to the same target.
         const fromUrl = Either.getOrThrow(
           Token.resolveTarget(`token://${service}/${TOKEN}`, "http://unused/v1")
         )
-        assert.deepStrictEqual(fromUrl, { service, token: TOKEN })
+        assert.deepStrictEqual(fromUrl, { service, services: [service], token: TOKEN })
         assert.strictEqual(yield* Token.createReadToken(fromUrl), READ)
 
         const reader = yield* Discovery.make(`token://${service}/${read}`)
@@ -117,7 +117,7 @@ describe("read-only tokens", () => {
     Effect.gen(function* () {
       const old = Http.createServer((_, res) => void res.writeHead(404).end("404 page not found"))
       const service = yield* listen(old, "http")
-      const error = yield* Effect.flip(Token.createReadToken({ service, token: TOKEN }))
+      const error = yield* Effect.flip(Token.createReadToken({ service, services: [service], token: TOKEN }))
       assert.include(error.message, "has no read-only tokens")
     })
   )
@@ -165,7 +165,7 @@ describe.runIf(canTls)("mutual TLS", () => {
         yield* withCert.register(Entry.make("10.0.0.2", 2375))
         assert.strictEqual(
           yield* Token.createReadToken(
-            { service, token: TOKEN },
+            { service, services: [service], token: TOKEN },
             { cacert: ca, cert: clientCert, key: clientKey }
           ),
           READ
