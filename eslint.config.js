@@ -1,0 +1,50 @@
+// ESLint (flat config) over src/: function length and import cycles. Formatting is Prettier's; `npm run lint` runs both.
+import tseslint from "typescript-eslint"
+import { noCycle } from "./scripts/lint/no-cycle.mjs"
+
+/**
+ * Files with a function still over 80 lines, waiting for their split (issue 16). Remove a file here once
+ * it complies; the list only shrinks.
+ */
+const AWAITING_SPLIT = [
+  "src/Cli/Serve.ts",
+  "src/Discovery/Token.ts",
+  "src/KvStore/Memory.ts",
+  "src/Server/Api.ts",
+  "src/Server/Bounds.ts",
+  "src/Server/Console/Admin.ts",
+  "src/Server/Console/Console.ts",
+  "src/Server/Listen.ts",
+  "src/Server/LongPoll.ts",
+  "src/Server/Metrics.ts",
+  "src/Server/Server.ts",
+  "src/Server/Writes.ts",
+  "src/internal/consul/writes.ts",
+  "src/internal/etcd/leases.ts",
+  "src/internal/etcd/watch.ts",
+  "src/internal/memory/directories.ts",
+  "src/internal/zookeeper/session.ts",
+  "src/internal/zookeeper/watch.ts",
+  "src/internal/zookeeper/writes.ts"
+]
+
+/** The one import cycle left, being broken by the CLI's reshape (issue 16); remove once it is. */
+const AWAITING_CYCLE_FIX = ["src/Cli/Serve.ts", "src/Cli/ServeRun.ts"]
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "src/Server/Console/static/**"] },
+  {
+    files: ["src/**/*.ts"],
+    languageOptions: { parser: tseslint.parser },
+    plugins: { local: { rules: { "no-cycle": noCycle } } },
+    linterOptions: { reportUnusedDisableDirectives: "error" },
+    rules: {
+      // A longer function is split by concern. A declarative table may be exempted where it stands:
+      // `// eslint-disable-next-line max-lines-per-function -- <why>`.
+      "max-lines-per-function": ["error", { max: 80, skipBlankLines: true, skipComments: true }],
+      "local/no-cycle": "error"
+    }
+  },
+  { files: AWAITING_SPLIT, rules: { "max-lines-per-function": "off" } },
+  { files: AWAITING_CYCLE_FIX, rules: { "local/no-cycle": "off" } }
+)
