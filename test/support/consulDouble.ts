@@ -15,7 +15,11 @@
  * - Http.ts: replies and headers, and blocking queries (`?index=&wait=`).
  * - Double.ts: the server, routing, and the test hooks: `stop`/`start`
  *   (restart, state kept), `reset` (a fresh server's state), `reapTombstones`,
- *   `stall` (accept requests, never answer).
+ *   `stall` (accept requests, never answer), `fail` (500 "No cluster leader" or 429), and ACLs
+ *   (`aclToken`: the `X-Consul-Token` each request carries is checked and recorded).
+ *
+ * consul/Transcript.test.ts replays a real Consul 1.10.12's answers
+ * (`../shared/consul-1.10/transcript.json`) against it and reports every difference.
  *
  * This file is the entry point importers use; it only re-exports.
  */

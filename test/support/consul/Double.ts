@@ -6,7 +6,12 @@
  * Test hooks: `stop`/`start` (restart on the same port, state kept), `reset`
  * (a fresh server's state, so indexes go backwards; wakes blocking queries
  * like Consul's snapshot restore), `reapTombstones`, `stall` (accept
- * requests, never answer).
+ * requests, never answer), `fail` (answer everything as a leaderless or
+ * rate-limiting Consul does).
+ *
+ * ACLs: with `aclToken`, a request must carry it in `X-Consul-Token` (or
+ * `?token=`); without one it is refused 403 "Permission denied", with another
+ * 403 "ACL not found". Every request's token is in `requests`.
  */
 import {
   createServer as createHttpServer,
@@ -34,6 +39,8 @@ export interface ConsulDoubleOptions {
   readonly sessionTtlMinMillis?: number
   /** The raft index of a fresh server (default 1, so the first write is 2; a real Consul's is far higher). */
   readonly initialIndex?: number
+  /** Require this ACL token on every request (default: ACLs off, any token accepted). */
+  readonly aclToken?: string
   /** Serve HTTPS with these PEM contents; with `ca`, require client certificates signed by it. */
   readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string }
 }
@@ -42,7 +49,15 @@ export interface RequestRecord {
   readonly method: string
   readonly path: string
   readonly query: string
+  /** `X-Consul-Token` (or `?token=`), when sent. */
+  readonly token: string | undefined
 }
+
+/** What a Consul without a leader (500) or over its RPC rate limit (429) answers to everything. */
+export const FAILURES = {
+  "no-leader": { status: 500, body: "No cluster leader" },
+  "rate-limited": { status: 429, body: "RPC rate limit exceeded" }
+} as const
 
 export class ConsulDouble {
   readonly clock: DoubleClock
@@ -52,6 +67,7 @@ export class ConsulDouble {
   private readonly sockets = new Set<Socket>()
   private readonly held = new Set<ServerResponse>()
   private stalled = false
+  private failure: keyof typeof FAILURES | undefined
   private portNumber = 0
 
   private readonly blocking: BlockingQueries
@@ -151,6 +167,11 @@ export class ConsulDouble {
     this.stalled = on
   }
 
+  /** Until called again with `undefined`, every request gets this failure's answer. */
+  fail(mode: keyof typeof FAILURES | undefined): void {
+    this.failure = mode
+  }
+
   // ---- inspection ------------------------------------------------------
 
   get(key: string): { value: string; session: string | undefined; modifyIndex: number } | undefined {
@@ -165,8 +186,13 @@ export class ConsulDouble {
   sessions(): Array<DoubleSession> {
     return [...this.state.sessions.values()]
   }
+  /** The raft index: every write that reached raft, failed transactions included. */
   get index(): number {
     return this.state.index
+  }
+  /** The KV table's index, what a read of the whole KV answers in `X-Consul-Index`. */
+  get kvIndex(): number {
+    return this.state.prefixIndex("")
   }
   /** Blocking queries waiting for a change. */
   get blocked(): number {
@@ -180,7 +206,9 @@ export class ConsulDouble {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://double")
-    this.requests.push({ method: req.method ?? "", path: url.pathname, query: url.search })
+    const header = req.headers["x-consul-token"]
+    const token = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get("token") ?? undefined
+    this.requests.push({ method: req.method ?? "", path: url.pathname, query: url.search, token })
     const chunks: Array<Buffer> = []
     req.on("data", (chunk: Buffer) => chunks.push(chunk))
     req.on("end", () => {
@@ -188,6 +216,10 @@ export class ConsulDouble {
         this.held.add(res)
         return
       }
+      if (this.failure !== undefined) return send(res, FAILURES[this.failure])
+      const acl = this.options.aclToken
+      if (acl !== undefined && token !== acl)
+        return send(res, { status: 403, body: token === undefined ? "Permission denied" : "ACL not found" })
       try {
         let path: string
         try {

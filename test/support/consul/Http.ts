@@ -23,7 +23,10 @@ export class HttpError {
 export interface Reply {
   readonly status: number
   readonly body: string
+  /** A read's index: with it come the read headers (`X-Consul-Index`, `-Knownleader`, `-Lastcontact`, `-Query-Backend`). */
   readonly index?: number
+  /** A read without an index (a read-only transaction): `X-Consul-Knownleader` and `-Lastcontact` only. */
+  readonly leaderMeta?: boolean
   /** JSON whatever the status (a transaction's 409 is). */
   readonly json?: boolean
 }
@@ -34,20 +37,50 @@ export const nanos = (millis: number) => Math.round(millis * 1e6)
 export const parseGoMillis = (text: string): number | undefined =>
   Either.getOrUndefined(GoDuration.parseMillis(text))
 
+/** What a Consul agent adds to every answer (ACLs off, as on a dev agent). */
+const ALWAYS = { "X-Consul-Default-Acl-Policy": "allow" }
+
 export const send = (res: ServerResponse, reply: Reply): void => {
   if (res.writableEnded || res.destroyed) return
-  const headers: Record<string, string> = {
-    "Content-Type":
-      reply.status === 200 || reply.json === true ? "application/json" : "text/plain; charset=utf-8",
-    "X-Consul-Knownleader": "true",
-    "X-Consul-Lastcontact": "0"
-  }
+  const headers: Record<string, string> = { ...ALWAYS }
+  // Consul's 404 on a read has an empty body and no Content-Type.
+  if (reply.body !== "")
+    headers["Content-Type"] =
+      reply.status === 200 || reply.json === true ? "application/json" : "text/plain; charset=utf-8"
   if (reply.index !== undefined) headers["X-Consul-Index"] = String(reply.index)
+  if (reply.index !== undefined || reply.leaderMeta === true) {
+    headers["X-Consul-Knownleader"] = "true"
+    headers["X-Consul-Lastcontact"] = "0"
+  }
+  if (reply.index !== undefined) headers["X-Consul-Query-Backend"] = "blocking-query"
   // Go's net/http sets a length on an answer that fits its 2 KB buffer and chunks a larger one.
   const length = Buffer.byteLength(reply.body)
   if (length < 2048) headers["Content-Length"] = String(length)
   res.writeHead(reply.status, headers)
   res.end(reply.body)
+}
+
+const LITERALS = ["null", "true", "false"]
+
+/**
+ * Go's encoding/json error for a body `JSON.parse` refused, for the common cases (a broken
+ * literal, a bad first character); anything else keeps JavaScript's message.
+ */
+export const goJsonError = (text: string, jsError: string): string => {
+  const start = text.search(/\S/)
+  if (start < 0) return "EOF"
+  const first = text[start]!
+  const literal = LITERALS.find((l) => l[0] === first)
+  if (literal !== undefined) {
+    for (let i = 1; i < literal.length; i++) {
+      const c = text[start + i]
+      if (c === undefined) return "unexpected EOF"
+      if (c !== literal[i])
+        return `invalid character '${c}' in literal ${literal} (expecting '${literal[i]}')`
+    }
+  }
+  if (!/[[{"\-0-9ntf]/.test(first)) return `invalid character '${first}' looking for beginning of value`
+  return jsError
 }
 
 const DEFAULT_WAIT = 5 * 60_000

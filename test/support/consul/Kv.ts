@@ -6,7 +6,7 @@
  * `X-Consul-Index`.
  */
 import { HttpError, type Reply } from "./Http.js"
-import type { ConsulState, DoubleEntry } from "./State.js"
+import { type ConsulState, type DoubleEntry, sameEntry } from "./State.js"
 
 /** An entry as Consul's JSON has it (the KV endpoint's and a transaction's results). */
 export const entryJson = (entry: DoubleEntry) => ({
@@ -62,9 +62,19 @@ export class KvEndpoint {
     if (!Number.isSafeInteger(flags) || flags < 0)
       throw new HttpError(400, `strconv.ParseUint: invalid flags`)
     const existing = state.kv.get(key)
+    const answer = (ok: boolean): Reply => ({ status: 200, body: ok ? "true" : "false" })
+    // kvsPreApply refuses an acquire inside the lock delay before raft; anything past it spends an index.
+    const delayUntil = state.lockDelays.get(key)
+    if (
+      params.has("acquire") &&
+      delayUntil !== undefined &&
+      state.clock.now() < delayUntil &&
+      existing?.session !== params.get("acquire")
+    )
+      return answer(false)
     const index = state.nextIndex()
     const write = (session: string | undefined, lockIndex: number) => {
-      state.setEntry({
+      const entry = {
         key,
         value: body,
         flags,
@@ -72,17 +82,15 @@ export class KvEndpoint {
         modifyIndex: index,
         lockIndex,
         session
-      })
+      }
+      if (sameEntry(existing, entry)) return
+      state.setEntry(entry)
       state.notify()
     }
-    const answer = (ok: boolean): Reply => ({ status: 200, body: ok ? "true" : "false" })
     if (params.has("acquire")) {
       const id = params.get("acquire") ?? ""
       if (!state.sessions.has(id)) return { status: 500, body: `Invalid session ${JSON.stringify(id)}` }
       if (existing?.session !== undefined && existing.session !== id) return answer(false)
-      const delayUntil = state.lockDelays.get(key)
-      if (delayUntil !== undefined && state.clock.now() < delayUntil && existing?.session !== id)
-        return answer(false)
       const lockIndex = existing?.session === id ? existing.lockIndex : (existing?.lockIndex ?? 0) + 1
       write(id, lockIndex)
       return answer(true)

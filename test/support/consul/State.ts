@@ -24,6 +24,14 @@ export interface DoubleEntry {
   readonly session: string | undefined
 }
 
+export /** Consul's DirEntry.Equal: a write that changes none of these is a no-op (no new ModifyIndex, no wake-up). */
+const sameEntry = (a: DoubleEntry | undefined, b: DoubleEntry): a is DoubleEntry =>
+  a !== undefined &&
+  a.lockIndex === b.lockIndex &&
+  a.flags === b.flags &&
+  a.session === b.session &&
+  a.value.equals(b.value)
+
 export interface DoubleSession {
   readonly id: string
   readonly name: string

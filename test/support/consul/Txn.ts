@@ -9,14 +9,15 @@
  *   Each runs in order against the state as the earlier ones left it.
  * - Lock: refused for a key in its lock delay (checked before any op runs),
  *   for a missing or unknown session, and for a key another session holds.
- * - All or nothing: any error rolls the whole transaction back and answers
+ * - All or nothing: any error rolls the whole transaction back (a write transaction's raft index is
+ *   spent all the same, unless the lock-delay pre-check refused it) and answers
  *   409 with `{"Results": null, "Errors": [{OpIndex, What}]}`; otherwise 200
  *   with `{"Results": [{"KV": entry}], "Errors": null}`. Writes share one raft
  *   index. `get`/`get-tree` results carry the value; write results do not.
  */
 import { entryJson } from "./Kv.js"
-import type { Reply } from "./Http.js"
-import type { ConsulState, DoubleEntry } from "./State.js"
+import { goJsonError, type Reply } from "./Http.js"
+import { type ConsulState, type DoubleEntry, sameEntry } from "./State.js"
 
 const MAX_OPS = 64
 const WRITES = new Set(["set", "lock", "delete"])
@@ -33,14 +34,31 @@ interface TxnError {
   readonly What: string
 }
 
-const json = (status: number, body: unknown): Reply => ({ status, body: JSON.stringify(body), json: true })
+const json = (status: number, body: object): Reply => ({ status, body: JSON.stringify(body), json: true })
+
+/**
+ * A transaction without writes goes through Consul's read path, whose answer carries the query meta
+ * (a recorded 1.10.12 puts `"Index": 1` there) and the leader headers.
+ */
+const readAnswer = (status: number, body: object): Reply => ({
+  ...json(status, {
+    ...body,
+    Index: 1,
+    LastContact: 0,
+    KnownLeader: true,
+    ConsistencyLevel: "",
+    NotModified: false,
+    Backend: 0
+  }),
+  leaderMeta: true
+})
 
 const parseOps = (body: Buffer): ReadonlyArray<KvOp> | string => {
   let ops: unknown
   try {
     ops = JSON.parse(body.toString("utf8"))
   } catch (error) {
-    return `Failed to parse body: ${(error as Error).message}`
+    return `Failed to parse body: ${goJsonError(body.toString("utf8"), (error as Error).message)}`
   }
   if (!Array.isArray(ops))
     return "Failed to parse body: json: cannot unmarshal object into Go value of type api.TxnOps"
@@ -63,6 +81,8 @@ export class TxnEndpoint {
     if (ops.length > MAX_OPS)
       return { status: 413, body: `Transaction contains too many operations (${ops.length} > ${MAX_OPS})` }
     const state = this.state
+    const writes = ops.some((op) => WRITES.has(op.Verb))
+    const answer = writes ? json : readAnswer
     const errors: Array<TxnError> = []
     // preCheck: lock delays, before anything runs.
     ops.forEach((op, i) => {
@@ -70,9 +90,8 @@ export class TxnEndpoint {
       if (op.Verb === "lock" && until !== undefined && state.clock.now() < until)
         errors.push({ OpIndex: i, What: `failed to lock key ${JSON.stringify(op.Key)} due to lock delay` })
     })
-    if (errors.length > 0) return json(409, { Results: null, Errors: errors })
+    if (errors.length > 0) return answer(409, { Results: null, Errors: errors })
 
-    const writes = ops.some((op) => WRITES.has(op.Verb))
     const index = writes ? state.index + 1 : state.index
     // The state as the ops so far have left it; `undefined` marks a deletion.
     const view = new Map<string, DoubleEntry | undefined>()
@@ -93,6 +112,7 @@ export class TxnEndpoint {
           lockIndex,
           session
         }
+        if (sameEntry(existing, entry)) return results.push(written(existing))
         view.set(op.Key, entry)
         results.push(written(entry))
       }
@@ -131,7 +151,11 @@ export class TxnEndpoint {
           return fail(`unknown KV verb ${JSON.stringify(op.Verb)}`)
       }
     })
-    if (errors.length > 0) return json(409, { Results: null, Errors: errors })
+    if (errors.length > 0) {
+      // Past the pre-check a write transaction has gone through raft: its index is spent, rolled back or not.
+      if (writes) state.nextIndex()
+      return answer(409, { Results: null, Errors: errors })
+    }
 
     if (writes) {
       state.nextIndex()
@@ -139,8 +163,8 @@ export class TxnEndpoint {
         if (entry === undefined) state.deleteEntry(key, index)
         else state.setEntry(entry)
       }
-      state.notify()
+      if (view.size > 0) state.notify()
     }
-    return json(200, { Results: results, Errors: null })
+    return answer(200, { Results: results, Errors: null })
   }
 }
