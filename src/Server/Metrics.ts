@@ -1,6 +1,7 @@
 /**
- * The discovery server's metrics, rendered in the Prometheus text format
- * (version 0.0.4) for `GET /metrics`.
+ * The discovery server's metrics: counters kept here, read whole as a
+ * structured `snapshot()`, which `GET /metrics` renders in the Prometheus
+ * text format (`Prometheus.ts`) and the operator overview reads as is.
  *
  * Plain counters rather than Effect's `Metric`: they sit on every request's
  * hot path, and a Map increment costs nothing next to a fiber-ref lookup.
@@ -28,9 +29,44 @@ export const BUCKETS: ReadonlyArray<number> = [
 ]
 
 interface Histogram {
+  /** Per bucket, not cumulative (the snapshot accumulates). */
   readonly counts: Array<number>
   sum: number
   count: number
+}
+
+/** One route's figures: answers by status, and the latency histogram. */
+export interface RouteSnapshot {
+  readonly route: string
+  /** `[status, answers]`, by status. */
+  readonly statuses: ReadonlyArray<readonly [number, number]>
+  /** Answers at or below each of `BUCKETS` (cumulative, as Prometheus has them). */
+  readonly buckets: ReadonlyArray<number>
+  /** Seconds over every answer. */
+  readonly sum: number
+  readonly count: number
+}
+
+/** Everything `/metrics` shows, at one moment. */
+export interface Snapshot {
+  /** By route name. Long-polls are the route "watch", so their latency includes their wait. */
+  readonly routes: ReadonlyArray<RouteSnapshot>
+  readonly registrations: { readonly created: number; readonly updated: number }
+  readonly deregistrations: number
+  /** Registrations refused at `--max-entries`. */
+  readonly refusedAtLimit: number
+  /** 5xx answers by cause, sorted by cause. */
+  readonly failures: ReadonlyArray<readonly [string, number]>
+  readonly watchers: number
+  /** Open connections, when a listener reports them. */
+  readonly connections: number | undefined
+  readonly newClusters: number
+  /** The configured bounds, by label (`Config.BOUNDS`), with the requests refused at each. */
+  readonly bounds: ReadonlyArray<{ readonly bound: string; readonly limit: number; readonly refused: number }>
+  readonly store: StoreStats | undefined
+  readonly residentBytes: number
+  /** Seconds since the Unix epoch. */
+  readonly startedAt: number
 }
 
 export interface Metrics {
@@ -43,32 +79,38 @@ export interface Metrics {
   readonly watching: (source: () => number) => void
   /** Where the open-connections gauge reads from (the listener sets it). */
   readonly connected: (source: () => number) => void
-  /** The configured bounds, by name (see `Bounds`). */
+  /** The configured bounds, by label (see `Config.BOUNDS`). */
   readonly bounds: (limits: ReadonlyArray<readonly [string, number]>) => void
   readonly boundRefused: (bound: string) => void
   readonly newCluster: () => void
-  readonly render: (stats: StoreStats | undefined) => string
+  /** Every figure now; `Prometheus.render` turns it into `/metrics`. */
+  readonly snapshot: (stats: StoreStats | undefined) => Snapshot
 }
-
-const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
 
 export interface Sources {
   /** 5xx answers by cause (see `Failures`). */
   readonly failures?: (() => ReadonlyMap<string, number>) | undefined
 }
 
+const byKey = <K extends string | number>(a: readonly [K, unknown], b: readonly [K, unknown]) =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0
+
+const cumulative = (counts: ReadonlyArray<number>): Array<number> => {
+  let total = 0
+  return counts.map((n) => (total += n))
+}
+
 export const make = (sources: Sources = {}): Metrics => {
-  /** Per route: answers by status, and the latency histogram. */
   const routes = new Map<string, { readonly statuses: Map<number, number>; readonly latency: Histogram }>()
   const registrations = { created: 0, updated: 0 }
   let deregistrations = 0
-  let refusedLimit = 0
+  let refusedAtLimit = 0
   let watching = () => 0
   let connections: (() => number) | undefined
   let limits: ReadonlyArray<readonly [string, number]> = []
   const boundRefusals = new Map<string, number>()
   let newClusters = 0
-  const started = Date.now() / 1000
+  const startedAt = Date.now() / 1000
 
   const observe = (route: string, status: number, seconds: number) => {
     let r = routes.get(route)
@@ -80,126 +122,30 @@ export const make = (sources: Sources = {}): Metrics => {
     const h = r.latency
     h.sum += seconds
     h.count++
-    // Non-cumulative here; render() accumulates.
-    for (let i = 0; i < BUCKETS.length; i++) {
-      if (seconds <= BUCKETS[i]!) {
-        h.counts[i]!++
-        break
-      }
-    }
+    const i = BUCKETS.findIndex((le) => seconds <= le)
+    if (i >= 0) h.counts[i]!++
   }
 
-  const render = (stats: StoreStats | undefined): string => {
-    const out: Array<string> = []
-    const family = (name: string, type: string, help: string) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    }
-    family("swarm_discovery_requests_total", "counter", "HTTP requests answered, by route and status.")
-    const sorted = [...routes].sort(([a], [b]) => (a < b ? -1 : 1))
-    for (const [route, r] of sorted) {
-      for (const [status, n] of [...r.statuses].sort(([a], [b]) => a - b)) {
-        out.push(`swarm_discovery_requests_total{route="${escapeLabel(route)}",status="${status}"} ${n}`)
-      }
-    }
-    family(
-      "swarm_discovery_request_duration_seconds",
-      "histogram",
-      'Time from a request\'s arrival to its answer (long-polls are the route "watch").'
-    )
-    for (const [route, { latency: h }] of sorted) {
-      const r = escapeLabel(route)
-      let cumulative = 0
-      for (let i = 0; i < BUCKETS.length; i++) {
-        cumulative += h.counts[i]!
-        out.push(
-          `swarm_discovery_request_duration_seconds_bucket{route="${r}",le="${BUCKETS[i]}"} ${cumulative}`
-        )
-      }
-      out.push(`swarm_discovery_request_duration_seconds_bucket{route="${r}",le="+Inf"} ${h.count}`)
-      out.push(`swarm_discovery_request_duration_seconds_sum{route="${r}"} ${h.sum}`)
-      out.push(`swarm_discovery_request_duration_seconds_count{route="${r}"} ${h.count}`)
-    }
-    family(
-      "swarm_discovery_registrations_total",
-      "counter",
-      'Accepted registrations: result="created" for a new entry, "updated" for a refresh.'
-    )
-    out.push(`swarm_discovery_registrations_total{result="created"} ${registrations.created}`)
-    out.push(`swarm_discovery_registrations_total{result="updated"} ${registrations.updated}`)
-    family("swarm_discovery_deregistrations_total", "counter", "Entries removed by DELETE requests.")
-    out.push(`swarm_discovery_deregistrations_total ${deregistrations}`)
-    family(
-      "swarm_discovery_refused_registrations_total",
-      "counter",
-      "Registrations refused because the cluster already holds --max-entries entries."
-    )
-    out.push(`swarm_discovery_refused_registrations_total{reason="limit"} ${refusedLimit}`)
-    family(
-      "swarm_discovery_server_errors_total",
-      "counter",
-      "5xx answers by cause (store_unavailable, store_timeout, internal, ...); each cause is also logged, rate-limited."
-    )
-    const failures =
-      sources.failures === undefined ? [] : [...sources.failures()].sort(([a], [b]) => (a < b ? -1 : 1))
-    for (const [cause, n] of failures) {
-      out.push(`swarm_discovery_server_errors_total{cause="${escapeLabel(cause)}"} ${n}`)
-    }
-    family("swarm_discovery_watchers", "gauge", "Long-poll requests waiting right now.")
-    out.push(`swarm_discovery_watchers ${watching()}`)
-    if (connections !== undefined) {
-      family("swarm_discovery_connections", "gauge", "Open client connections (see --max-connections).")
-      out.push(`swarm_discovery_connections ${connections()}`)
-    }
-    family(
-      "swarm_discovery_new_clusters_total",
-      "counter",
-      "New clusters admitted: first registrations into an empty token, and POST /v1/clusters."
-    )
-    out.push(`swarm_discovery_new_clusters_total ${newClusters}`)
-    family(
-      "swarm_discovery_bound_limit",
-      "gauge",
-      "The server's configured bounds (swarm serve --max-* flags)."
-    )
-    for (const [bound, limit] of limits) out.push(`swarm_discovery_bound_limit{bound="${bound}"} ${limit}`)
-    family(
-      "swarm_discovery_bound_refusals_total",
-      "counter",
-      "Requests refused because a bound was reached (429, 503 or 507 with Retry-After)."
-    )
-    for (const [bound] of limits) {
-      out.push(`swarm_discovery_bound_refusals_total{bound="${bound}"} ${boundRefusals.get(bound) ?? 0}`)
-    }
-    if (stats !== undefined) {
-      family("swarm_discovery_entries", "gauge", "Live entries over all clusters.")
-      out.push(`swarm_discovery_entries ${stats.entries}`)
-      if (stats.clusters !== undefined) {
-        family("swarm_discovery_clusters", "gauge", "Clusters with at least one live entry.")
-        out.push(`swarm_discovery_clusters ${stats.clusters}`)
-      }
-      if (stats.expirations !== undefined) {
-        family("swarm_discovery_expirations_total", "counter", "Entries removed because their TTL ran out.")
-        out.push(`swarm_discovery_expirations_total ${stats.expirations}`)
-      }
-      if (stats.expirySeconds !== undefined) {
-        family(
-          "swarm_discovery_expiry_seconds_total",
-          "counter",
-          "Time the store spent deleting expired entries."
-        )
-        out.push(`swarm_discovery_expiry_seconds_total ${stats.expirySeconds}`)
-      }
-    }
-    family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
-    out.push(`process_resident_memory_bytes ${memoryUsage.rss()}`)
-    family(
-      "process_start_time_seconds",
-      "gauge",
-      "Start time of the process since the Unix epoch, in seconds."
-    )
-    out.push(`process_start_time_seconds ${started}`)
-    return out.join("\n") + "\n"
-  }
+  const snapshot = (stats: StoreStats | undefined): Snapshot => ({
+    routes: [...routes].sort(byKey).map(([route, r]) => ({
+      route,
+      statuses: [...r.statuses].sort(byKey),
+      buckets: cumulative(r.latency.counts),
+      sum: r.latency.sum,
+      count: r.latency.count
+    })),
+    registrations: { ...registrations },
+    deregistrations,
+    refusedAtLimit,
+    failures: sources.failures === undefined ? [] : [...sources.failures()].sort(byKey),
+    watchers: watching(),
+    connections: connections?.(),
+    newClusters,
+    bounds: limits.map(([bound, limit]) => ({ bound, limit, refused: boundRefusals.get(bound) ?? 0 })),
+    store: stats,
+    residentBytes: memoryUsage.rss(),
+    startedAt
+  })
 
   return {
     observe,
@@ -210,7 +156,7 @@ export const make = (sources: Sources = {}): Metrics => {
       deregistrations += count
     },
     refused: () => {
-      refusedLimit++
+      refusedAtLimit++
     },
     watching: (source) => {
       watching = source
@@ -227,6 +173,6 @@ export const make = (sources: Sources = {}): Metrics => {
     newCluster: () => {
       newClusters++
     },
-    render
+    snapshot
   }
 }

@@ -54,6 +54,7 @@ import type { Handler } from "./Handler.js"
 import * as Listen from "./Listen.js"
 import * as LongPoll from "./LongPoll.js"
 import * as Metrics from "./Metrics.js"
+import * as Prometheus from "./Prometheus.js"
 import * as Reads from "./Reads.js"
 import * as ReadToken from "./ReadToken.js"
 import * as Writes from "./Writes.js"
@@ -154,7 +155,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
           return Effect.succeed({ ...Api.ok(), route: "healthz" })
         case "Metrics": {
           const render = (stats: Metrics.StoreStats | undefined): Answer => ({
-            ...Api.ok(metrics.render(stats), Api.PROMETHEUS),
+            ...Api.ok(Prometheus.render(metrics.snapshot(stats)), Api.PROMETHEUS),
             route: "metrics"
           })
           return options.stats === undefined

@@ -88,8 +88,8 @@ export const make = (ctx: Context) => {
       { concurrency: "unbounded" }
     )
     const storeStats = stats === undefined || stats._tag === "None" ? undefined : stats.value
-    const samples = Figures.parse(ctx.metrics.render(storeStats))
-    const summary = Figures.summarize(samples)
+    const snapshot = ctx.metrics.snapshot(storeStats)
+    const summary = Figures.summarize(snapshot)
     const now = yield* Clock.currentTimeMillis
     const fullest = listed.rows.reduce((n, r) => Math.max(n, r.entries), 0)
     return {
@@ -104,7 +104,7 @@ export const make = (ctx: Context) => {
           used: fullest,
           limit: config.maxEntries
         },
-        ...Figures.bounds(samples, { total_entries: listed.entries, clusters: listed.rows.length })
+        ...Figures.bounds(snapshot, { total_entries: listed.entries, clusters: listed.rows.length })
       ],
       ttl: { default: config.defaultTtl, min: config.minTtl, max: config.maxTtl },
       metrics: { ...summary, expirations: storeStats?.expirations ?? summary.expirations }

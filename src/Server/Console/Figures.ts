@@ -1,30 +1,9 @@
 /**
- * The `/metrics` figures the overview shows, read back from the Prometheus text the server renders,
- * so the overview shows whatever `/metrics` has without a second set of counters.
+ * The server's figures as the operator overview shows them, read from the metrics snapshot that
+ * `/metrics` renders too, so the overview shows what `/metrics` has without a second set of counters.
  */
 import { boundOf } from "../Config.js"
-
-export interface Sample {
-  readonly name: string
-  readonly labels: Readonly<Record<string, string>>
-  readonly value: number
-}
-
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g
-
-export const parse = (text: string): Array<Sample> => {
-  const out: Array<Sample> = []
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue
-    const m = LINE.exec(line)
-    if (m === null) continue
-    const labels: Record<string, string> = {}
-    for (const l of (m[2] ?? "").matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, "$1")
-    out.push({ name: m[1]!, labels, value: Number(m[3]) })
-  }
-  return out
-}
+import type * as Metrics from "../Metrics.js"
 
 export interface RouteFigures {
   readonly route: string
@@ -46,51 +25,28 @@ export interface Summary {
   readonly routes: ReadonlyArray<RouteFigures>
 }
 
-const sum = (samples: ReadonlyArray<Sample>, name: string, keep: (s: Sample) => boolean = () => true) =>
-  samples.reduce((n, s) => (s.name === name && keep(s) ? n + s.value : n), 0)
+const routeFigures = ({ count, route, statuses, sum }: Metrics.RouteSnapshot): RouteFigures => {
+  const answers = (klass: number) =>
+    statuses.reduce((n, [status, count]) => (Math.floor(status / 100) === klass ? n + count : n), 0)
+  return { route, ok: answers(2), clientErrors: answers(4), serverErrors: answers(5), count, seconds: sum }
+}
 
-const one = (samples: ReadonlyArray<Sample>, name: string) => samples.find((s) => s.name === name)?.value
-
-export const summarize = (samples: ReadonlyArray<Sample>): Summary => {
-  const klass = (s: Sample) => Math.floor(Number(s.labels["status"]) / 100)
-  const routes = new Map<
-    string,
-    { ok: number; clientErrors: number; serverErrors: number; count: number; seconds: number }
-  >()
-  const route = (name: string) => {
-    let r = routes.get(name)
-    if (r === undefined)
-      routes.set(name, (r = { ok: 0, clientErrors: 0, serverErrors: 0, count: 0, seconds: 0 }))
-    return r
-  }
-  for (const s of samples) {
-    const name = s.labels["route"]
-    if (name === undefined) continue
-    if (s.name === "swarm_discovery_requests_total") {
-      const r = route(name)
-      const k = klass(s)
-      if (k === 2) r.ok += s.value
-      else if (k === 4) r.clientErrors += s.value
-      else if (k === 5) r.serverErrors += s.value
-    } else if (s.name === "swarm_discovery_request_duration_seconds_sum") route(name).seconds += s.value
-    else if (s.name === "swarm_discovery_request_duration_seconds_count") route(name).count += s.value
-  }
-  const started = one(samples, "process_start_time_seconds")
+export const summarize = (snapshot: Metrics.Snapshot): Summary => {
+  const routes = snapshot.routes.map(routeFigures)
+  const total = (pick: (r: RouteFigures) => number) => routes.reduce((n, r) => n + pick(r), 0)
   return {
-    requests: sum(samples, "swarm_discovery_requests_total"),
-    clientErrors: sum(samples, "swarm_discovery_requests_total", (s) => klass(s) === 4),
-    serverErrors: sum(samples, "swarm_discovery_requests_total", (s) => klass(s) === 5),
-    watchers: one(samples, "swarm_discovery_watchers"),
-    registrations: sum(samples, "swarm_discovery_registrations_total"),
-    expirations: one(samples, "swarm_discovery_expirations_total"),
-    startedAt: started === undefined ? undefined : started * 1000,
-    routes: [...routes]
-      .map(([name, r]) => ({ route: name, ...r }))
-      .sort((a, b) => (a.route < b.route ? -1 : 1))
+    requests: snapshot.routes.reduce((n, r) => r.statuses.reduce((m, [, count]) => m + count, n), 0),
+    clientErrors: total((r) => r.clientErrors),
+    serverErrors: total((r) => r.serverErrors),
+    watchers: snapshot.watchers,
+    registrations: snapshot.registrations.created + snapshot.registrations.updated,
+    expirations: snapshot.store?.expirations,
+    startedAt: snapshot.startedAt * 1000,
+    routes
   }
 }
 
-/** A bound (`swarm_discovery_bound_limit{bound}`) with how much of it is in use, where one number says it. */
+/** A bound with how much of it is in use, where one number says it. */
 export interface BoundFigure {
   readonly name: string
   readonly flag: string
@@ -100,33 +56,25 @@ export interface BoundFigure {
   readonly refused?: number
 }
 
-/** The server's bounds as `/metrics` lists them; `used` gives the figures the caller knows better. */
+/** The server's bounds (`Config.BOUNDS`) with their use; `used` gives the figures the caller knows better. */
 export const bounds = (
-  samples: ReadonlyArray<Sample>,
+  snapshot: Metrics.Snapshot,
   used: Readonly<Record<string, number | undefined>>
 ): Array<BoundFigure> => {
   const current: Record<string, number | undefined> = {
-    connections: one(samples, "swarm_discovery_connections"),
-    long_polls: one(samples, "swarm_discovery_watchers"),
+    connections: snapshot.connections,
+    long_polls: snapshot.watchers,
     ...used
   }
-  const refused = new Map(
-    samples
-      .filter((s) => s.name === "swarm_discovery_bound_refusals_total")
-      .map((s) => [s.labels["bound"] ?? "", s.value])
-  )
-  return samples
-    .filter((s) => s.name === "swarm_discovery_bound_limit" && s.labels["bound"] !== undefined)
-    .map((s) => {
-      const bound = s.labels["bound"]!
-      const now = current[bound]
-      const count = refused.get(bound)
-      return {
-        name: boundOf(bound)?.name ?? bound.replace(/_/g, " "),
-        flag: `--${boundOf(bound)?.flag ?? `max-${bound.replace(/_/g, "-")}`}`,
-        limit: s.value,
-        ...(now === undefined ? {} : { used: now }),
-        ...(count === undefined ? {} : { refused: count })
-      }
-    })
+  return snapshot.bounds.map(({ bound, limit, refused }) => {
+    const now = current[bound]
+    const row = boundOf(bound)
+    return {
+      name: row?.name ?? bound.replace(/_/g, " "),
+      flag: `--${row?.flag ?? `max-${bound.replace(/_/g, "-")}`}`,
+      limit,
+      ...(now === undefined ? {} : { used: now }),
+      refused
+    }
+  })
 }

@@ -10,6 +10,7 @@ import * as Admin from "../../../src/Server/Console/Admin.js"
 import * as Assets from "../../../src/Server/Console/Assets.js"
 import * as Figures from "../../../src/Server/Console/Figures.js"
 import { DEFAULT_MAX_ENTRIES } from "../../../src/Server/Config.js"
+import * as Metrics from "../../../src/Server/Metrics.js"
 import * as Server from "../../../src/Server/Server.js"
 
 const ADMIN = "s3cret-admin-token-for-tests"
@@ -207,21 +208,21 @@ describe("console pages and data", () => {
   )
 })
 
-describe("figures from /metrics", () => {
+describe("figures from the metrics snapshot", () => {
   it("bounds: limits, what is in use and refusals, by bound", () => {
-    const text = [
-      "# TYPE swarm_discovery_bound_limit gauge",
-      'swarm_discovery_bound_limit{bound="total_entries"} 100000',
-      'swarm_discovery_bound_limit{bound="connections"} 10000',
-      'swarm_discovery_bound_limit{bound="new_clusters_per_minute"} 60',
-      'swarm_discovery_bound_refusals_total{bound="total_entries"} 7',
-      "swarm_discovery_connections 12",
-      'swarm_discovery_requests_total{route="list",status="200"} 5',
-      'swarm_discovery_requests_total{route="register",status="507"} 7',
-      'swarm_discovery_requests_total{route="register",status="400"} 1'
-    ].join("\n")
-    const samples = Figures.parse(text)
-    assert.deepStrictEqual(Figures.bounds(samples, { total_entries: 4200 }), [
+    const metrics = Metrics.make()
+    metrics.bounds([
+      ["total_entries", 100_000],
+      ["connections", 10_000],
+      ["new_clusters_per_minute", 60]
+    ])
+    for (let i = 0; i < 7; i++) metrics.boundRefused("total_entries")
+    metrics.connected(() => 12)
+    for (let i = 0; i < 5; i++) metrics.observe("list", 200, 0.001)
+    for (let i = 0; i < 7; i++) metrics.observe("register", 507, 0.001)
+    metrics.observe("register", 400, 0.001)
+    const snapshot = metrics.snapshot(undefined)
+    assert.deepStrictEqual(Figures.bounds(snapshot, { total_entries: 4200 }), [
       {
         name: "live entries, all clusters",
         flag: "--max-total-entries",
@@ -229,10 +230,15 @@ describe("figures from /metrics", () => {
         used: 4200,
         refused: 7
       },
-      { name: "open connections", flag: "--max-connections", limit: 10_000, used: 12 },
-      { name: "new clusters per client address per minute", flag: "--max-new-clusters-per-minute", limit: 60 }
+      { name: "open connections", flag: "--max-connections", limit: 10_000, used: 12, refused: 0 },
+      {
+        name: "new clusters per client address per minute",
+        flag: "--max-new-clusters-per-minute",
+        limit: 60,
+        refused: 0
+      }
     ])
-    const summary = Figures.summarize(samples)
+    const summary = Figures.summarize(snapshot)
     assert.deepStrictEqual([summary.requests, summary.clientErrors, summary.serverErrors], [13, 1, 7])
     assert.deepStrictEqual(
       summary.routes.map((r) => [r.route, r.ok, r.clientErrors, r.serverErrors]),
