@@ -7,7 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // End-to-end suites start real servers and processes; two cores are all we have.
     maxWorkers: 2,
+    minWorkers: 1,
     // No retries: a test that fails under load is a bug to fix, not to hide.
-    minWorkers: 1
+    retry: 0
   }
 })

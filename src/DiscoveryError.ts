@@ -22,7 +22,7 @@ export class NotImplemented extends Data.TaggedError("NotImplemented")<{
   }
 }
 
-/** How each reason reads in a message, as before reasons were PascalCase. */
+/** How each reason reads in a message. */
 const UNAVAILABLE_WORDS = { Transport: "transport", Timeout: "timeout", FileSystem: "io" } as const
 
 /** The backend could not be reached, or did not answer in time. */

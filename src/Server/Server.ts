@@ -198,7 +198,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
       storeProblem
     })
 
-    /** The long-poll bound a new one from `client` would pass, if any. */
+    /** Decodes and answers one request; an early write's answer comes back `pending` (see `settle`). */
     const handleEarly = (
       method: string,
       url: string,
