@@ -70,17 +70,26 @@ const register = (token: string, address: string, ttl: number) =>
     assert.strictEqual(r.status, 200, r.text)
   )
 
-/** A page that records Content-Security-Policy violations and script errors. */
-const open = async (url: string) => {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 760 } })
+/** A page that records Content-Security-Policy violations, script errors and answers of 400 or more. */
+const open = async (url: string, options: { readonly clipboard?: boolean } = {}) => {
+  const context = await browser.newContext({
+    viewport: { width: 1100, height: 760 },
+    ...(options.clipboard ? { permissions: ["clipboard-read", "clipboard-write"] } : {})
+  })
+  const page = await context.newPage()
+  page.once("close", () => void context.close())
   const problems: Array<string> = []
+  const failed: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
   page.on("console", (message) => {
     if (message.type() === "error" && !/Failed to load resource/.test(message.text()))
       problems.push(`console: ${message.text()}`)
   })
-  await page.goto(url)
-  return { page, problems }
+  page.on("response", (response) => {
+    if (response.status() >= 400) failed.push(`${response.status()} ${new URL(response.url()).pathname}`)
+  })
+  const response = await page.goto(url)
+  return { page, problems, failed, response }
 }
 
 const rowCount = (page: Page) => page.locator("#members tbody tr").count()
@@ -200,6 +209,130 @@ describe.skipIf(!haveChromium)("web console in Chromium", () => {
     await row.waitFor({ state: "detached", timeout: 5_000 })
     assert.include(asked, `${token.slice(0, 4)}…`)
     assert.strictEqual((await api("GET", `/v1/clusters/${token}`)).text, "[]")
+    assert.deepStrictEqual(problems, [])
+    await page.close()
+  })
+
+  it("favicon: hashed, SVG, under the same CSP; no page load asks for /favicon.ico or gets a 4xx", async () => {
+    const token = (await api("POST", "/v1/clusters")).text
+    const { page, problems, failed } = await open(`${origin}/ui/clusters/${token}`)
+    await page.locator("#status.live").waitFor()
+    const href = await page.locator('link[rel="icon"]').getAttribute("href")
+    assert.match(href!, /^\/ui\/assets\/icon\.[0-9a-f]{12}\.svg$/)
+    const icon = await api("GET", href!)
+    assert.strictEqual(icon.status, 200)
+    assert.strictEqual(icon.headers.get("content-type"), "image/svg+xml")
+    assert.include(icon.headers.get("content-security-policy"), "default-src 'none'")
+    assert.include(icon.headers.get("cache-control"), "immutable")
+    assert.include(icon.text, "<svg")
+    assert.deepStrictEqual(failed, [])
+    assert.deepStrictEqual(problems, [])
+    await page.close()
+  })
+
+  it("a malformed token gets a styled page that says why, with a link back to the overview", async () => {
+    const { page, problems, response } = await open(`${origin}/ui/clusters/not-a-token`)
+    assert.strictEqual(response!.status(), 400)
+    assert.match(response!.headers()["content-type"]!, /^text\/html/)
+    assert.include(
+      await page.locator("#problem-message").textContent(),
+      'invalid cluster token "not-a-token"'
+    )
+    // The stylesheet applies (a plain-text answer would have no section, no panel colour).
+    const background = await page.evaluate<string>(
+      'getComputedStyle(document.querySelector("section")).backgroundColor'
+    )
+    assert.match(background, /^rgb/)
+    assert.notStrictEqual(background, "rgba(0, 0, 0, 0)")
+    await page.screenshot({ path: join(ARTIFACTS, "bad-token.png") })
+    await page.locator("#back").click()
+    await page.locator("#login-form").waitFor()
+    assert.strictEqual(new URL(page.url()).pathname, "/ui/")
+    assert.deepStrictEqual(problems, [])
+    await page.close()
+  })
+
+  it("cluster page: a link to the overview, the token shortened and readable, a copy button", async () => {
+    const token = (await api("POST", "/v1/clusters")).text
+    const { page, problems } = await open(`${origin}/ui/clusters/${token}`, { clipboard: true })
+    await page.locator("#status.live").waitFor()
+    assert.strictEqual(await page.locator("#to-overview").getAttribute("href"), "/ui/")
+    assert.strictEqual(await page.locator("#cluster").textContent(), `${token.slice(0, 4)}…`)
+    const size = await page.evaluate<number>(
+      'parseFloat(getComputedStyle(document.getElementById("cluster")).fontSize)'
+    )
+    assert.isAtLeast(size, 16)
+    assert.notInclude(await page.locator("body").innerText(), token)
+    await page.locator("#copy").click()
+    await page.locator("#copy", { hasText: "Copied" }).waitFor()
+    assert.strictEqual(await page.evaluate("navigator.clipboard.readText()"), token)
+    assert.deepStrictEqual(problems, [])
+    await page.close()
+  })
+
+  it("column widths stay put: an empty cluster's table and one with a long address have the same columns", async () => {
+    const token = (await api("POST", "/v1/clusters")).text
+    const { page, problems } = await open(`${origin}/ui/clusters/${token}`)
+    await page.locator("#empty").waitFor()
+    const widths = () =>
+      page
+        .locator("#members thead th")
+        .evaluateAll((ths) => ths.map((th) => th.getBoundingClientRect().width))
+    const empty = await widths()
+    await register(
+      token,
+      "a-rather-long-host-name.rack-17.row-b.datacenter-eu-west-1.example.internal:2375",
+      300
+    )
+    await page.locator("#members tbody tr").waitFor()
+    const full = await widths()
+    assert.strictEqual(full.length, 4)
+    full.forEach((w, i) => assert.approximately(w, empty[i]!, 1, `column ${i}: ${empty[i]} then ${w}`))
+    assert.deepStrictEqual(problems, [])
+    await page.close()
+  })
+
+  it("overview: sections apart; a long-poll's wait apart from latency; store red and Delete off while down", async () => {
+    const token = (await api("POST", "/v1/clusters")).text
+    await register(token, "10.3.0.1:2375", 300)
+    // A long-poll that waits its whole second: waiting, not latency.
+    const index = (await api("GET", `/v1/clusters/${token}`)).headers.get("X-Discovery-Index")
+    assert.strictEqual((await api("GET", `/v1/clusters/${token}?index=${index}&wait=1s`)).status, 200)
+    const { page, problems } = await open(`${origin}/ui/`)
+    await page.locator("#token").fill(ADMIN)
+    await page.locator("#login-form button").click()
+    const row = page.locator(`tr[data-cluster="${token.slice(0, 4)}…"]`)
+    await row.waitFor()
+
+    const boxes = await page
+      .locator("#app > section")
+      .evaluateAll((s) => s.map((e) => e.getBoundingClientRect()))
+    assert.isAtLeast(boxes.length, 4)
+    for (let i = 1; i < boxes.length; i++)
+      assert.isAtLeast(boxes[i]!.top - boxes[i - 1]!.bottom, 12, `gap ${i}`)
+
+    const cells = (route: string) =>
+      page
+        .locator(`#routes tr[data-route="${route}"] td`)
+        .evaluateAll((tds) => tds.map((td) => td.textContent))
+    const watch = await cells("watch")
+    assert.strictEqual(watch[4], "–", "a long-poll has no latency figure")
+    assert.isAtLeast(parseFloat(watch[5]!), 1, `its wait: ${watch[5]}`)
+    const registers = await cells("register")
+    assert.match(registers[4]!, / ms$/)
+    assert.strictEqual(registers[5], "–")
+    assert.isFalse(await row.locator("button.danger").isDisabled())
+
+    server.kill("SIGKILL")
+    await server.exited
+    await page.locator('[data-figure="store"].bad').waitFor({ timeout: 10_000 })
+    assert.strictEqual(await page.locator('[data-figure="store"] dd').textContent(), "unreachable")
+    assert.isTrue(await row.locator("button.danger").isDisabled())
+    await page.screenshot({ path: join(ARTIFACTS, "overview-offline.png"), fullPage: true })
+    await serve()
+    await page.locator("#status.live").waitFor({ timeout: 10_000 })
+    assert.match((await page.locator('[data-figure="store"] dd').textContent())!, /^ok/)
+    assert.isFalse(await row.locator("button.danger").isDisabled())
     assert.deepStrictEqual(problems, [])
     await page.close()
   })

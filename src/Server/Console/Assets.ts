@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto"
 import * as Cluster from "./static/cluster.js"
+import * as Favicon from "./static/favicon.js"
 import * as Overview from "./static/overview.js"
 import * as Pages from "./static/pages.js"
 import * as Style from "./static/style.js"
@@ -43,26 +44,41 @@ const hashed = (name: string, ext: string, contentType: string, body: string): A
 export const style = hashed("console", "css", "text/css; charset=utf-8", Style.css)
 export const clusterScript = hashed("cluster", "js", "text/javascript; charset=utf-8", Cluster.script)
 export const overviewScript = hashed("overview", "js", "text/javascript; charset=utf-8", Overview.script)
+export const icon = hashed("icon", "svg", "image/svg+xml", Favicon.svg)
+const pageFiles: Pages.Files = { css: style.path, icon: icon.path }
 
 const HTML = "text/html; charset=utf-8"
 export const clusterPage: Omit<Asset, "path"> = {
   contentType: HTML,
-  body: Pages.cluster(style.path, clusterScript.path),
+  body: Pages.cluster(pageFiles, clusterScript.path),
   cacheControl: REVALIDATE
 }
 export const overviewPage: Omit<Asset, "path"> = {
   contentType: HTML,
-  body: Pages.overview(style.path, overviewScript.path),
+  body: Pages.overview(pageFiles, overviewScript.path),
   cacheControl: REVALIDATE
 }
 
+/** A page that says why the console cannot show what was asked (HTML, with the way back). */
+export const problemPage = (status: number, message: string): Omit<Asset, "path"> => ({
+  contentType: HTML,
+  body: Pages.problem(pageFiles, status, message),
+  cacheControl: REVALIDATE
+})
+
 /** The hashed files by path. */
 export const files: ReadonlyMap<string, Asset> = new Map(
-  [style, clusterScript, overviewScript].map((a) => [a.path, a])
+  [style, clusterScript, overviewScript, icon].map((a) => [a.path, a])
 )
 
 /** Bytes a first visit downloads, per page (HTML + stylesheet + script), uncompressed. */
 export const weight = {
-  cluster: [clusterPage.body, style.body, clusterScript.body].reduce((n, s) => n + Buffer.byteLength(s), 0),
-  overview: [overviewPage.body, style.body, overviewScript.body].reduce((n, s) => n + Buffer.byteLength(s), 0)
+  cluster: [clusterPage.body, style.body, clusterScript.body, icon.body].reduce(
+    (n, s) => n + Buffer.byteLength(s),
+    0
+  ),
+  overview: [overviewPage.body, style.body, overviewScript.body, icon.body].reduce(
+    (n, s) => n + Buffer.byteLength(s),
+    0
+  )
 }

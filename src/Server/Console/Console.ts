@@ -47,9 +47,9 @@ export const make = (ctx: Context): Console => {
     headers: { ...Assets.SECURITY_HEADERS, "Cache-Control": "no-store", ...answer.headers }
   })
 
-  const file = (asset: Omit<Assets.Asset, "path">): Answer =>
+  const file = (asset: Omit<Assets.Asset, "path">, status = 200): Answer =>
     secure({
-      status: 200,
+      status,
       contentType: asset.contentType,
       body: asset.body,
       route: "console",
@@ -114,7 +114,7 @@ export const make = (ctx: Context): Console => {
 
     if (path === "/ui" || path === "/ui/" || path === "/ui/index.html")
       return Effect.succeed(
-        adminToken === undefined ? refuse(404, OFF, "console") : file(Assets.overviewPage)
+        adminToken === undefined ? file(Assets.problemPage(404, OFF), 404) : file(Assets.overviewPage)
       )
 
     const asset = Assets.files.get(path)
@@ -127,18 +127,19 @@ export const make = (ctx: Context): Console => {
       if (!path.startsWith(prefix)) continue
       const token = path.slice(prefix.length).replace(/\/$/, "")
       if (!TOKEN.test(token)) {
+        const message = `invalid cluster token ${Api.show(token)}: expected 32 hexadecimal characters, as returned by POST /v1/clusters`
+        // A person opened the page: answer in HTML, with the way back; scripts get the plain-text error.
         return Effect.succeed(
-          refuse(
-            400,
-            `invalid cluster token ${Api.show(token)}: expected 32 hexadecimal characters, as returned by POST /v1/clusters`,
-            "console"
-          )
+          page ? file(Assets.problemPage(400, message), 400) : refuse(400, message, "console")
         )
       }
       return page ? Effect.succeed(file(Assets.clusterPage)) : members(token.toLowerCase())
     }
+    const unknown = `no such console page ${Api.show(path)}; open /ui/clusters/{token} or /ui/`
     return Effect.succeed(
-      refuse(404, `no such console page ${Api.show(path)}; open /ui/clusters/{token} or /ui/`, "console")
+      path.startsWith("/ui/api/")
+        ? refuse(404, unknown, "console")
+        : file(Assets.problemPage(404, unknown), 404)
     )
   }
 

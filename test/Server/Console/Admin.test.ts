@@ -191,10 +191,12 @@ describe("console pages and data", () => {
       assert.notInclude(csp, "unsafe-inline")
       assert.notMatch(csp, /https?:/)
       // No inline script or style, nothing from another origin.
-      for (const html of [page.body, (yield* h.handle("GET", "/ui/", "")).body]) {
+      const problem = yield* h.handle("GET", "/ui/clusters/not-a-token", "")
+      assert.strictEqual(problem.contentType, "text/html; charset=utf-8")
+      for (const html of [page.body, (yield* h.handle("GET", "/ui/", "")).body, problem.body]) {
         assert.notMatch(html, /<script>|<style|\sstyle="|\son[a-z]+="|https?:\/\//)
       }
-      for (const asset of [Assets.style, Assets.clusterScript, Assets.overviewScript]) {
+      for (const asset of [Assets.style, Assets.clusterScript, Assets.overviewScript, Assets.icon]) {
         assert.include(page.body + Assets.overviewPage.body, asset.path)
         const file = yield* h.handle("GET", asset.path, "")
         assert.strictEqual(file.status, 200)

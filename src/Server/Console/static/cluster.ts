@@ -20,6 +20,29 @@ export const script = String.raw`(function () {
 
   $("cluster").textContent = token.slice(0, 4) + "\u2026";
 
+  // The full token is in this page's URL already; the button puts it on the clipboard, never on the page.
+  function copied(ok) {
+    $("copy").textContent = ok ? "Copied" : "Copy failed";
+    setTimeout(function () { $("copy").textContent = "Copy token"; }, 2000);
+  }
+  $("copy").addEventListener("click", function () {
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(token).then(function () { copied(true); }, function () { copied(false); });
+      return;
+    }
+    // Plain http on another host has no clipboard API: the old way, through a selected field.
+    var field = document.createElement("textarea");
+    field.value = token;
+    field.setAttribute("readonly", "");
+    field.className = "offscreen";
+    document.body.appendChild(field);
+    field.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(field);
+    copied(ok);
+  });
+
   function serverNow() { return Date.now() - skew; }
   function two(n) { return (n < 10 ? "0" : "") + n; }
   function clock(ms) {

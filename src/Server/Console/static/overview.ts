@@ -87,7 +87,10 @@ export const script = String.raw`(function () {
       div.appendChild(dd);
       return div;
     }));
-    if (!s.store.ok) dl.querySelector("[data-figure=store] dd").className = "error";
+    if (!s.store.ok) {
+      dl.querySelector("[data-figure=store]").classList.add("bad");
+      dl.querySelector("[data-figure=store] dd").className = "error";
+    }
   }
 
   function bounds(list) {
@@ -119,12 +122,17 @@ export const script = String.raw`(function () {
       cell(tr, num(r.ok), "num");
       cell(tr, num(r.clientErrors), "num");
       cell(tr, num(r.serverErrors), "num");
-      cell(tr, r.count ? (1000 * r.seconds / r.count).toFixed(2) + " ms" : "\u2013", "num");
+      // A long-poll's time is mostly waiting for a change: shown as its wait, never as latency.
+      var mean = r.count ? (1000 * r.seconds / r.count).toFixed(2) + " ms" : "\u2013";
+      var waits = r.route === "watch";
+      cell(tr, waits ? "\u2013" : mean, "num");
+      cell(tr, waits ? mean : "\u2013", "num");
+      tr.setAttribute("data-route", r.route);
       return tr;
     }));
   }
 
-  function clusters(data) {
+  function clusters(data, storeOk) {
     var body = $("clusters").tBodies[0];
     $("cluster-count").textContent = "(" + data.total + (data.truncated ? ", showing " + data.clusters.length : "") + ")";
     $("no-clusters").hidden = data.clusters.length > 0;
@@ -144,6 +152,8 @@ export const script = String.raw`(function () {
       del.type = "button";
       del.className = "danger";
       del.textContent = "Delete";
+      del.disabled = !storeOk;
+      if (!storeOk) del.title = "the store is failing";
       del.addEventListener("click", function () {
         if (!confirm("Delete cluster " + c.cluster + " and its " + c.entries + " entries? Its nodes re-register at their next heartbeat if they are still running.")) return;
         api("DELETE", "/v1/admin/clusters/" + c.token).then(refresh, failed);
@@ -153,8 +163,24 @@ export const script = String.raw`(function () {
     }));
   }
 
+  // While the server does not answer, nothing on the page is current: the store shows as unreachable and
+  // Delete is off until the next good refresh redraws both.
+  function unreachable() {
+    var store = document.querySelector("[data-figure=store]");
+    if (store) {
+      store.classList.add("bad");
+      store.querySelector("dd").textContent = "unreachable";
+      store.querySelector("dd").className = "error";
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("#clusters button.danger"), function (b) {
+      b.disabled = true;
+      b.title = "the server is not answering";
+    });
+  }
+
   function failed(error) {
     if (error && error.status === 401) return;
+    if (!error || !error.status || error.status >= 500) unreachable();
     if (downSince === null) downSince = Date.now();
     status(error && error.status ? "error " + error.status + ": " + (error.message || "") : "server unreachable since " + clock(downSince) + ", retrying\u2026", "down");
   }
@@ -171,7 +197,7 @@ export const script = String.raw`(function () {
       totals(both[0]);
       bounds(both[0].bounds);
       routes(both[0].metrics.routes);
-      clusters(both[1]);
+      clusters(both[1], both[0].store.ok);
     }, failed).then(function () {
       if (sessionStorage.getItem(KEY) !== null) timer = setTimeout(refresh, 2000);
     });

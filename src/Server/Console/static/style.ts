@@ -8,8 +8,16 @@ h1{font-size:20px;margin:0}h2{font-size:16px;margin:0 0 8px}
 main{padding:16px 24px;display:grid;gap:20px;max-width:1100px}
 section{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:14px 16px}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+table{border-collapse:collapse;width:100%;table-layout:fixed}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
+col.w-address{width:49%}col.w-time{width:20%}col.w-num{width:11%}col.w-bound{width:46%}col.w-bar{width:21%}
+col.w-token{width:30%}col.w-last{width:43%}col.w-action{width:16%}col.w-route{width:25%}col.w-mean{width:21%}
+#app{display:grid;gap:20px}
+header nav{margin-left:auto}
+code.token{font-size:18px;letter-spacing:.04em}
+[data-figure].bad{border-color:var(--bad)}
+button:disabled{opacity:.45;cursor:not-allowed}
+.offscreen{position:fixed;left:-9999px;top:0}
 th{font-weight:600;color:var(--muted);font-size:13px}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .meta{color:var(--muted);margin:0 0 8px;font-size:13px}
