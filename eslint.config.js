@@ -15,7 +15,6 @@ const AWAITING_SPLIT = [
   "src/Server/Console/Console.ts",
   "src/Server/Listen.ts",
   "src/Server/LongPoll.ts",
-  "src/Server/Server.ts",
   "src/Server/Writes.ts",
   "src/internal/consul/writes.ts",
   "src/internal/etcd/leases.ts",

@@ -42,13 +42,13 @@
  */
 import { randomBytes } from "node:crypto"
 import { Effect, Option, type Scope } from "effect"
-import type { KvError, KvSnapshot, KvStoreShape } from "../KvStore.js"
+import type { KvError, KvStoreShape } from "../KvStore.js"
 import * as Admission from "./Admission.js"
 import * as Api from "./Api.js"
 import type { Answer } from "./Api.js"
+import * as Answers from "./Answers.js"
 import * as Config from "./Config.js"
 import * as Console from "./Console/Console.js"
-import * as Registration from "./Console/Registration.js"
 import * as Failures from "./Failures.js"
 import type { Handler } from "./Handler.js"
 import * as Listen from "./Listen.js"
@@ -87,6 +87,89 @@ export interface Early {
 /** A fresh token: 128 bits from the CSPRNG, 32 lowercase hex digits. */
 export const newToken = (): string => randomBytes(16).toString("hex")
 
+/** A store failure: logged and counted, answered without the store's detail. */
+const storeProblemOf =
+  (failures: Failures.Failures) =>
+  (route: Api.RouteName, error: KvError): Effect.Effect<Answer> =>
+    Effect.as(failures.report(Failures.storeCause(error), `${route}: ${error.message}`), {
+      ...Failures.storeAnswer(error),
+      route
+    })
+
+/** Holds an early write's answer until it is durable; a failed commit becomes a 503. */
+const settleWith =
+  (whenDurable: Handler["whenDurable"], storeProblem: Handler["storeProblem"]) =>
+  (early: Answer): Effect.Effect<Answer> =>
+    early.pending === true
+      ? Effect.async<Answer>((resume) =>
+          whenDurable((error) =>
+            resume(
+              error === undefined
+                ? Effect.succeed({ ...early, pending: false })
+                : storeProblem(early.route, error)
+            )
+          )
+        )
+      : Effect.succeed(early)
+
+interface Routes {
+  readonly admission: ReturnType<typeof Admission.make>
+  readonly writes: ReturnType<typeof Writes.make>
+  readonly reads: ReturnType<typeof Reads.make>
+  readonly metrics: Metrics.Metrics
+  readonly stats: ServerOptions["stats"]
+  readonly storeProblem: Handler["storeProblem"]
+}
+
+/** Answers a decoded Hub API request (the console's have their own routes). */
+const routes =
+  (deps: Routes) =>
+  (request: Api.ApiRequest, client: string): Effect.Effect<Answer> => {
+    const { admission, metrics, reads, storeProblem, writes } = deps
+    switch (request._tag) {
+      case "Create":
+        return Effect.flatMap(admission.admitCreate(client), (refused) =>
+          refused === undefined
+            ? Effect.sync((): Answer => ({ ...Api.ok(newToken()), route: "create" }))
+            : Effect.succeed(refused)
+        )
+      case "Health":
+        return Effect.succeed({ ...Api.ok(), route: "healthz" })
+      case "Metrics": {
+        const render = (stats: Metrics.StoreStats | undefined): Answer => ({
+          ...Api.ok(Prometheus.render(metrics.snapshot(stats)), Api.PROMETHEUS),
+          route: "metrics"
+        })
+        return deps.stats === undefined
+          ? Effect.sync(() => render(undefined))
+          : deps.stats.pipe(
+              Effect.map(render),
+              Effect.catchAll((error) => storeProblem("metrics", error))
+            )
+      }
+      case "Register":
+        return writes.register(
+          request.token,
+          request.address,
+          Option.getOrUndefined(request.ttlMillis),
+          client
+        )
+      case "List": {
+        const run = Option.match(request.wait, {
+          onNone: () => reads.list(request.token),
+          onSome: ({ index, waitMillis }) => reads.longPoll(request.token, index, waitMillis, client)
+        })
+        return Effect.catchAll(run, (error) => storeProblem(Api.routeOf(request), error))
+      }
+      case "DeleteCluster":
+        return writes.deleteCluster(request.token)
+      case "DeleteEntry":
+        return writes.deleteEntry(request.token, request.address)
+      case "ReadToken":
+        return writes.readToken(request.token)
+    }
+  }
+
 export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, never, Scope.Scope> =>
   Effect.gen(function* () {
     const store = options.store
@@ -96,31 +179,8 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
     const config = Config.resolveConfig(options)
     const failures = Failures.make()
     const metrics = Metrics.make({ failures: failures.counts })
-    /** A store failure: logged and counted here, answered without the store's detail. */
-    const storeProblem = (route: Api.RouteName, error: KvError): Effect.Effect<Answer> =>
-      Effect.as(failures.report(Failures.storeCause(error), `${route}: ${error.message}`), {
-        ...Failures.storeAnswer(error),
-        route
-      })
-
-    // A store that reuses unchanged snapshots (SQLite and memory do) gets its answers reused too: a
-    // snapshot belongs to one cluster, so its answers are always the same objects, encoded once.
-    const answers = new WeakMap<KvSnapshot, { readonly list: Answer; readonly watch: Answer }>()
-    const answerOf = (snapshot: KvSnapshot, route: Api.RouteName, cluster: string): Answer => {
-      let cached = answers.get(snapshot)
-      if (cached === undefined) {
-        const body = JSON.stringify(snapshot.pairs.map((p) => Registration.address(p.value)))
-        const list: Answer = {
-          ...Api.listBody(body, snapshot.index),
-          encoded: Buffer.from(body),
-          route: "list",
-          cluster
-        }
-        cached = { list, watch: { ...list, route: "watch" } }
-        answers.set(snapshot, cached)
-      }
-      return route === "list" ? cached.list : route === "watch" ? cached.watch : { ...cached.list, route }
-    }
+    const storeProblem = storeProblemOf(failures)
+    const answerOf = Answers.make()
 
     const readTokens = ReadToken.make(store, writer)
     const admission = Admission.make({ config, store, stats: options.stats, metrics, failures })
@@ -143,50 +203,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
 
     const reads = Reads.make({ store, config, readTokens, longPolls, admission, answerOf })
 
-    const answer = (request: Api.ApiRequest, client: string): Effect.Effect<Answer> => {
-      switch (request._tag) {
-        case "Create":
-          return Effect.flatMap(admission.admitCreate(client), (refused) =>
-            refused === undefined
-              ? Effect.sync((): Answer => ({ ...Api.ok(newToken()), route: "create" }))
-              : Effect.succeed(refused)
-          )
-        case "Health":
-          return Effect.succeed({ ...Api.ok(), route: "healthz" })
-        case "Metrics": {
-          const render = (stats: Metrics.StoreStats | undefined): Answer => ({
-            ...Api.ok(Prometheus.render(metrics.snapshot(stats)), Api.PROMETHEUS),
-            route: "metrics"
-          })
-          return options.stats === undefined
-            ? Effect.sync(() => render(undefined))
-            : options.stats.pipe(
-                Effect.map(render),
-                Effect.catchAll((error) => storeProblem("metrics", error))
-              )
-        }
-        case "Register":
-          return writes.register(
-            request.token,
-            request.address,
-            Option.getOrUndefined(request.ttlMillis),
-            client
-          )
-        case "List": {
-          const run = Option.match(request.wait, {
-            onNone: () => reads.list(request.token),
-            onSome: ({ index, waitMillis }) => reads.longPoll(request.token, index, waitMillis, client)
-          })
-          return Effect.catchAll(run, (error) => storeProblem(Api.routeOf(request), error))
-        }
-        case "DeleteCluster":
-          return writes.deleteCluster(request.token)
-        case "DeleteEntry":
-          return writes.deleteEntry(request.token, request.address)
-        case "ReadToken":
-          return writes.readToken(request.token)
-      }
-    }
+    const answer = routes({ admission, writes, reads, metrics, stats: options.stats, storeProblem })
 
     const web = Console.make({
       store,
@@ -215,19 +232,7 @@ export const makeHandler = (options: ServerOptions): Effect.Effect<Handler, neve
 
     const whenDurable = options.early?.whenDurable ?? ((callback) => callback(undefined))
 
-    /** Holds an early write's answer until it is durable; a failed commit becomes a 503. */
-    const settle = (early: Answer): Effect.Effect<Answer> =>
-      early.pending === true
-        ? Effect.async<Answer>((resume) =>
-            whenDurable((error) =>
-              resume(
-                error === undefined
-                  ? Effect.succeed({ ...early, pending: false })
-                  : storeProblem(early.route, error)
-              )
-            )
-          )
-        : Effect.succeed(early)
+    const settle = settleWith(whenDurable, storeProblem)
 
     const handle = (
       method: string,
