@@ -48,6 +48,7 @@ const GLOBAL_OPTIONS: ReadonlyArray<readonly [string, string]> = [
 
 const ENVIRONMENT: ReadonlyArray<readonly [string, string]> = [
   ["SWARM_LOG_LEVEL", "The log level when --log-level is not given."],
+  ["SWARM_TOKEN_URL", "Also the service of token://<token> (default http://127.0.0.1:8375/v1)."],
   ["NO_COLOR", "Set to turn colours off (they are off anyway when output is not a terminal)."]
 ]
 

@@ -43,11 +43,13 @@ const sections = (text: string): Array<{ heading: string; body: string }> =>
 const flagsIn = (text: string) => new Set(text.match(FLAG) ?? [])
 
 const help: Record<string, Array<string>> = {}
+let rootHelp = ""
 beforeAll(async () => {
   for (const command of ["", ...COMMANDS]) {
     const result = await runSwarm(command === "" ? ["--help"] : [command, "--help"])
     assert.strictEqual(result.code, 0, result.stderr)
     help[command] = helpFlags(result.stdout)
+    if (command === "") rootHelp = result.stdout
   }
 })
 
@@ -112,5 +114,17 @@ describe("docs/cli.md and docs/server.md against --help", () => {
         .map((f) => `${doc}: ${f}`)
     )
     assert.deepStrictEqual(unknown, [])
+  })
+
+  it("SWARM_TOKEN_URL: the help and docs/cli.md both say it serves token://<token> as well as create --url", () => {
+    const line = (text: string) => text.replace(/\s+/g, " ")
+    const helpText = /SWARM_TOKEN_URL (.*?) SWARM_/.exec(line(rootHelp))?.[1] ?? ""
+    assert.include(helpText, "create --url")
+    assert.include(helpText, "token://<token>")
+    const docRow = read("docs/cli.md")
+      .split("\n")
+      .find((l) => l.startsWith("| `SWARM_TOKEN_URL`"))
+    assert.include(docRow, "token://<token>")
+    assert.include(docRow, "create")
   })
 })

@@ -94,13 +94,16 @@ export interface RootDoc {
   readonly commands: ReadonlyArray<CommandDoc>
   /** Options every command takes (@effect/cli's built-ins), as [term, description]. */
   readonly globalOptions: ReadonlyArray<readonly [string, string]>
-  /** Env vars that no option's definition names (SWARM_LOG_LEVEL, NO_COLOR). */
+  /** Env vars that no option's definition names (SWARM_LOG_LEVEL, NO_COLOR), or more about one that does. */
   readonly environment: ReadonlyArray<readonly [string, string]>
   readonly exitCodes: ReadonlyArray<readonly [string, string]>
 }
 
-/** Every env var a command's options or arguments fall back to, with what it stands for. */
-const envFromDefinitions = (commands: ReadonlyArray<CommandDoc>): Array<readonly [string, string]> => {
+/** Every env var a command's options or arguments fall back to, with what it stands for (and `more` about it). */
+const envFromDefinitions = (
+  commands: ReadonlyArray<CommandDoc>,
+  more: ReadonlyMap<string, string>
+): Array<readonly [string, string]> => {
   const uses = new Map<string, Array<string>>()
   for (const command of commands) {
     for (const item of [...command.args, ...command.options]) {
@@ -112,7 +115,13 @@ const envFromDefinitions = (commands: ReadonlyArray<CommandDoc>): Array<readonly
       uses.set(item.env, list)
     }
   }
-  return [...uses].map(([env, list]) => [env, `The value of ${list.join(", ")} when not given.`] as const)
+  return [...uses].map(
+    ([env, list]) =>
+      [
+        env,
+        [`The value of ${list.join(", ")} when not given.`, more.get(env)].filter(Boolean).join(" ")
+      ] as const
+  )
 }
 
 const table = (rows: ReadonlyArray<readonly [string, string]>): Array<string> => {
@@ -122,6 +131,12 @@ const table = (rows: ReadonlyArray<readonly [string, string]>): Array<string> =>
     const [first = "", ...rest] = wrap(text, " ".repeat(INDENT.length + column))
     return [INDENT + term.padEnd(column) + first.trimStart(), ...rest]
   })
+}
+
+const environment = (root: RootDoc) => {
+  const fromDefinitions = envFromDefinitions(root.commands, new Map(root.environment))
+  const named = new Set(fromDefinitions.map(([env]) => env))
+  return [...fromDefinitions, ...root.environment.filter(([env]) => !named.has(env))]
 }
 
 /** The root help: synopses, commands, and the footer that only it carries. */
@@ -141,7 +156,7 @@ export const renderRoot = (root: RootDoc): string => {
       "GLOBAL OPTIONS",
       root.globalOptions.flatMap(([term, text]) => entry(term, text))
     ),
-    ...section("ENVIRONMENT", table([...envFromDefinitions(root.commands), ...root.environment])),
+    ...section("ENVIRONMENT", table(environment(root))),
     ...section("EXIT CODES", table(root.exitCodes))
   ]
   return lines.join("\n").trimEnd()
