@@ -66,6 +66,8 @@ describe("Server bounds", () => {
       assert.strictEqual(refused.status, 507)
       assert.include(refused.body, "--max-clusters (2)")
       assert.include(refused.body, "no new cluster")
+      // docs/operations.md: 507, Retry-After: 60.
+      assert.strictEqual(refused.headers?.["Retry-After"], "60")
       assert.strictEqual((yield* post(h, at(1), "10.0.0.2:1")).status, 200)
       assert.deepStrictEqual(yield* listOf(h, at(3)), [])
       assert.include(yield* metricsOf(h), 'swarm_discovery_bound_refusals_total{bound="clusters"} 1\n')
@@ -124,6 +126,8 @@ describe("Server bounds", () => {
       const perClient = yield* wait(A)
       assert.strictEqual(perClient.status, 429)
       assert.include(perClient.body, "--max-long-polls-per-client (2)")
+      // docs/operations.md: 429, Retry-After: 5.
+      assert.strictEqual(perClient.headers?.["Retry-After"], "5")
       const b1 = yield* Effect.fork(wait(B))
       yield* TestClock.adjust("1 millis")
       const total = yield* wait(B)

@@ -111,8 +111,8 @@ describe.skipIf(!haveEtcd)("e2e: swarm serve --store etcd:// (two instances)", (
     const woke = await poll
     assert.sameMembers(JSON.parse(woke.body), ["10.0.0.1:2375", "10.0.0.2:2375"])
     assert.notStrictEqual(woke.index, before.index)
-    // Woken by the write, not by the 10s wait running out.
-    assert.isBelow(woke.after - wrote, 3_000, `woke ${woke.after}ms after the start, wrote at ${wrote}ms`)
+    // Woken by the write, not by the 10s wait running out: within the 1 s DESIGN.md promises across instances.
+    assert.isBelow(woke.after - wrote, 1_000, `woke ${woke.after}ms after the start, wrote at ${wrote}ms`)
   }, 30_000)
 
   it("an entry with a short TTL expires from both instances", async () => {

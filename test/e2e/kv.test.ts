@@ -9,7 +9,7 @@
 import { afterAll, afterEach, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Etcd3 } from "etcd3"
 import { createRequire } from "node:module"
-import { assertBuilt, runSwarm, spawnSwarm, stopAll, type SwarmProcess } from "../support/cli.js"
+import { assertBuilt, runSwarm, spawnSwarm, startCost, stopAll, type SwarmProcess } from "../support/cli.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../support/etcd.js"
 import { sleep } from "../support/kv-server.js"
 import { freePort } from "../support/net.js"
@@ -210,9 +210,7 @@ describe.skipIf(!haveEtcd)("e2e: etcd://", () => {
     assert.include(listed.stderr, `127.0.0.1:${port}`)
     // Within its 3s timeout, not etcd3's own retry loop: judged over a process that starts and fails at once
     // (bad input, exit 2), measured now, so a loaded machine's slow process start does not count against it.
-    const startOnly = await runSwarm(["list", "bogus://x"])
-    assert.strictEqual(startOnly.code, 2)
-    assert.isBelow(listed.ms - startOnly.ms, 4_000)
+    assert.isBelow(listed.ms - (await startCost()), 4_000)
     const joiner = join(url, "10.9.9.9:2375", "5s")
     await joiner.waitForLine("stderr", /retrying/i, { timeoutMs: 5_000 })
     const late = await startEtcd({ clientPort: port })
@@ -264,6 +262,8 @@ describe.skipIf(!haveZk)("e2e: zk://", () => {
     const listed = await runSwarm(["list", `zk://127.0.0.1:${port}/x`])
     assert.notStrictEqual(listed.code, 0)
     assert.include(listed.stderr, `127.0.0.1:${port}`)
-    assert.isBelow(listed.ms, 10_000)
+    // docs/backends.md: one ZooKeeper call, connecting included, gives up after 5s; the baseline process
+    // loads no ZooKeeper client, so allow it a second for that and for a loaded machine.
+    assert.isBelow(listed.ms - (await startCost()), 6_000)
   }, 30_000)
 })

@@ -218,3 +218,14 @@ export const stopAll = async (): Promise<void> => {
     )
   )
 }
+
+/**
+ * How long a `swarm` process takes to start and fail at once (bad input, exit 2), measured now: the
+ * baseline a timing is judged over, so a loaded machine's slow process start does not count against it.
+ */
+export const startCost = async (): Promise<number> => {
+  const result = await runSwarm(["list", "bogus://x"])
+  if (result.code !== 2)
+    throw new Error(`swarm list bogus://x exited ${result.code}, not 2: ${result.stderr}`)
+  return result.ms
+}
