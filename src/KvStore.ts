@@ -69,6 +69,11 @@ export interface KvStoreShape {
    * out). Optional, and for tools such as the web console: not a hot path.
    */
   readonly expiries?: (prefix: string) => Effect.Effect<ReadonlyMap<string, number>, KvError>
+  /**
+   * How many keys are under the prefix, without listing them. Optional: where a store has no cheaper way
+   * than a list, callers list. May lag the last writes on a distributed store.
+   */
+  readonly count?: (prefix: string) => Effect.Effect<number, KvError>
 }
 
 export class KvStore extends Context.Tag("swarm-discovery/KvStore")<KvStore, KvStoreShape>() {}

@@ -2,11 +2,14 @@
  * An etcd v3 `KvStore` over the `etcd3` library (gRPC).
  *
  * - **TTL.** One lease per live key, kept alive by each refresh: a heartbeat
- *   costs a keep-alive and a read, no raft write; a new key costs a grant and
- *   a put. A key vanishes its TTL after the last put (whole seconds, rounded
- *   up; etcd raises it to its minimum, about 2s by default), expired once, in
- *   etcd, whichever server of an HA group wrote it. A put without a TTL
- *   detaches the key from its lease. See `internal/etcd/leases.ts`.
+ *   costs a keep-alive (and a read when anything was written since), no raft
+ *   write, through whichever server of an HA group; a new key costs a put
+ *   (its lease granted ahead under load). A key vanishes its TTL after the
+ *   last put (whole seconds, rounded up; etcd raises it to its minimum, about
+ *   2s by default), expired once, in etcd. A put without a TTL detaches the
+ *   key from its lease. See `internal/etcd/leases.ts`.
+ * - **Totals** (`stats`, `count`) are counted by etcd, never listed: see
+ *   `internal/etcd/stats.ts`.
  * - **Index.** `list` and every watch snapshot carry an etcd revision: the
  *   header revision of the range, or of the watch response that carried the
  *   change. It only grows; unrelated writes elsewhere in etcd bump it too.
@@ -20,6 +23,8 @@ import { type KvError, KvStore, type KvSnapshot, type KvStoreShape, type TlsFile
 import * as Connection from "../internal/etcd/connection.js"
 import * as KeepAlive from "../internal/etcd/keepAlive.js"
 import * as Leases from "../internal/etcd/leases.js"
+import * as Requests from "../internal/etcd/requests.js"
+import * as Stats from "../internal/etcd/stats.js"
 import * as Watch from "../internal/etcd/watch.js"
 
 export interface EtcdConfig {
@@ -35,14 +40,16 @@ export interface EtcdConfig {
 export const DEFAULT_TIMEOUT = Duration.seconds(5)
 
 /** What `/metrics` shows of an etcd store: keys under the prefix, and clusters (first path segments). */
-export interface EtcdStats {
-  readonly entries: number
-  readonly clusters: number
-}
+export type EtcdStats = Stats.EtcdStats
 
 export interface EtcdKvStore extends KvStoreShape {
-  /** One keys-only range of the whole prefix; expirations happen in etcd and are not counted here. */
+  /**
+   * Keys counted by etcd, and clusters from a scan of one small request per cluster (with many clusters,
+   * the last scan's figure: `internal/etcd/stats.ts`); expirations happen in etcd and are not counted here.
+   */
   readonly stats: Effect.Effect<EtcdStats, KvError>
+  /** Keys under a prefix, counted by etcd (serializable: may miss the last moments' writes). */
+  readonly count: (prefix: string) => Effect.Effect<number, KvError>
 }
 
 export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Scope.Scope> =>
@@ -93,19 +100,8 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
         return out
       })
 
-    const stats = conn
-      .call("count keys", () => conn.client.kv.range({ ...conn.prefixRange(""), keys_only: true }))
-      .pipe(
-        Effect.map((res) => {
-          const clusters = new Set<string>()
-          for (const kv of res.kvs) {
-            const key = conn.userKey(kv.key)
-            const slash = key.indexOf("/")
-            if (slash > 0) clusters.add(key.slice(0, slash))
-          }
-          return { entries: Number(res.count), clusters: clusters.size }
-        })
-      )
+    const stats = yield* Stats.make(conn)
+    const { count } = Requests.make(conn)
 
     return {
       put: writes.put,
@@ -114,7 +110,8 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       list,
       watch: (prefix) => Watch.watch(conn, prefix, rangeOf),
       expiries,
-      stats
+      stats,
+      count
     }
   })
 

@@ -33,12 +33,19 @@ export const make = (deps: Deps) => {
       : Effect.succeed(answer)
   }
 
-  /** A registration that created `key`: the cluster's first entry makes a new cluster (one list, off the heartbeat path). */
+  /**
+   * Whether `key`, just created, is its cluster's only entry: counted by the store where it can (a shared
+   * store's count may not hold the key yet), else one list of the cluster. Off the heartbeat path.
+   */
+  const firstIn = (token: string, key: string): Effect.Effect<boolean, KvError> =>
+    store.count !== undefined
+      ? Effect.map(store.count(`${token}/`), (n) => n <= 1)
+      : Effect.map(store.list(`${token}/`), (s) => s.pairs.length === 1 && s.pairs[0]!.key === key)
+
+  /** A registration that created `key`: the cluster's first entry makes a new cluster. */
   const admitNew = (token: string, key: string, client: string): Effect.Effect<Answer | undefined, KvError> =>
-    store.list(`${token}/`).pipe(
-      Effect.flatMap((snapshot) =>
-        bounds.admitEntry(snapshot.pairs.length === 1 && snapshot.pairs[0]!.key === key, client)
-      ),
+    firstIn(token, key).pipe(
+      Effect.flatMap((first) => bounds.admitEntry(first, client)),
       Effect.flatMap((bound) =>
         bound === undefined
           ? Effect.succeed(undefined)

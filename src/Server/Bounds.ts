@@ -7,8 +7,9 @@
  *
  * - **Totals come from the store** (`StoreStats`), so with a shared etcd store
  *   they count every instance's entries. The store is asked at most once a
- *   second (etcd counts with a range read); in between, this instance adds the
- *   entries and clusters it created itself. Several instances may therefore
+ *   second, by one request at a time: the others that need a fresh count
+ *   wait for that one (etcd counts without listing, `internal/etcd/stats.ts`);
+ *   in between, this instance adds the entries and clusters it created itself. Several instances may therefore
  *   overshoot a total by what the others create within a second.
  * - **Rates and concurrency are per instance**: each instance has its own
  *   token buckets, connections and long-polls.
@@ -16,7 +17,7 @@
  *   or `POST /v1/clusters`. Refreshes and reads are never refused by these
  *   bounds, so existing clusters keep working when a total is reached.
  */
-import { Clock, Effect } from "effect"
+import { Clock, Deferred, Effect, FiberId } from "effect"
 import type { KvError } from "../KvStore.js"
 import * as Api from "./Api.js"
 import { type Bound, type BoundsConfig, boundOf, limitOf } from "./Config.js"
@@ -63,6 +64,28 @@ export const make = (
   let counted: { at: number; entries: number; clusters: number | undefined } | undefined
   let createdEntries = 0
   let createdClusters = 0
+  /** The count in flight: every request that needs a fresh count waits for this one. */
+  let counting: Deferred.Deferred<Metrics.StoreStats, KvError> | undefined
+  const recount = (now: number, stats: Effect.Effect<Metrics.StoreStats, KvError>) =>
+    Effect.suspend(() => {
+      if (counting !== undefined) return Deferred.await(counting)
+      const done = Deferred.unsafeMake<Metrics.StoreStats, KvError>(FiberId.none)
+      counting = done
+      // A daemon, so a waiter that goes away (a closed connection) does not cancel the others' count.
+      return stats.pipe(
+        Effect.tap((s) =>
+          Effect.sync(() => {
+            counted = { at: now, entries: s.entries, clusters: s.clusters }
+            createdEntries = 0
+            createdClusters = 0
+          })
+        ),
+        Effect.intoDeferred(done),
+        Effect.ensuring(Effect.sync(() => (counting = undefined))),
+        Effect.forkDaemon,
+        Effect.zipRight(Deferred.await(done))
+      )
+    })
   /** Totals with the entry just created in them (a fresh count already holds it). */
   const totals = (
     now: number,
@@ -77,12 +100,7 @@ export const make = (
         clusters: base.clusters === undefined ? undefined : base.clusters + createdClusters + (first ? 1 : 0)
       })
     }
-    return Effect.map(stats, (s) => {
-      counted = { at: now, entries: s.entries, clusters: s.clusters }
-      createdEntries = 0
-      createdClusters = 0
-      return { fresh: true, entries: s.entries, clusters: s.clusters }
-    })
+    return Effect.map(recount(now, stats), (s) => ({ fresh: true, entries: s.entries, clusters: s.clusters }))
   }
 
   // --- new clusters per client: token buckets refilled continuously ---

@@ -2,34 +2,39 @@
  * Writes with a TTL: one lease per live key, refreshed by keep-alive.
  *
  * A registration with TTL T must vanish T after the last one. The first put
- * of a key grants a lease of T (whole seconds, rounded up) and attaches the
- * key to it. A refresh sends a keep-alive for that lease, which resets it to
- * T and is no raft write. Its answer carries etcd's revision: when nothing
+ * of a key attaches it to a lease of T (whole seconds, rounded up; from
+ * `leasePool.ts`). A refresh sends a keep-alive for that lease, which resets it
+ * to T and is no raft write. Its answer carries etcd's revision: when nothing
  * was written since we last saw the key on our lease with this value, that
- * is all. Otherwise the key is read, and when another server of an HA group
- * re-put or deleted it (or the value changed) one put attaches it to our
- * lease again. So a heartbeat costs no write, a change one, and a new key two
- * (grant, put). A lease that is gone (expired) is granted afresh; one of
- * another TTL replaces ours, and the old one is revoked. Concurrent puts of a
- * key share one grant.
+ * is all. Otherwise the key is read. When it holds this value on a live
+ * lease of T, whichever server of an HA group attached it, that lease is
+ * kept alive and becomes ours: a heartbeat through another instance writes
+ * nothing either. Only a changed value, another TTL or a missing key costs a
+ * put. So a heartbeat costs no write and a new key one on its path (the grant
+ * is pooled under load). A lease of another TTL is revoked once its key left
+ * it. Concurrent puts of a key share one lease.
  *
  * The revision is that of the member answering; a follower may lag the
  * leader by moments, which bounds how stale "unchanged" can be.
  */
-import { Clock, Deferred, Duration, Effect, type Scope } from "effect"
-import type { IKeyValue } from "etcd3"
+import { Clock, Deferred, Duration, Effect, Schedule, type Scope } from "effect"
+import { EtcdLeaseInvalidError, type IKeyValue } from "etcd3"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
+import * as Background from "./background.js"
 import { type Connection, STORE } from "./connection.js"
-import * as Requests from "./requests.js"
 import type { KeepAlive } from "./keepAlive.js"
+import * as LeasePool from "./leasePool.js"
+import * as Requests from "./requests.js"
 
 interface Held {
   /** Granted for this many seconds (as asked). */
   readonly seconds: number
-  readonly id: Deferred.Deferred<string, KvError>
+  readonly id: Deferred.Deferred<LeasePool.Taken, KvError>
   expiresAt: number
   /** etcd's revision when the key last held `value` on this lease, as far as we saw. */
   verified: { readonly revision: string; readonly value: string } | undefined
+  /** Puts sharing this lease while it is got ready. */
+  users: number
 }
 
 export interface Writes {
@@ -38,29 +43,41 @@ export interface Writes {
   readonly removePrefix: (prefix: string) => Effect.Effect<number, KvError>
   /** How many leases this store holds for keys (a figure for tests and metrics). */
   readonly held: () => number
+  /** Spare leases granted ahead of need (a figure for tests). */
+  readonly spares: () => number
 }
+
+const limitExceeded = (limit: NonNullable<PutOptions["limit"]>) =>
+  new KvError({
+    store: STORE,
+    reason: "LimitExceeded",
+    detail: `${limit.prefix} already holds ${limit.max} keys`
+  })
 
 export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writes, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const { call, client } = conn
+    const background = yield* Background.make
+    const pool = yield* LeasePool.make(conn, keepAlive, background)
     const leases = new Map<string, Held>()
-    let prunedAt = 0
+    /** The TTL etcd grants for a TTL asked (it raises small ones), as seen on grants. */
+    const granted = new Map<number, number>()
 
     const revokeLater = (held: Held) =>
       Deferred.await(held.id).pipe(
-        Effect.flatMap((id) => call(`revoke lease ${id}`, () => client.leaseClient.leaseRevoke({ ID: id }))),
+        Effect.flatMap(({ id }) =>
+          call(`revoke lease ${id}`, () => client.leaseClient.leaseRevoke({ ID: id }))
+        ),
         Effect.ignore,
-        Effect.forkIn(scope),
-        Effect.asVoid
+        background.run
       )
 
-    /** Forget leases that expired anyway, so the table stays as small as the live keys. */
-    const prune = (now: number) => {
-      if (leases.size < 1024 || now - prunedAt < 1000) return
-      prunedAt = now
+    // Forget leases that expired anyway, so the table stays as small as the live keys; off any request's path.
+    yield* Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
       for (const [key, held] of leases) if (held.expiresAt < now) leases.delete(key)
-    }
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(10))), Effect.forkScoped)
 
     const release = (key: string) => {
       const held = leases.get(key)
@@ -68,35 +85,36 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
       return held ? revokeLater(held) : Effect.void
     }
 
-    /** Our lease for `key` of `seconds`: the one being granted by a concurrent put, or a new one. */
+    const heldOf = (
+      seconds: number,
+      taken: Deferred.Deferred<LeasePool.Taken, KvError>,
+      now: number
+    ): Held => ({
+      seconds,
+      id: taken,
+      expiresAt: now + seconds * 1000,
+      verified: undefined,
+      users: 1
+    })
+
+    /** A lease for `key` of `seconds`: the one being got ready by a concurrent put, or one from the pool. */
     const grant = (key: string, seconds: number) =>
       Effect.gen(function* () {
         const pending = leases.get(key)
         if (pending?.seconds === seconds && !(yield* Deferred.isDone(pending.id))) {
+          pending.users++
           yield* Deferred.await(pending.id)
           return pending
         }
-        const now = yield* Clock.currentTimeMillis
-        const held: Held = {
+        const held = heldOf(
           seconds,
-          id: yield* Deferred.make<string, KvError>(),
-          expiresAt: now + seconds * 1000,
-          verified: undefined
-        }
+          yield* Deferred.make<LeasePool.Taken, KvError>(),
+          yield* Clock.currentTimeMillis
+        )
         leases.set(key, held)
-        if (pending && pending.seconds !== seconds) yield* revokeLater(pending)
-        prune(now)
-        // In the store's scope, so the grant completes for every waiter even if this put is interrupted.
-        yield* call(`grant a ${seconds}s lease for ${key}`, () =>
-          client.leaseClient.leaseGrant({ TTL: seconds, ID: 0 })
-        ).pipe(
-          Effect.flatMap((res) =>
-            res.error
-              ? Effect.fail(
-                  new KvError({ store: STORE, reason: "BadResponse", detail: `lease grant: ${res.error}` })
-                )
-              : Effect.succeed(res.ID)
-          ),
+        // In the store's scope, so the lease is ready for every waiter even if this put is interrupted.
+        yield* pool.take(seconds).pipe(
+          Effect.tap((taken) => Effect.sync(() => granted.set(seconds, taken.ttl))),
           Effect.tapError(() => Effect.sync(() => leases.get(key) === held && leases.delete(key))),
           Effect.intoDeferred(held.id),
           Effect.forkIn(scope)
@@ -108,7 +126,7 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
     /** Keeps our lease for `key` alive: etcd's revision then, or none when the lease is gone (or the call broke). */
     const refresh = (key: string, held: Held) =>
       Deferred.await(held.id).pipe(
-        Effect.flatMap(keepAlive.refresh),
+        Effect.flatMap(({ id }) => keepAlive.refresh(id)),
         Effect.flatMap(({ revision, ttl }) =>
           Effect.map(Clock.currentTimeMillis, (now) => {
             if (ttl > 0) held.expiresAt = now + ttl * 1000
@@ -121,7 +139,88 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
         )
       )
 
-    const { read, checkLimit, write } = Requests.make(conn)
+    /**
+     * The key holds this value on lease `id` (another instance's, or ours from before): keep that lease alive
+     * and take it as ours when it has the TTL asked. False when it does not (then the put writes).
+     */
+    const adopt = (key: string, id: string, seconds: number, revision: string, value: string) =>
+      keepAlive.refresh(id).pipe(
+        Effect.flatMap(({ ttl }) =>
+          Effect.gen(function* () {
+            if (ttl <= 0 || ttl !== (granted.get(seconds) ?? seconds)) return false
+            const now = yield* Clock.currentTimeMillis
+            const held = heldOf(seconds, yield* Deferred.make<LeasePool.Taken, KvError>(), now)
+            yield* Deferred.succeed(held.id, { id, ttl, waited: 0 })
+            held.verified = { revision, value }
+            leases.set(key, held)
+            return true
+          })
+        ),
+        Effect.orElseSucceed(() => false)
+      )
+
+    const { read, count, checkLimit, write, createOrRead } = Requests.make(conn)
+
+    /** Writes `key` on `lease`; a lease from the pool that waited is reset to its full TTL beside the put. */
+    const writeOn = (key: string, value: string, lease: Held) =>
+      Effect.gen(function* () {
+        const taken = yield* Deferred.await(lease.id)
+        const [written] = yield* Effect.all([write(key, value, taken.id), pool.renew(taken)], {
+          concurrency: 2
+        })
+        lease.verified = { revision: written.revision, value }
+        return written.result
+      })
+
+    /**
+     * No live lease of ours for the key (probably a new one): with a lease ready and its bound counted,
+     * one transaction creates it, or reads it when it exists (then a live lease of the TTL on it is adopted).
+     */
+    const putFresh = (
+      key: string,
+      mapKey: string,
+      value: string,
+      seconds: number,
+      limit: PutOptions["limit"]
+    ) =>
+      Effect.gen(function* () {
+        const [keys, lease] = yield* Effect.all(
+          [limit === undefined ? Effect.succeed(0) : count(limit.prefix), grant(mapKey, seconds)],
+          { concurrency: 2 }
+        )
+        const giveBack = (): Effect.Effect<void> =>
+          lease.users > 1
+            ? Effect.void
+            : Effect.flatMap(Deferred.await(lease.id), (taken) => pool.giveBack(seconds, taken)).pipe(
+                Effect.ignore
+              )
+        const full = limit !== undefined && keys >= limit.max
+        const taken = yield* Deferred.await(lease.id)
+        const attempt = full
+          ? Effect.map(read(key), (r) => ({ created: false, ...r }))
+          : Effect.map(
+              Effect.all([createOrRead(key, value, taken.id), pool.renew(taken)], { concurrency: 2 }),
+              ([r]) => r
+            )
+        const current = yield* attempt
+        if (current.created) {
+          lease.verified = { revision: current.revision, value }
+          return "created" as const
+        }
+        const kv = current.kv
+        if (kv !== undefined && kv.lease !== "0" && kv.value.toString() === value) {
+          if (yield* adopt(mapKey, kv.lease, seconds, current.revision, value)) {
+            yield* giveBack()
+            return "updated" as const
+          }
+        }
+        if (kv === undefined) {
+          if (leases.get(mapKey) === lease) leases.delete(mapKey)
+          yield* giveBack()
+          return yield* limitExceeded(limit!)
+        }
+        return yield* writeOn(key, value, lease)
+      })
 
     const putWithTtl = (
       key: string,
@@ -135,33 +234,37 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
         const held = leases.get(mapKey)
         const ours = held?.seconds === seconds ? held : undefined
         const alive = ours === undefined ? undefined : yield* refresh(mapKey, ours)
+        if (ours === undefined || alive === undefined)
+          return yield* putFresh(key, mapKey, value, seconds, limit).pipe(
+            // A lease of another TTL is revoked once the key has left it (a revoke deletes its keys).
+            Effect.tap(() => (held !== undefined && held !== ours ? revokeLater(held) : Effect.void))
+          )
         // The common case, a heartbeat of our own live entry while nothing was written: one keep-alive.
-        if (alive !== undefined && ours!.verified?.value === value && ours!.verified.revision === alive) {
-          return "updated" as const
-        }
-        let lease: Held
-        if (alive !== undefined) {
-          const current = yield* read(key)
-          const id = yield* Deferred.await(ours!.id)
-          if (current.kv?.lease === id && current.kv.value.toString() === value) {
-            ours!.verified = { revision: current.revision, value }
+        if (ours.verified?.value === value && ours.verified.revision === alive) return "updated" as const
+        const current = yield* read(key)
+        const { id } = yield* Deferred.await(ours.id)
+        const kv = current.kv
+        if (kv !== undefined && kv.value.toString() === value && kv.lease !== "0") {
+          if (kv.lease === id) {
+            ours.verified = { revision: current.revision, value }
             return "updated" as const
           }
-          if (current.kv === undefined) yield* checkLimit(limit)
-          lease = ours!
-        } else if (limit !== undefined) {
-          // A new lease: grant it while the bound is checked (a refused key's lease just runs out).
-          const [current, granted] = yield* Effect.all([read(key), grant(mapKey, seconds)], {
-            concurrency: 2
-          })
-          if (current.kv === undefined) yield* checkLimit(limit)
-          lease = granted
-        } else {
-          lease = yield* grant(mapKey, seconds)
+          if (yield* adopt(mapKey, kv.lease, seconds, current.revision, value)) {
+            yield* revokeLater(ours) // it carries no key any more
+            return "updated" as const
+          }
         }
-        const written = yield* write(key, value, yield* Deferred.await(lease.id))
-        lease.verified = { revision: written.revision, value }
-        return written.result
+        if (kv === undefined) yield* checkLimit(limit)
+        return yield* writeOn(key, value, ours).pipe(
+          // Revoked since our keep-alive (another instance deleted the key): a new lease then.
+          Effect.catchIf(
+            (error) => error.cause instanceof EtcdLeaseInvalidError,
+            () => {
+              if (leases.get(mapKey) === ours) leases.delete(mapKey)
+              return putFresh(key, mapKey, value, seconds, limit)
+            }
+          )
+        )
       })
 
     const put = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
@@ -192,5 +295,5 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
         Effect.map((res) => Number(res.deleted))
       )
 
-    return { put, remove, removePrefix, held: () => leases.size }
+    return { put, remove, removePrefix, held: () => leases.size, spares: pool.spares }
   })

@@ -1,4 +1,4 @@
-/** The single-key requests of a put: read a key, check a prefix's bound, write a key (on a lease). */
+/** The single-key requests of a put: read a key, count or check a prefix's bound, write a key (on a lease). */
 import type { IKeyValue } from "etcd3"
 import { Effect } from "effect"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
@@ -11,14 +11,21 @@ export const make = (conn: Connection) => {
       Effect.map((res) => ({ kv: res.kvs[0] as IKeyValue | undefined, revision: res.header.revision }))
     )
 
+  /**
+   * Keys under `prefix`, counted by etcd (nothing listed). Serializable: the member answers alone, so a
+   * count may miss the last moments' writes, which bounds on a shared store tolerate.
+   */
+  const count = (prefix: string) =>
+    call(`count ${prefix}`, () =>
+      client.kv.range({ ...conn.prefixRange(prefix), count_only: true, serializable: true })
+    ).pipe(Effect.map((res) => Number(res.count)))
+
   const checkLimit = (limit: PutOptions["limit"]) =>
     limit === undefined
       ? Effect.void
-      : call(`count ${limit.prefix}`, () =>
-          client.kv.range({ ...conn.prefixRange(limit.prefix), count_only: true })
-        ).pipe(
-          Effect.flatMap((res) =>
-            Number(res.count) < limit.max
+      : count(limit.prefix).pipe(
+          Effect.flatMap((n) =>
+            n < limit.max
               ? Effect.void
               : new KvError({
                   store: STORE,
@@ -43,5 +50,24 @@ export const make = (conn: Connection) => {
       }))
     )
 
-  return { read, checkLimit, write }
+  /**
+   * One round trip for a key that is probably new: puts it on `lease` when it does not exist, else
+   * reads it (`kv`). Either way etcd's revision then.
+   */
+  const createOrRead = (key: string, value: string, lease: string) =>
+    call(`put ${key}`, () =>
+      client.kv.txn({
+        compare: [{ key: conn.fullKey(key), target: "Version", result: "Equal", version: 0 }],
+        success: [{ request_put: { key: conn.fullKey(key), value: Buffer.from(value), lease } }],
+        failure: [{ request_range: { key: conn.fullKey(key) } }]
+      })
+    ).pipe(
+      Effect.map((res) => ({
+        created: res.succeeded,
+        kv: res.succeeded ? undefined : (res.responses[0]?.response_range.kvs[0] as IKeyValue | undefined),
+        revision: res.header.revision
+      }))
+    )
+
+  return { read, count, checkLimit, write, createOrRead }
 }

@@ -1,0 +1,125 @@
+// Load processes of the HA scale bench (forked by ha-scale.bench.mjs, one IPC message back when done):
+//   fill ORIGINS ENTRIES CLUSTERS INFLIGHT TTL LIMIT_S   new entries, round-robin over the instances
+//   hold ORIGINS ENTRIES CLUSTERS TTL HEARTBEAT_S SECONDS   every entry refreshed once per heartbeat, evenly spread
+//   raw ENDPOINTS INFLIGHT SECONDS                           etcd3 puts of new keys (the baseline)
+// Every request's latency is kept; failures keep their time (ms since the epoch) and status.
+import { Agent, request } from "node:http"
+import { percentile } from "./lib.mjs"
+
+export const tokenOf = (c) => c.toString(16).padStart(32, "0")
+export const addressOf = (i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:2375`
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 })
+
+export const call = (origin, method, path, body) =>
+  new Promise((resolve) => {
+    const req = request(origin + path, { method, agent, timeout: 30_000 }, (res) => {
+      let text = ""
+      res.setEncoding("utf8")
+      res.on("data", (c) => (text += c))
+      res.on("end", () => resolve({ status: res.statusCode, body: text }))
+    })
+    req.on("timeout", () => req.destroy(new Error("timeout")))
+    req.on("error", (error) => resolve({ status: 0, body: error.message }))
+    req.end(body)
+  })
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Latencies and outcomes of a run. */
+const recorder = () => {
+  const latencies = []
+  const failures = []
+  const statuses = {}
+  return {
+    async timed(origin, i, ttl) {
+      const start = performance.now()
+      const r = await call(origin, "POST", `/v1/clusters/${tokenOf(i % CLUSTERS)}?ttl=${ttl}`, addressOf(i))
+      latencies.push(performance.now() - start)
+      statuses[r.status] = (statuses[r.status] ?? 0) + 1
+      if (r.status !== 200 && failures.length < 5000)
+        failures.push({ at: Date.now(), status: r.status, body: r.body.slice(0, 200) })
+    },
+    summary: (seconds) => ({
+      requests: latencies.length,
+      rate: latencies.length / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: percentile(latencies, 100),
+      statuses,
+      failures
+    })
+  }
+}
+
+const [mode, ...args] = process.argv.slice(2)
+const CLUSTERS = mode === "raw" ? 1 : Number(args[2])
+
+if (mode === "fill") {
+  const [origins, entries, , inflight, ttl, limit] = [args[0].split(","), ...args.slice(1).map(Number)]
+  const rec = recorder()
+  const started = performance.now()
+  const deadline = Date.now() + limit * 1000
+  let next = 0
+  await Promise.all(
+    Array.from({ length: inflight }, async () => {
+      while (next < entries && Date.now() < deadline) {
+        const i = next++
+        await rec.timed(origins[i % origins.length], i, ttl)
+      }
+    })
+  )
+  process.send({ ...rec.summary((performance.now() - started) / 1000), registered: next })
+} else if (mode === "hold") {
+  const [origins, entries, , ttl, heartbeat, seconds] = [args[0].split(","), ...args.slice(1).map(Number)]
+  const rec = recorder()
+  const started = Date.now()
+  let sent = 0
+  let inflight = 0
+  let lagged = 0
+  // Entry i refreshes at i/entries of each heartbeat period, alternating instances by period.
+  while (Date.now() - started < seconds * 1000) {
+    const due = Math.floor(((Date.now() - started) / (heartbeat * 1000)) * entries)
+    for (; sent < due; sent++) {
+      if (inflight >= 512) {
+        lagged++
+        break
+      }
+      const i = sent % entries
+      const period = Math.floor(sent / entries)
+      inflight++
+      void rec.timed(origins[(i + period) % origins.length], i, ttl).then(() => inflight--)
+    }
+    process.send?.({ progress: sent })
+    await sleep(50)
+  }
+  while (inflight > 0) await sleep(50)
+  process.send({ ...rec.summary(seconds), lagged })
+} else if (mode === "raw") {
+  const [endpoints, inflight, seconds] = [args[0].split(","), Number(args[1]), Number(args[2])]
+  const { Etcd3 } = await import("etcd3")
+  const client = new Etcd3({ hosts: endpoints.map((e) => `http://${e}`) })
+  const latencies = []
+  let n = 0
+  const started = performance.now()
+  const deadline = Date.now() + seconds * 1000
+  await Promise.all(
+    Array.from({ length: inflight }, async () => {
+      while (Date.now() < deadline) {
+        const key = `raw/${tokenOf(n % 1000)}/${addressOf(n++)}`
+        const start = performance.now()
+        await client.put(key).value(key)
+        latencies.push(performance.now() - start)
+      }
+    })
+  )
+  const elapsed = (performance.now() - started) / 1000
+  await client.delete().prefix("raw/")
+  client.close()
+  process.send({
+    requests: latencies.length,
+    rate: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99)
+  })
+}

@@ -1,0 +1,127 @@
+/**
+ * What keeps the etcd store's cost off the number of live entries, against a
+ * real etcd: totals counted by etcd (not listed), leases granted ahead under
+ * load, one lease per key however the puts interleave.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import * as Etcd from "../../../src/KvStore/Etcd.js"
+import * as Connection from "../../../src/internal/etcd/connection.js"
+import * as KeepAlive from "../../../src/internal/etcd/keepAlive.js"
+import * as Leases from "../../../src/internal/etcd/leases.js"
+import { type EtcdServer, etcdAvailable, startEtcd } from "../../support/etcd.js"
+
+const available = etcdAvailable()
+let server: EtcdServer
+let run = 0
+const fresh = () => `s${process.pid}-${++run}`
+
+const leasesOf = (prefix: string) =>
+  Effect.promise(() => server.etcdctl("get", "--prefix", prefix, "-w", "json")).pipe(
+    // Lease IDs are 64-bit: read them from the JSON text.
+    Effect.map((json) => [...json.matchAll(/"lease":(\d+)/g)].map((m) => BigInt(m[1]!)))
+  )
+const remaining = (lease: bigint) =>
+  Effect.promise(() => server.etcdctl("lease", "timetolive", lease.toString(16))).pipe(
+    Effect.map((text) => Number(/remaining\((-?\d+)s\)/.exec(text)?.[1]))
+  )
+
+describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
+  beforeAll(async () => {
+    server = await startEtcd()
+  })
+  afterAll(async () => {
+    await server?.dispose()
+  })
+
+  it.scopedLive("stats and count: etcd's counts of keys and clusters, keys outside a cluster left out", () =>
+    Effect.gen(function* () {
+      const ns = fresh()
+      const kv = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
+      const clusters = ["a", "b", "b0", "c"]
+      yield* Effect.forEach(clusters, (c, i) =>
+        Effect.forEach(Array.from({ length: i + 1 }), (_, j) => kv.put(`${c}/10.0.0.${j}:1`, "x"))
+      )
+      yield* kv.put("loose", "x") // not under a cluster
+      const stats = yield* kv.stats
+      assert.deepStrictEqual(stats, { entries: 1 + 2 + 3 + 4 + 1, clusters: 4 })
+      assert.strictEqual(yield* kv.count("b/"), 2)
+      assert.strictEqual(yield* kv.count("b0/"), 3)
+      assert.strictEqual(yield* kv.count("none/"), 0)
+      // A second store (another instance) counts the same.
+      const other = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
+      assert.deepStrictEqual(yield* other.stats, stats)
+    })
+  )
+
+  it.scopedLive(
+    "under concurrent new keys, leases are granted ahead: one per key, each with its full TTL",
+    () =>
+      Effect.gen(function* () {
+        const ns = fresh()
+        const conn = yield* Connection.make({
+          endpoints: [server.endpoint],
+          prefix: ns,
+          timeout: Duration.seconds(5)
+        })
+        const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn))
+        const put = (i: number) => writes.put(`c/10.0.${i >> 8}.${i & 255}:1`, "v", { ttl: "60 seconds" })
+        yield* Effect.forEach(
+          Array.from({ length: 64 }, (_, i) => i),
+          put,
+          { concurrency: 64 }
+        )
+        assert.isAbove(writes.spares(), 0, "contention filled the pool")
+        const spares = writes.spares()
+        // Spares wait, then serve new keys: each key still gets its whole TTL from its own put.
+        yield* Effect.sleep("6 seconds")
+        const late: Array<{ key: string; at: number }> = []
+        for (let i = 1000; i < 1000 + spares; i++) {
+          late.push({ key: `${ns}/c/10.0.${i >> 8}.${i & 255}:1`, at: Date.now() })
+          yield* put(i)
+        }
+        const leases = yield* leasesOf(`${ns}/c/`)
+        assert.strictEqual(leases.length, 64 + spares)
+        assert.strictEqual(new Set(leases).size, leases.length, "no two keys share a lease")
+        for (const { at, key } of late.slice(0, 4)) {
+          const [lease] = yield* leasesOf(key)
+          const left = yield* remaining(lease!)
+          const after = Date.now() - at
+          // etcd rounds down; a spare that kept its grant's clock would have at most 54s left by now.
+          assert.isAtLeast(
+            left,
+            60 - Math.ceil(after / 1000) - 1,
+            `${key}: ${left}s left ${after}ms after its put`
+          )
+        }
+      })
+  )
+
+  it.scopedLive("spare leases are revoked when the store closes", () =>
+    Effect.gen(function* () {
+      const ns = fresh()
+      const before = yield* Effect.promise(() => server.etcdctl("lease", "list"))
+      const count = (text: string) => (text.match(/^[0-9a-f]+$/gm) ?? []).length
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* Connection.make({
+            endpoints: [server.endpoint],
+            prefix: ns,
+            timeout: Duration.seconds(5)
+          })
+          const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn))
+          yield* Effect.forEach(
+            Array.from({ length: 32 }, (_, i) => i),
+            (i) => writes.put(`c/${i}`, "v", { ttl: "60 seconds" }),
+            { concurrency: 32 }
+          )
+          assert.isAbove(writes.spares(), 0)
+          yield* writes.removePrefix("c/")
+        })
+      )
+      yield* Effect.sleep("300 millis") // the removed keys' revokes run in the background
+      const after = yield* Effect.promise(() => server.etcdctl("lease", "list"))
+      assert.strictEqual(count(after), count(before))
+    })
+  )
+})
