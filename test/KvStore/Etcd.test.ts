@@ -13,6 +13,7 @@ import { type EtcdServer, type EtcdTls, etcdAvailable, makeEtcdTls, startEtcd } 
 import { freePort } from "../support/net.js"
 import { gates } from "../support/gate.js"
 import { removeDir, tempDir } from "../support/kv-server.js"
+import { subjectOf, testStore } from "../support/KvStoreSuite.js"
 
 const available = etcdAvailable()
 
@@ -62,33 +63,6 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
   afterAll(async () => {
     await server?.dispose()
   })
-
-  it.scopedLive("put, list sorted by key, delete, deletePrefix", () =>
-    Effect.gen(function* () {
-      const kv = yield* store()
-      const p = fresh()
-      assert.strictEqual(yield* kv.put(`${p}b`, "2"), "created")
-      assert.strictEqual(yield* kv.put(`${p}a`, "1"), "created")
-      assert.strictEqual(yield* kv.put(`${p}a`, "1bis"), "updated")
-      yield* kv.put(`${p}sub/c`, "3")
-      yield* kv.put(`${p.slice(0, -1)}x`, "outside") // shares the text prefix but not the directory
-      const listed = yield* kv.list(p)
-      assert.deepStrictEqual(listed.pairs, [
-        { key: `${p}a`, value: "1bis" },
-        { key: `${p}b`, value: "2" },
-        { key: `${p}sub/c`, value: "3" }
-      ])
-      assert.isTrue(yield* kv.delete(`${p}a`))
-      assert.isFalse(yield* kv.delete(`${p}a`))
-      const after = yield* kv.list(p)
-      assert.isAbove(after.index, listed.index)
-      assert.strictEqual(yield* kv.deletePrefix(p), 2)
-      assert.deepStrictEqual((yield* kv.list(p)).pairs, [])
-      assert.deepStrictEqual((yield* kv.list(`${p.slice(0, -1)}x`)).pairs, [
-        { key: `${p.slice(0, -1)}x`, value: "outside" }
-      ])
-    })
-  )
 
   /** The lease a key carries, as etcd tells it. Lease IDs are 64-bit: read them from the JSON text. */
   const leaseOf = (key: string) =>
@@ -177,51 +151,6 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
       })
   )
 
-  it.scopedLive(
-    "a refresh restarts the TTL: the key outlives its first TTL, then expires one TTL after",
-    () =>
-      Effect.gen(function* () {
-        const kv = yield* store()
-        const p = fresh()
-        yield* kv.put(`${p}k`, "v", { ttl: "3 seconds" })
-        yield* Effect.sleep("2 seconds")
-        const refreshed = Date.now()
-        yield* kv.put(`${p}k`, "v", { ttl: "3 seconds" })
-        yield* Effect.sleep("2 seconds") // 4s after the first put
-        assert.deepStrictEqual(keysOf(yield* kv.list(p)), [`${p}k`], "alive past its first TTL")
-        const w = yield* watching(kv, p)
-        yield* w.until(hasKeys(), "the key to expire", Duration.seconds(10))
-        const lived = Date.now() - refreshed
-        assert.isAtLeast(lived, 2900, `expired ${lived}ms after the refresh`)
-      })
-  )
-
-  it.scopedLive("a key with a TTL expires in etcd unless put again", () =>
-    Effect.gen(function* () {
-      const kv = yield* store()
-      const p = fresh()
-      yield* kv.put(`${p}short`, "s", { ttl: "2 seconds" })
-      yield* kv.put(`${p}kept`, "k")
-      const w = yield* watching(kv, p)
-      yield* w.until(hasKeys(`${p}kept`, `${p}short`), "both keys")
-      yield* w.until(hasKeys(`${p}kept`), "the short key to expire", Duration.seconds(10))
-      assert.deepStrictEqual(keysOf(yield* kv.list(p)), [`${p}kept`])
-    })
-  )
-
-  it.scopedLive("limit refuses a new key past the bound, but allows a refresh", () =>
-    Effect.gen(function* () {
-      const kv = yield* store()
-      const p = fresh()
-      const limit = { prefix: p, max: 2 }
-      yield* kv.put(`${p}a`, "1", { limit })
-      yield* kv.put(`${p}b`, "2", { limit })
-      const refused = yield* Effect.either(kv.put(`${p}c`, "3", { limit }))
-      assert.isTrue(Either.isLeft(refused) && refused.left.reason === "LimitExceeded")
-      assert.strictEqual(yield* kv.put(`${p}a`, "1again", { limit }), "updated")
-    })
-  )
-
   it.scopedLive("config.prefix namespaces every key, as etcdctl shows", () =>
     Effect.gen(function* () {
       const ns = `ns${process.pid}-${++run}`
@@ -240,23 +169,17 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
     })
   )
 
-  it.scopedLive("watch: the current snapshot first, then one per change, index growing", () =>
+  it.scopedLive("watch: a change made by another etcd client (etcdctl) is seen, with its value", () =>
     Effect.gen(function* () {
       const kv = yield* store()
       const p = fresh()
       yield* kv.put(`${p}a`, "1")
       const w = yield* watching(kv, p)
       const first = yield* w.until(() => true, "the first snapshot")
-      assert.deepStrictEqual(first.pairs, [{ key: `${p}a`, value: "1" }])
       yield* Effect.promise(() => server.etcdctl("put", `${p}b`, "from-etcdctl"))
       const second = yield* w.until(hasKeys(`${p}a`, `${p}b`), "b from outside")
       assert.deepStrictEqual(second.pairs[1], { key: `${p}b`, value: "from-etcdctl" })
-      yield* kv.delete(`${p}a`)
-      yield* w.until(hasKeys(`${p}b`), "a deleted")
-      yield* kv.put(`${p}b`, "changed")
-      const last = yield* w.until((s) => s.pairs[0]?.value === "changed", "b changed")
-      for (let i = 1; i < w.seen.length; i++) assert.isAbove(w.seen[i]!.index, w.seen[i - 1]!.index)
-      assert.isAbove(last.index, first.index)
+      assert.isAbove(second.index, first.index)
     })
   )
 
@@ -434,6 +357,18 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
       assert.strictEqual(endpointUrl("https://h:1", false), "https://h:1")
     })
   )
+
+  // Last: its TTL keys leave leases behind that expire in the seconds after, under the lease counts above.
+  describe("the KvStore suite", () => {
+    // Leases are whole seconds, expired by etcd's lessor (every 500ms) through raft: a little late, never early.
+    testStore({
+      clock: "live",
+      make: subjectOf(Effect.suspend(() => store())),
+      ttl: "2 seconds",
+      expiry: { earliest: "1900 millis", latest: "3500 millis" },
+      fresh: false
+    })
+  })
 })
 
 describe.skipIf(!available || !gates.openssl())("KvStore/Etcd over mutual TLS (real etcd)", () => {

@@ -11,13 +11,13 @@ import {
 } from "node:fs"
 import { tmpdir } from "node:os"
 import { basename, dirname, join } from "node:path"
-import { Duration, Effect, Either, Exit, Fiber, Option, Queue, Scope, Stream, TestClock } from "effect"
-import type { KvSnapshot } from "../../src/KvStore.js"
+import { Duration, Effect, Either, Exit, Fiber, Option, Scope, Stream, TestClock } from "effect"
 import * as Sqlite from "../../src/KvStore/Sqlite.js"
 import * as Commits from "../../src/internal/sqlite/commits.js"
 import { upperBound } from "../../src/internal/sqlite/keys.js"
 import { unavailable } from "../../src/internal/sqlite/open.js"
 import type { Statements } from "../../src/internal/sqlite/statements.js"
+import { subjectOf, testStore } from "../support/KvStoreSuite.js"
 
 const tempFile = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "swarm-sqlite-"))),
@@ -46,75 +46,11 @@ describe("upperBound", () => {
   })
 })
 
+describe("KvStore/Sqlite: the KvStore suite", () => {
+  testStore({ clock: "test", ttl: "10 seconds", make: subjectOf(fresh) })
+})
+
 describe("Sqlite KvStore", () => {
-  it.scoped("put, list (sorted), delete and deletePrefix", () =>
-    Effect.gen(function* () {
-      const store = yield* fresh
-      assert.strictEqual(yield* store.put("c/b", "2"), "created")
-      assert.strictEqual(yield* store.put("c/a", "1"), "created")
-      assert.strictEqual(yield* store.put("c/a", "1b"), "updated")
-      yield* store.put("d/x", "3")
-      yield* store.put("c0", "not under c/")
-      const c = yield* store.list("c/")
-      assert.deepStrictEqual(c.pairs, [
-        { key: "c/a", value: "1b" },
-        { key: "c/b", value: "2" }
-      ])
-      assert.deepStrictEqual(keys(yield* store.list("")), ["c/a", "c/b", "c0", "d/x"])
-      assert.isTrue(yield* store.delete("c/a"))
-      assert.isFalse(yield* store.delete("c/a"))
-      assert.strictEqual(yield* store.deletePrefix("c/"), 1)
-      assert.deepStrictEqual(keys(yield* store.list("")), ["c0", "d/x"])
-      assert.strictEqual((yield* store.stats).entries, 2)
-    })
-  )
-
-  it.scoped("a key is present 1ms before its TTL and gone at it", () =>
-    Effect.gen(function* () {
-      const store = yield* fresh
-      yield* store.put("t/a", "a", { ttl: Duration.seconds(10) })
-      yield* TestClock.adjust(Duration.millis(9_999))
-      assert.deepStrictEqual(keys(yield* store.list("t/")), ["t/a"])
-      yield* TestClock.adjust(Duration.millis(1))
-      assert.deepStrictEqual(keys(yield* store.list("t/")), [])
-      assert.isFalse(yield* store.delete("t/a"), "an expired key does not count as deleted")
-    })
-  )
-
-  it.scoped("a put refreshes the TTL", () =>
-    Effect.gen(function* () {
-      const store = yield* fresh
-      yield* store.put("t/a", "a", { ttl: Duration.seconds(10) })
-      yield* TestClock.adjust(Duration.seconds(8))
-      assert.strictEqual(yield* store.put("t/a", "a", { ttl: Duration.seconds(10) }), "updated")
-      yield* TestClock.adjust(Duration.seconds(8))
-      assert.deepStrictEqual(keys(yield* store.list("t/")), ["t/a"])
-      yield* TestClock.adjust(Duration.seconds(2))
-      assert.deepStrictEqual(keys(yield* store.list("t/")), [])
-      // Gone means gone: putting it again creates it.
-      assert.strictEqual(yield* store.put("t/a", "a", { ttl: Duration.seconds(10) }), "created")
-    })
-  )
-
-  it.scoped("a refresh with a shorter TTL moves the deadline earlier, even for a listed key", () =>
-    Effect.gen(function* () {
-      const store = yield* fresh
-      yield* store.put("t/a", "a", { ttl: Duration.seconds(100) })
-      assert.deepStrictEqual(keys(yield* store.list("t/")), ["t/a"])
-      yield* store.put("t/a", "a", { ttl: Duration.seconds(5) })
-      yield* TestClock.adjust(Duration.millis(4_999))
-      assert.deepStrictEqual(keys(yield* store.list("t/")), ["t/a"])
-      yield* TestClock.adjust(Duration.millis(1))
-      assert.deepStrictEqual(keys(yield* store.list("t/")), [])
-      // And from no TTL to one.
-      yield* store.put("t/b", "b")
-      assert.deepStrictEqual(keys(yield* store.list("t/")), ["t/b"])
-      yield* store.put("t/b", "b", { ttl: Duration.seconds(1) })
-      yield* TestClock.adjust(Duration.seconds(1))
-      assert.deepStrictEqual(keys(yield* store.list("t/")), [])
-    })
-  )
-
   it.scoped("the sweeper deletes what expired and counts it", () =>
     Effect.gen(function* () {
       const store = yield* fresh
@@ -161,100 +97,32 @@ describe("Sqlite KvStore", () => {
     })
   )
 
-  it.scoped("limit refuses a new key at max but lets existing ones refresh", () =>
+  it.scoped("limit: a key past its TTL does not count, even before the sweeper removed it", () =>
     Effect.gen(function* () {
       const store = yield* fresh
       const limit = { prefix: "l/", max: 2 }
       yield* store.put("l/a", "a", { limit })
       yield* store.put("l/b", "b", { limit, ttl: Duration.seconds(5) })
-      const refused = yield* Effect.either(store.put("l/c", "c", { limit }))
-      assert.isTrue(Either.isLeft(refused))
-      if (Either.isLeft(refused)) assert.strictEqual(refused.left.reason, "LimitExceeded")
-      assert.strictEqual(yield* store.put("l/a", "a2", { limit }), "updated")
-      // Once one expires there is room again.
+      const refused = yield* Effect.flip(store.put("l/c", "c", { limit }))
+      assert.strictEqual(refused.reason, "LimitExceeded")
       yield* TestClock.adjust(Duration.seconds(5))
       assert.strictEqual(yield* store.put("l/c", "c", { limit }), "created")
     })
   )
 
-  it.scoped("the index grows with changes, per directory, and not with refreshes", () =>
-    Effect.gen(function* () {
-      const store = yield* fresh
-      const i0 = (yield* store.list("x/")).index
-      yield* store.put("x/a", "a", { ttl: Duration.seconds(10) })
-      const i1 = (yield* store.list("x/")).index
-      assert.isAbove(i1, i0)
-      yield* store.put("y/a", "a")
-      assert.strictEqual((yield* store.list("x/")).index, i1, "another directory's change")
-      yield* store.put("x/a", "a", { ttl: Duration.seconds(10) })
-      assert.strictEqual((yield* store.list("x/")).index, i1, "a refresh changes nothing")
-      yield* store.put("x/a", "a2", { ttl: Duration.seconds(10) })
-      const i2 = (yield* store.list("x/")).index
-      assert.isAbove(i2, i1)
-      yield* store.delete("x/a")
-      const i3 = (yield* store.list("x/")).index
-      assert.isAbove(i3, i2, "emptying a directory still moves its index forward")
-      yield* store.put("x/b", "b")
-      assert.isAbove((yield* store.list("x/")).index, i3)
-      // The root sees everything.
-      const root = (yield* store.list("")).index
-      yield* store.put("z/q", "q")
-      assert.isAbove((yield* store.list("")).index, root)
-    })
-  )
-
-  /** Runs `watch(prefix)` into a queue, so a test can take snapshots one at a time. */
-  const watching = (store: Sqlite.SqliteKvStore, prefix: string) =>
-    Effect.gen(function* () {
-      const queue = yield* Queue.unbounded<KvSnapshot>()
-      yield* store.watch(prefix).pipe(
-        Stream.runForEach((s) => Queue.offer(queue, s)),
-        Effect.forkScoped
-      )
-      return queue
-    })
-
-  it.scoped("watch: the current snapshot, then one per change, including expiry", () =>
-    Effect.gen(function* () {
-      const store = yield* fresh
-      yield* store.put("w/a", "a")
-      const queue = yield* watching(store, "w/")
-      const first = yield* Queue.take(queue)
-      assert.deepStrictEqual(keys(first), ["w/a"])
-      yield* store.put("w/b", "b", { ttl: Duration.seconds(3) })
-      const second = yield* Queue.take(queue)
-      assert.deepStrictEqual(keys(second), ["w/a", "w/b"])
-      yield* store.put("elsewhere/x", "x")
-      yield* store.delete("w/a")
-      const third = yield* Queue.take(queue)
-      assert.deepStrictEqual(keys(third), ["w/b"], "another directory's change is not an event here")
-      yield* TestClock.adjust(Duration.seconds(3))
-      const fourth = yield* Queue.take(queue)
-      assert.deepStrictEqual(keys(fourth), [])
-      const indexes = [first, second, third, fourth].map((s) => s.index)
-      assert.deepStrictEqual(
-        [...indexes].sort((a, b) => a - b),
-        indexes
-      )
-      assert.strictEqual(new Set(indexes).size, 4)
-      // A refresh is not a change: nothing more arrives.
-      yield* store.put("w/c", "c")
-      yield* Queue.take(queue)
-      yield* store.put("w/c", "c")
-      yield* Effect.yieldNow()
-      assert.strictEqual(yield* Queue.size(queue), 0)
-    })
-  )
-
-  it.scoped("watch on a prefix that is not a directory", () =>
-    Effect.gen(function* () {
-      const store = yield* fresh
-      const queue = yield* watching(store, "p/ab")
-      assert.deepStrictEqual(keys(yield* Queue.take(queue)), [])
-      yield* store.put("p/xyz", "0")
-      yield* store.put("p/abc", "1")
-      assert.deepStrictEqual(keys(yield* Queue.take(queue)), ["p/abc"])
-    })
+  it.scoped(
+    "the index is per directory: another directory's change leaves it; the root sees every change",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* fresh
+        yield* store.put("x/a", "a", { ttl: Duration.seconds(10) })
+        const i1 = (yield* store.list("x/")).index
+        yield* store.put("y/a", "a")
+        assert.strictEqual((yield* store.list("x/")).index, i1, "another directory's change")
+        const root = (yield* store.list("")).index
+        yield* store.put("z/q", "q")
+        assert.isAbove((yield* store.list("")).index, root)
+      })
   )
 
   it.effect("close and reopen: live keys stay, expired ones go, the index does not go back", () =>
@@ -340,10 +208,16 @@ describe("Sqlite KvStore", () => {
         (i) => store.put(`c${i}/a`, "x", { ttl: Duration.seconds(1) })
       )
       yield* store.put("kept/a", "x")
+      yield* store.put("kept/b", "x")
       assert.strictEqual((yield* store.stats).clusters, 201)
       yield* TestClock.adjust(Duration.seconds(1))
       assert.strictEqual((yield* store.stats).clusters, 1)
-      assert.strictEqual((yield* store.stats).entries, 1)
+      assert.strictEqual((yield* store.stats).entries, 2)
+      assert.strictEqual(yield* store.deletePrefix("kept/"), 2)
+      const emptied = yield* store.stats
+      assert.strictEqual(emptied.entries, 0)
+      assert.strictEqual(emptied.clusters, 0)
+      assert.strictEqual(emptied.expirations, 200)
     })
   )
 })

@@ -94,7 +94,11 @@ export const make = (config: SessionConfig) =>
       Effect.async<void>((resume) => {
         closed = true
         if (connected) client.on("disconnected", () => resume(Effect.void))
-        client.close()
+        try {
+          client.close()
+        } catch {
+          // node-zookeeper-client throws when closed before its socket exists: there is no session to close yet.
+        }
         if (!connected) resume(Effect.void)
       }).pipe(Effect.interruptible, Effect.timeout(timeout), Effect.ignore)
     )
