@@ -60,8 +60,23 @@ const withTimeout = <A>(promise: Promise<A>, timeoutMs: number, what: () => stri
     )
   })
 
-export const spawnSwarm = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Swarm => {
-  const child = spawn(process.execPath, [SWARM, ...args], {
+/**
+ * Runs the built CLI. `via` is a command that runs it for us, such as `["ip", "netns", "exec", ns]` (one that
+ * execs, so the PID held is the CLI's own and signals reach it).
+ */
+export const spawnSwarm = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {},
+  via: ReadonlyArray<string> = []
+): Swarm => spawnCommand([...via, process.execPath, SWARM, ...args], env, args)
+
+/** Any command, with the same line collection as `spawnSwarm`; `args` is what transcripts print after `swarm`. */
+export const spawnCommand = (
+  argv: ReadonlyArray<string>,
+  env: Record<string, string> = {},
+  args: ReadonlyArray<string> = argv
+): Swarm => {
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: childEnv(env),
     stdio: ["ignore", "pipe", "pipe"]
   })
