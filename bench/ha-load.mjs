@@ -9,7 +9,8 @@ import { percentile } from "./lib.mjs"
 export const tokenOf = (c) => c.toString(16).padStart(32, "0")
 export const addressOf = (i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:2375`
 
-const agent = new Agent({ keepAlive: true, maxSockets: 256 })
+// Idle sockets close before the server's 5s keep-alive timeout would, so no request races a closing socket.
+const agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 })
 
 export const call = (origin, method, path, body) =>
   new Promise((resolve) => {
