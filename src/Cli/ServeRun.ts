@@ -1,48 +1,27 @@
 /**
- * `swarm serve` at run time: read the TLS and admin-token files, open the
- * store, start the server and print how to use it. Serve.ts parses and
- * checks the flags; this module does what they ask.
+ * `swarm serve` at run time: check the listen address, read the TLS and
+ * admin-token files, open the store, start the server and print how to use
+ * it. ServeConfig.ts parses and checks the flags; this module does what they
+ * ask. Whatever fails here needs the file system or the network: exit 1.
  */
 import { mkdirSync, readFileSync } from "node:fs"
+import { createServer } from "node:net"
 import { join } from "node:path"
 import { Effect, Option } from "effect"
 import * as Driver from "../internal/driver.js"
 import * as GoDuration from "../GoDuration.js"
+import * as ServerConfig from "../Server/Config.js"
 import type { TlsOptions } from "../Server/Listen.js"
 import * as Common from "./Common.js"
-import { type AdminTokenSource, MIN_ADMIN_TOKEN, NAME, type ServeConfig } from "./Serve.js"
-
-const usage = (reason: string) => new Common.UsageError({ command: NAME, reason })
-
-/** The admin token itself: the env var's, or the file's first line. */
-export const readAdminToken = (source: AdminTokenSource) =>
-  source.kind === "env"
-    ? Effect.succeed(source.token)
-    : Effect.try({
-        // Small files read once at start: node:fs is loaded already, node:fs/promises would cost a load.
-        try: () => readFileSync(source.path, "utf8"),
-        catch: (error) =>
-          usage(
-            `--admin-token-file ${JSON.stringify(source.path)}: cannot read it: ${(error as Error).message}`
-          )
-      }).pipe(
-        Effect.flatMap((text) => {
-          const token = text.split("\n")[0]!.trim()
-          return token.length >= MIN_ADMIN_TOKEN
-            ? Effect.succeed(token)
-            : Effect.fail(
-                usage(
-                  `--admin-token-file ${JSON.stringify(source.path)}: its first line holds ${token.length} characters; the admin token needs at least ${MIN_ADMIN_TOKEN} (for example openssl rand -hex 16 > file)`
-                )
-              )
-        })
-      )
+import * as ServeConfig from "./ServeConfig.js"
+import { NAME, type ServeConfig as Config } from "./ServeConfig.js"
 
 const readPem = (flag: string, path: string) =>
   Effect.try({
     // Small files read once at start: node:fs is loaded already, node:fs/promises would cost a load.
     try: () => readFileSync(path),
-    catch: (error) => usage(`${flag} ${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`)
+    catch: (error) =>
+      ServeConfig.fileFailure(`${flag} ${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`)
   })
 
 /** The lines `npm start` shows: how to create, join and list a cluster on this server, and the console. */
@@ -71,21 +50,64 @@ export const instructions = (url: string, wildcard: boolean, admin = false): str
   return lines.join("\n")
 }
 
-export const run = (config: ServeConfig) =>
+/**
+ * Binds the listen address once and lets it go, so a port in use or an address this machine lacks is
+ * reported before the data directory is created or the store opened. The server binds it again for
+ * real; should another process take it in between, that bind fails with the same message.
+ */
+export const checkListen = (host: string, port: number) =>
+  Effect.flatMap(
+    Effect.promise(() => import("../Server/Listen.js")),
+    (Listen) =>
+      Effect.async<void, InstanceType<typeof Listen.ListenError>>((resume) => {
+        const probe = createServer()
+        probe.once("error", (error: NodeJS.ErrnoException) =>
+          resume(
+            Effect.fail(
+              new Listen.ListenError({
+                address: `${Listen.hostForUrl(host)}:${port}`,
+                reason: Listen.explain(error),
+                cause: error
+              })
+            )
+          )
+        )
+        probe.listen({ host, port, exclusive: true }, () => probe.close(() => resume(Effect.void)))
+      })
+  )
+
+/** The TLS files, read now: a missing or unreadable one is exit 1. */
+const readTls = (config: Config): Effect.Effect<TlsOptions | undefined, Common.RunFailure> =>
+  Option.match(config.tls, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (tls) =>
+      Effect.all({
+        cert: readPem("--tlscert", tls.cert),
+        key: readPem("--tlskey", tls.key),
+        ca: Option.match(tls.ca, {
+          onNone: () => Effect.succeed(undefined),
+          onSome: (ca) => readPem("--tlscacert", ca)
+        }),
+        verify: Effect.succeed(tls.verify)
+      })
+  })
+
+/** The start-up log line: where, how, which store, the TTL range and every bound. */
+const describe = (config: Config, port: number, tls: TlsOptions | undefined, store: string): string =>
+  `listening on ${config.host.includes(":") ? `[${config.host}]` : config.host}:${port} ` +
+  `(${tls === undefined ? "http" : tls.verify ? "https, client certificates required" : "https"}); ` +
+  `store: ${store}; ttl ${GoDuration.format(config.defaultTtl)} in [${GoDuration.format(config.minTtl)}, ${GoDuration.format(config.maxTtl)}]; ` +
+  `max ${config.maxEntries} entries per cluster; ` +
+  ServerConfig.BOUNDS.map((row) => `--${row.flag} ${config.bounds[row.key]}`).join(", ")
+
+export const run = (config: Config) =>
   Effect.scoped(
     Effect.gen(function* () {
+      yield* checkListen(config.host, config.port)
       const Server = yield* Effect.promise(() => import("../Server/Server.js"))
-      const tls: TlsOptions | undefined = Option.isNone(config.tls)
-        ? undefined
-        : {
-            cert: yield* readPem("--tlscert", config.tls.value.cert),
-            key: yield* readPem("--tlskey", config.tls.value.key),
-            ca: Option.isSome(config.tls.value.ca)
-              ? yield* readPem("--tlscacert", config.tls.value.ca.value)
-              : undefined,
-            verify: config.tls.value.verify
-          }
-      const adminToken = config.admin === undefined ? undefined : yield* readAdminToken(config.admin)
+      const tls = yield* readTls(config)
+      const adminToken =
+        config.admin === undefined ? undefined : yield* ServeConfig.readAdminToken(config.admin)
       const { description, ...opened } = yield* openStore(config)
       yield* Effect.addFinalizer(() => Effect.logInfo(`stopped; ${description} closed`))
       const listening = yield* Server.listen({
@@ -105,16 +127,8 @@ export const run = (config: ServeConfig) =>
           "shutting down: no new connections; answering long-polls and finishing requests in flight"
         )
       )
+      yield* Effect.logInfo(describe(config, listening.port, tls, description))
       const wildcard = config.host === "0.0.0.0" || config.host === "::"
-      yield* Effect.logInfo(
-        `listening on ${config.host.includes(":") ? `[${config.host}]` : config.host}:${listening.port} ` +
-          `(${tls === undefined ? "http" : tls.verify ? "https, client certificates required" : "https"}); ` +
-          `store: ${description}; ttl ${GoDuration.format(config.defaultTtl)} in [${GoDuration.format(config.minTtl)}, ${GoDuration.format(config.maxTtl)}]; ` +
-          `max ${config.maxEntries} entries per cluster, ${config.bounds.maxTotalEntries} in all, ` +
-          `${config.bounds.maxClusters} clusters, ${config.bounds.maxNewClustersPerMinute} new clusters per client a minute, ` +
-          `${config.bounds.maxConnections} connections, ${config.bounds.maxLongPolls} long-polls ` +
-          `(${config.bounds.maxLongPollsPerClient} per client)`
-      )
       // Plain text on stderr, not a log line: it is meant to be copied.
       yield* Effect.sync(() =>
         process.stderr.write(`\n${instructions(listening.url, wildcard, adminToken !== undefined)}\n`)
@@ -123,7 +137,7 @@ export const run = (config: ServeConfig) =>
     })
   )
 
-const openStore = (config: ServeConfig) =>
+const openStore = (config: Config) =>
   Effect.gen(function* () {
     if (config.store.kind === "memory") {
       const Memory = yield* Effect.promise(() => import("../KvStore/Memory.js"))

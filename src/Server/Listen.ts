@@ -63,7 +63,8 @@ export const hostForUrl = (host: string): string => (host.includes(":") ? `[${ho
 /** How long shutdown waits for in-flight requests before cutting connections. */
 const SHUTDOWN_GRACE = Duration.seconds(10)
 
-const explain = (error: NodeJS.ErrnoException): string => {
+/** Why a listen failed, in words (also for `swarm serve`'s check before it opens anything). */
+export const explain = (error: NodeJS.ErrnoException): string => {
   switch (error.code) {
     case "EADDRINUSE":
       return "the address is already in use (is another swarm serve running? choose another --listen port)"

@@ -1,16 +1,17 @@
 /** `swarm serve`'s flags: parsing and validation, and the start-up instructions. */
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Option } from "effect"
-import * as Serve from "../../src/Cli/Serve.js"
+import * as Serve from "../../src/Cli/ServeConfig.js"
+import * as ServerConfig from "../../src/Server/Config.js"
 import * as ServeRun from "../../src/Cli/ServeRun.js"
 
 const input = (over: Partial<Serve.ServeInput> = {}): Serve.ServeInput => ({
-  listen: Serve.DEFAULT_LISTEN,
+  listen: ServerConfig.DEFAULT_LISTEN,
   store: Option.none(),
   dataDir: Option.some("/tmp/swarm-test-data"),
-  defaultTtl: Serve.DEFAULT_TTL,
-  minTtl: Serve.DEFAULT_MIN_TTL,
-  maxTtl: Serve.DEFAULT_MAX_TTL,
+  defaultTtl: ServerConfig.DEFAULT_TTL,
+  minTtl: ServerConfig.DEFAULT_MIN_TTL,
+  maxTtl: ServerConfig.DEFAULT_MAX_TTL,
   maxEntries: 1000,
   tlscert: Option.none(),
   tlskey: Option.none(),

@@ -4,16 +4,17 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ConfigProvider, Effect, Option } from "effect"
-import * as Serve from "../../src/Cli/Serve.js"
+import * as Serve from "../../src/Cli/ServeConfig.js"
+import * as ServerConfig from "../../src/Server/Config.js"
 import * as ServeRun from "../../src/Cli/ServeRun.js"
 
 const input = (over: Partial<Serve.ServeInput> = {}): Serve.ServeInput => ({
-  listen: Serve.DEFAULT_LISTEN,
+  listen: ServerConfig.DEFAULT_LISTEN,
   store: Option.none(),
   dataDir: Option.some("/tmp/swarm-test-data"),
-  defaultTtl: Serve.DEFAULT_TTL,
-  minTtl: Serve.DEFAULT_MIN_TTL,
-  maxTtl: Serve.DEFAULT_MAX_TTL,
+  defaultTtl: ServerConfig.DEFAULT_TTL,
+  minTtl: ServerConfig.DEFAULT_MIN_TTL,
+  maxTtl: ServerConfig.DEFAULT_MAX_TTL,
   maxEntries: 1000,
   tlscert: Option.none(),
   tlskey: Option.none(),
@@ -55,11 +56,11 @@ describe("serve admin token", () => {
         withEnv({ SWARM_ADMIN_TOKEN: "env-token-0123456789" })
       )
       assert.deepStrictEqual(config.admin, { kind: "file", path: file })
-      assert.strictEqual(yield* ServeRun.readAdminToken(config.admin!), "file-token-0123456789")
+      assert.strictEqual(yield* Serve.readAdminToken(config.admin!), "file-token-0123456789")
       writeFileSync(file, "tiny\n")
-      const short = yield* Effect.flip(ServeRun.readAdminToken(config.admin!))
+      const short = yield* Effect.flip(Serve.readAdminToken(config.admin!))
       assert.include(short.reason, "needs at least 16")
-      const missing = yield* Effect.flip(ServeRun.readAdminToken({ kind: "file", path: join(dir, "nope") }))
+      const missing = yield* Effect.flip(Serve.readAdminToken({ kind: "file", path: join(dir, "nope") }))
       assert.include(missing.reason, "cannot read it")
     })
   )
