@@ -2,7 +2,8 @@
  * A discovery entry: one `host:port`, split the way Go's `net.SplitHostPort`
  * splits it (IPv6 in brackets), then checked more strictly than Swarm classic
  * did: IPv4 literals are four octets ≤ 255, IPv6 literals must parse, names
- * follow RFC 1123 labels, and the port is 1-65535. Host names are stored in
+ * follow RFC 1123 labels plus `_` (Docker container and Compose service names
+ * hold it, and Swarm classic accepts them), and the port is 1-65535. Host names are stored in
  * lower case, so `HOST.example:1` and `host.example:1` are one entry.
  *
  * An `Entry` compares by value (`Equal`/`Hash`), so a `HashSet` keeps one of
@@ -10,7 +11,7 @@
  *
  * Pure model: no I/O.
  */
-import { Data, Either, Equal, Hash, ParseResult, Schema } from "effect"
+import { Data, Either, Equal, Hash, Order as EffectOrder, ParseResult, Schema } from "effect"
 
 export class InvalidEntry extends Data.TaggedError("InvalidEntry")<{
   readonly input: string
@@ -52,8 +53,8 @@ Object.defineProperties(Entry.prototype, {
 export const make = (host: string, port: number): Entry => new Entry({ host: host.toLowerCase(), port })
 
 const DIGITS = /^[0-9]+$/
-const HOST_CHARS = /^[A-Za-z0-9.-]+$/
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+const HOST_CHARS = /^[A-Za-z0-9._-]+$/
+const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/
 const HEX_GROUP = /^[0-9a-f]{1,4}$/
 const ZONE = /^[a-z0-9._-]+$/
 
@@ -131,7 +132,7 @@ const checkIpv6 = (host: string): string | undefined => {
   return undefined
 }
 
-/** Why `host` (lower case) is not an RFC 1123 host name, or `undefined` when it is one. */
+/** Why `host` (lower case) is not an RFC 1123 host name (`_` allowed), or `undefined` when it is one. */
 const checkHostname = (host: string): string | undefined => {
   if (host.length > 253) return `host name is longer than 253 characters`
   for (const label of host.split(".")) {
@@ -139,7 +140,7 @@ const checkHostname = (host: string): string | undefined => {
     if (!LABEL.test(label)) {
       return label.length > 63
         ? `host ${JSON.stringify(host)} has a label longer than 63 characters`
-        : `host ${JSON.stringify(host)} has a label ${JSON.stringify(label)} that is not letters, digits and inner '-'`
+        : `host ${JSON.stringify(host)} has a label ${JSON.stringify(label)} that is not letters, digits, '_' and inner '-'`
     }
   }
   return undefined
@@ -183,7 +184,7 @@ const parseWith = (input: string): Entry | string => {
     if (host.includes(":")) return "too many colons (put an IPv6 address in brackets: [2001:db8::1]:2375)"
     if (host.includes("[") || host.includes("]")) return "unexpected bracket"
     if (host !== "" && !HOST_CHARS.test(host)) {
-      return `host ${JSON.stringify(host)} has characters other than letters, digits, '.' and '-'`
+      return `host ${JSON.stringify(host)} has characters other than letters, digits, '.', '_' and '-'`
     }
   }
   const lower = host.toLowerCase()
@@ -218,6 +219,50 @@ export const validate = (entry: {
   }
   return parse(input)
 }
+
+/** An IPv6 host (no brackets) as 8 zero-padded groups, then its zone: text that sorts numerically. */
+const ipv6Key = (host: string): string => {
+  const [address = "", zone = ""] = host.split("%")
+  const groups = (half: string): Array<string> =>
+    half === ""
+      ? []
+      : half.split(":").flatMap((g) => {
+          if (!g.includes(".")) return [g]
+          const [a = 0, b = 0, c = 0, d = 0] = g.split(".").map(Number)
+          return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)]
+        })
+  const [head = "", tail] = address.split("::")
+  const left = groups(head)
+  const right = tail === undefined ? [] : groups(tail)
+  const middle = Array.from({ length: 8 - left.length - right.length }, () => "0")
+  return [...left, ...middle, ...right].map((g) => g.padStart(4, "0")).join(":") + `%${zone}`
+}
+
+/** Which kind of host sorts first (IPv4, IPv6, names), and the key that orders hosts of that kind. */
+const hostKey = (host: string): readonly [number, string] => {
+  if (isIpv4(host))
+    return [
+      0,
+      host
+        .split(".")
+        .map((octet) => octet.padStart(3, "0"))
+        .join(".")
+    ]
+  if (host.includes(":")) return [1, ipv6Key(host)]
+  return [2, host]
+}
+
+/**
+ * Address order, for output people read: IPv4 numerically (`10.0.0.8` before `10.0.0.10`), then IPv6
+ * numerically, then names, each then by port.
+ */
+export const Order: EffectOrder.Order<Entry> = EffectOrder.make((a, b) => {
+  const [kindA, keyA] = hostKey(a.host)
+  const [kindB, keyB] = hostKey(b.host)
+  if (kindA !== kindB) return kindA < kindB ? -1 : 1
+  if (keyA !== keyB) return keyA < keyB ? -1 : 1
+  return a.port === b.port ? 0 : a.port < b.port ? -1 : 1
+})
 
 export const equals = (a: Entry, b: Entry): boolean => a.host === b.host && a.port === b.port
 

@@ -2,8 +2,9 @@
  * `join`: wait a random time in `[0, delay)`, register, then register again
  * every heartbeat. A failed registration is logged and retried at the next
  * heartbeat; it never ends the loop, except when retrying cannot help: a
- * backend that cannot register (`NotImplemented`) or one that refuses this
- * client for good (`Forbidden`, e.g. a read-only token). Leaving
+ * backend that cannot register (`NotImplemented`) or, unless
+ * `retryForbidden` is set, one that refuses this client (`Forbidden`, e.g. a
+ * read-only token). Leaving
  * (interruption, or closing the scope) deregisters where the backend can.
  *
  * The heartbeat is the Discovery layer's own unless `join` is given one, so
@@ -20,6 +21,11 @@ export interface JoinOptions {
   readonly heartbeat?: Duration.DurationInput
   /** Default 0: register at once. */
   readonly delay?: Duration.DurationInput
+  /**
+   * Log a refusal (`Forbidden`) and try again at the next heartbeat, as Swarm classic's `join` did,
+   * instead of failing. Default false. The `swarm join` CLI sets it.
+   */
+  readonly retryForbidden?: boolean
 }
 
 /** How long leaving may take before the process exits anyway (the entry then expires by TTL). */
@@ -38,15 +44,20 @@ export type JoinError = NotImplemented | Forbidden | Entry.InvalidEntry
 
 /**
  * Registers once. A backend that can never register (`NotImplemented`), a
- * refusal for good (`Forbidden`) and a bad entry fail at once; any other
- * failure is logged and the loop carries on.
+ * refusal (`Forbidden`, unless `retryForbidden`) and a bad entry fail at
+ * once; any other failure is logged and the loop carries on.
  */
-export const registerOnce = (entry: Entry.Entry): Effect.Effect<void, JoinError, Discovery> =>
+export const registerOnce = (
+  entry: Entry.Entry,
+  retryForbidden = false
+): Effect.Effect<void, JoinError, Discovery> =>
   Effect.flatMap(Discovery, (discovery) =>
     discovery.register(entry).pipe(
       Effect.tap(() => Effect.logDebug(`registered ${Entry.format(entry)}`)),
       Effect.catchAll((error) =>
-        error._tag === "NotImplemented" || error._tag === "Forbidden" || error._tag === "InvalidEntry"
+        error._tag === "NotImplemented" ||
+        (error._tag === "Forbidden" && !retryForbidden) ||
+        error._tag === "InvalidEntry"
           ? Effect.fail(error)
           : Effect.logWarning(
               `registration of ${Entry.format(entry)} failed, retrying at the next heartbeat: ${error.message}`
@@ -99,7 +110,7 @@ export const join = (
       yield* Effect.logInfo(`waiting ${GoDuration.format(wait)} before the first registration`)
       yield* Effect.sleep(wait)
     }
-    return yield* registerOnce(entry).pipe(
+    return yield* registerOnce(entry, options.retryForbidden === true).pipe(
       Effect.repeat(Schedule.spaced(heartbeat)),
       Effect.zipRight(Effect.never),
       Effect.onInterrupt(() => leave(entry))

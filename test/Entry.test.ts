@@ -58,7 +58,6 @@ describe("Entry.parse", () => {
     ["bracket in host", "a]b:80", /unexpected bracket/],
     ["non-IPv6 in brackets", "[example.com]:80", /not an IPv6 address/],
     ["space in host", "my host:80", /characters other than/],
-    ["underscore in host", "my_host:80", /characters other than/],
     ["IPv4 octet above 255", "999.999.999.999:1", /not an IPv4 address: "999" is not a number 0-255/],
     ["five octets", "1.2.3.4.5:1", /not an IPv4 address \(expected four numbers/],
     ["three octets", "1.2.3:1", /not an IPv4 address/],
@@ -102,6 +101,9 @@ describe("Entry.parse", () => {
       "a:1",
       "1a.example:1",
       "x-1.y-2.example:1",
+      "host_b:80",
+      "my_project_web_1:2375",
+      "_srv.example:1",
       `${"a".repeat(63)}.example:1`
     ]) {
       assert.strictEqual(Entry.format(ok(input)), input)
@@ -202,5 +204,39 @@ describe("Entry properties", () => {
   it.prop("parse never throws", [fc.string({ maxLength: 60 })], ([s]) => {
     const parsed = Entry.parse(s)
     if (Either.isRight(parsed)) assert.isTrue(parsed.right.port >= 1 && parsed.right.port <= 65535)
+  })
+})
+
+describe("Entry.Order", () => {
+  it("sorts IPv4 numerically, then IPv6 numerically, then names, each then by port", () => {
+    const inputs = [
+      "b:1",
+      "10.0.0.10:2375",
+      "[2001:db8::a]:1",
+      "a:2",
+      "10.0.0.8:2375",
+      "[::1]:7",
+      "[::ffff:10.0.0.1]:1",
+      "a:1",
+      "9.1.1.1:80",
+      "10.0.0.8:80",
+      "[2001:db8::9]:1",
+      "host_b:80"
+    ]
+    const sorted = [...inputs.map(ok)].sort(Entry.Order).map(Entry.format)
+    assert.deepStrictEqual(sorted, [
+      "9.1.1.1:80",
+      "10.0.0.8:80",
+      "10.0.0.8:2375",
+      "10.0.0.10:2375",
+      "[::1]:7",
+      "[::ffff:10.0.0.1]:1",
+      "[2001:db8::9]:1",
+      "[2001:db8::a]:1",
+      "a:1",
+      "a:2",
+      "b:1",
+      "host_b:80"
+    ])
   })
 })

@@ -333,6 +333,29 @@ describe("join", () => {
     })
   )
 
+  it.effect("with retryForbidden a refusal is logged and retried at the next heartbeat", () =>
+    Effect.gen(function* () {
+      const logs: Array<string> = []
+      const double = yield* makeDouble({ fail: (attempt) => (attempt < 3 ? "forbidden" : "ok") })
+      const fiber = yield* Effect.fork(
+        Join.join(me, { heartbeat: HEARTBEAT, retryForbidden: true }).pipe(
+          Effect.provide(double.layer),
+          Effect.provide(capture(logs))
+        )
+      )
+      assert.strictEqual(yield* Queue.take(double.registered), 1)
+      yield* TestClock.adjust(HEARTBEAT)
+      assert.strictEqual(yield* Queue.take(double.registered), 2)
+      yield* TestClock.adjust(HEARTBEAT)
+      assert.strictEqual(yield* Queue.take(double.registered), 3)
+      assert.isNull(fiber.unsafePoll(), "join still runs after two refusals")
+      const refusals = logs.filter((line) => line.includes("retrying at the next heartbeat"))
+      assert.strictEqual(refusals.length, 2, logs.join("\n"))
+      assert.include(refusals[0]!, "read-only token")
+      yield* Fiber.interrupt(fiber)
+    })
+  )
+
   it.effect("an invalid entry fails join before any registration", () =>
     Effect.gen(function* () {
       const double = yield* makeDouble()

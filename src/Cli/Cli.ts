@@ -42,7 +42,10 @@ const DESCRIPTION =
 const GLOBAL_OPTIONS: ReadonlyArray<readonly [string, string]> = [
   ["-h, --help", "Show help; after a command, that command's help."],
   ["--version", "Print the version."],
-  ["--log-level LEVEL", "trace, debug, info, warning, error or none. Logs go to stderr. Default: info."],
+  [
+    "--log-level LEVEL",
+    "all, trace, debug, info, warning, error, fatal or none. Logs go to stderr. Default: info."
+  ],
   ["--completions SHELL", "Print a completion script for sh, bash, fish or zsh."]
 ]
 
@@ -52,16 +55,16 @@ const ENVIRONMENT: ReadonlyArray<readonly [string, string]> = [
   ["NO_COLOR", "Set to turn colours off (they are off anyway when output is not a terminal)."]
 ]
 
-/** The one exit-code rule every command follows (see `exitCodeOf`). */
+/** The one exit-code rule every command follows (see `exitCodeOf`; docs/cli.md says the same). */
 const EXIT_CODES: ReadonlyArray<readonly [string, string]> = [
   [String(Common.EXIT_OK), "Success, or stopped by SIGINT or SIGTERM."],
   [
     String(Common.EXIT_FAILURE),
-    "A failure at run time: the backend is unreachable or answers badly, a timeout, a server error."
+    "What needs the file system, the network or a server to judge: a missing or unreadable file (certificates included), bad file contents, an unreachable backend, a server's error or refusal (403), a timeout. A refused registration does not end join: it is retried at the next heartbeat."
   ],
   [
     String(Common.EXIT_USAGE),
-    "Something wrong in what was typed: an unknown option, a bad value, URL, range or address, a bad env var."
+    "What the command line and the environment alone show wrong: an unknown command or option, a bad value, URL, range or address, a bad env var. Only these print the pointer to --help."
   ]
 ]
 
@@ -76,13 +79,15 @@ export const help = (command: string | undefined, version: string): string =>
     exitCodes: EXIT_CODES
   })
 
-/** Errors about what the user typed (exit 2); any other failure is one at run time (exit 1). */
+/**
+ * Errors about what the user typed (exit 2); any other failure is one at run time (exit 1). An address
+ * or range typed on the command line is checked while parsing it (see `Common.DiscoveryUrlString`), so
+ * an `InvalidEntry` or `InvalidRange` at run time came from a file or a server: exit 1.
+ */
 const INPUT_ERRORS: ReadonlySet<string> = new Set([
   "UsageError",
   "NotSupported",
   "InvalidUrl",
-  "InvalidRange",
-  "InvalidEntry",
   "InvalidDuration"
 ])
 

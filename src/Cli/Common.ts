@@ -9,6 +9,7 @@
  */
 import { Args, Options } from "@effect/cli"
 import {
+  Array as Arr,
   Cause,
   Config,
   ConfigError,
@@ -27,7 +28,10 @@ import {
 import { writeSync } from "node:fs"
 import { isatty } from "node:tty"
 import * as Discovery from "../Discovery.js"
+import * as Nodes from "../Discovery/Nodes.js"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
+import * as Entries from "../Entries.js"
+import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
 import * as Messages from "./compat/Messages.js"
 
@@ -73,17 +77,25 @@ export const EXIT_USAGE = 2
 /** An env var for `withFallbackConfig`; what it holds goes through the option's own schema. */
 export const envVar = (name: string): Config.Config<string> => Config.string(name)
 
-/** A discovery URL (a bare host:port list means nodes://), checked for a supported scheme. */
+/**
+ * A discovery URL (a bare host:port list means nodes://), checked for a supported scheme; a nodes://
+ * list is parsed here too, so every mistake typed in the URL is found before anything runs.
+ */
 export const DiscoveryUrlString: Schema.Schema<string> = Schema.transformOrFail(
   Schema.String,
   Schema.String,
   {
     strict: true,
-    decode: (input, _, ast) =>
-      Either.match(DiscoveryUrl.parse(input), {
-        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, input, error.message)),
-        onRight: () => ParseResult.succeed(input.trim())
-      }),
+    decode: (input, _, ast) => {
+      const parsed = Either.flatMap(DiscoveryUrl.parse(input), (url) =>
+        url.scheme === "nodes"
+          ? Either.map(Nodes.parsePatterns(url.rest.split(",")), () => url)
+          : Either.right(url)
+      )
+      return Either.isLeft(parsed)
+        ? ParseResult.fail(new ParseResult.Type(ast, input, parsed.left.message))
+        : ParseResult.succeed(input.trim())
+    },
     encode: ParseResult.succeed
   }
 )
@@ -95,7 +107,7 @@ export const discoveryArg = Args.text({ name: "discovery" }).pipe(
   ),
   Args.withFallbackConfig(envVar("SWARM_DISCOVERY")),
   // Its errors name the URL already ("invalid discovery URL ...", "discovery service not supported").
-  Args.withSchema(Messages.schemaFor("", DiscoveryUrlString))
+  Args.withSchema(Messages.schemaFor("<discovery>", DiscoveryUrlString))
 )
 
 /** `--discovery-opt key=value`, repeatable; a later repeat of a key wins. */
@@ -121,10 +133,33 @@ export const discoveryLayer = (
 export const toRecord = (map: HashMap.HashMap<string, string>): Record<string, string> =>
   Object.fromEntries(HashMap.toEntries(map))
 
-export const format = Options.choice("format", ["text", "json"]).pipe(
-  Options.withDescription("text: one host:port per line; json: JSON."),
-  Options.withDefault("text" as const)
-)
+/** A `--name a|b` option: its error names the flag, the bad value and the choices. */
+export const choice = <const C extends string>(
+  name: string,
+  choices: readonly [C, ...ReadonlyArray<C>],
+  fallback: C,
+  description: string
+): Options.Options<C> => {
+  const schema = Schema.String.pipe(
+    Schema.filter((value) =>
+      (choices as ReadonlyArray<string>).includes(value)
+        ? true
+        : `expected ${choices.slice(0, -1).join(", ")} or ${choices[choices.length - 1]}, got ${JSON.stringify(value)}`
+    )
+  ) as unknown as Schema.Schema<C, string>
+  return Options.text(name).pipe(
+    Options.withPseudoName(choices.join("|")),
+    Options.withDescription(description),
+    Options.withSchema(Messages.schemaFor(`--${name}`, schema)),
+    Options.withDefault(fallback)
+  )
+}
+
+export const format = choice("format", ["text", "json"], "text", "text: one host:port per line; json: JSON.")
+
+/** The entries as they are printed: `host:port` each, in address order (see `Entry.Order`). */
+export const formatEntries = (entries: Entries.Entries): ReadonlyArray<string> =>
+  Arr.sort(entries, Entry.Order).map(Entry.format)
 
 export interface DurationRule {
   readonly default: Duration.Duration

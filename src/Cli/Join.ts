@@ -50,12 +50,19 @@ export const parse = (input: JoinInput): Either.Either<JoinConfig, Common.UsageE
         options: Common.toRecord(input.discoveryOpt)
       })
 
-/** Joins until interrupted. Fails only when the backend cannot be built or cannot register at all. */
+/** Joins until interrupted. Fails only when the backend cannot be built or can never register (nodes://, file://). */
 export const run = (config: JoinConfig): Effect.Effect<never, Discovery.DiscoveryError> =>
   Effect.logInfo(
     `joining ${DiscoveryUrl.redact(config.url)} as ${Entry.format(config.entry)} every ${GoDuration.format(config.heartbeat)} (ttl ${GoDuration.format(config.ttl)})`
   ).pipe(
-    Effect.zipRight(Join.join(config.entry, { heartbeat: config.heartbeat, delay: config.delay })),
+    Effect.zipRight(
+      Join.join(config.entry, {
+        heartbeat: config.heartbeat,
+        delay: config.delay,
+        // A refused registration is logged and retried, as Swarm classic's join did (docs/cli.md).
+        retryForbidden: true
+      })
+    ),
     Effect.provide(
       Common.discoveryLayer({
         url: config.url,

@@ -56,10 +56,10 @@ export const firstSnapshot = <E, R>(
 /** Text: one host:port per line (nothing for no members). JSON: one array. */
 export const render = (entries: Entries.Entries, format: Format): Option.Option<string> =>
   format === "json"
-    ? Option.some(JSON.stringify(Entries.format(entries)))
+    ? Option.some(JSON.stringify(Common.formatEntries(entries)))
     : entries.length === 0
       ? Option.none()
-      : Option.some(Entries.format(entries).join("\n"))
+      : Option.some(Common.formatEntries(entries).join("\n"))
 
 export const run = (config: ListConfig) =>
   firstSnapshot(

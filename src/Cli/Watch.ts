@@ -3,7 +3,7 @@
  * `+ host:port` / `- host:port` lines (or JSON lines), until interrupted.
  */
 import { Command } from "@effect/cli"
-import { Console, Duration, Effect, type HashMap, Option, Stream } from "effect"
+import { Console, Duration, Effect, Either, type HashMap, Option, Stream } from "effect"
 import * as Discovery from "../Discovery.js"
 import * as DiscoveryUrl from "../DiscoveryUrl.js"
 import * as Entries from "../Entries.js"
@@ -58,8 +58,8 @@ export const events = <E, R>(watch: Stream.Stream<Entries.Entries, E, R>): Strea
  * JSON: one `{"added":[...],"removed":[...]}` object per line, the first holding the members.
  */
 export const render = (event: Event, format: Format): ReadonlyArray<string> => {
-  const added = Entries.format(event.added)
-  const removed = Entries.format(event.removed)
+  const added = Common.formatEntries(event.added)
+  const removed = Common.formatEntries(event.removed)
   if (format === "json") return [JSON.stringify({ added, removed })]
   if (event.initial) return added
   return [...removed.map((e) => `- ${e}`), ...added.map((e) => `+ ${e}`)]
@@ -73,10 +73,32 @@ export const program = (format: Format) =>
     )
   )
 
+/** How the backend of `url` hears of changes, in the words of the start-up log line. */
+export const how = (url: string, heartbeat: Duration.Duration): string => {
+  const every = GoDuration.format(heartbeat)
+  const scheme = Either.match(DiscoveryUrl.parse(url), { onLeft: () => "", onRight: (u) => u.scheme })
+  switch (scheme) {
+    case "token":
+      return `long-poll, falling back to polling every ${every} when the server sends no X-Discovery-Index`
+    case "etcd":
+      return "etcd watch"
+    case "zk":
+      return "ZooKeeper watch"
+    case "consul":
+      return "Consul blocking queries"
+    case "file":
+      return `file watch, and a re-read every ${every}`
+    case "memory":
+      return "in-process memory store, changes at once"
+    case "nodes":
+      return "a static list, it does not change"
+    default:
+      return `polling every ${every}`
+  }
+}
+
 export const run = (config: WatchConfig) =>
-  Effect.logInfo(
-    `watching ${DiscoveryUrl.redact(config.url)}, polling every ${GoDuration.format(config.heartbeat)}`
-  ).pipe(
+  Effect.logInfo(`watching ${DiscoveryUrl.redact(config.url)}: ${how(config.url, config.heartbeat)}`).pipe(
     Effect.zipRight(program(config.format)),
     Effect.provide(
       Common.discoveryLayer({ url: config.url, heartbeat: config.heartbeat, options: config.options })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Chunk, Duration, Effect, Stream } from "effect"
 import * as Watch from "../../src/Cli/Watch.js"
 import * as Entries from "../../src/Entries.js"
 import * as Entry from "../../src/Entry.js"
@@ -38,4 +38,24 @@ describe("swarm watch", () => {
       )
     })
   )
+})
+
+describe("swarm watch: what it says it does", () => {
+  it("names each backend's way of hearing of changes; only polling names the heartbeat", () => {
+    const every = Duration.seconds(20)
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      [
+        "token://0123456789abcdef0123456789abcdef",
+        "long-poll, falling back to polling every 20s when the server sends no X-Discovery-Index"
+      ],
+      ["etcd://127.0.0.1:2379/p", "etcd watch"],
+      ["zk://127.0.0.1:2181/p", "ZooKeeper watch"],
+      ["consul://127.0.0.1:8500/p", "Consul blocking queries"],
+      ["file:///tmp/cluster", "file watch, and a re-read every 20s"],
+      ["memory://x", "in-process memory store, changes at once"],
+      ["nodes://a:1", "a static list, it does not change"],
+      ["a:1,b:2", "a static list, it does not change"]
+    ]
+    for (const [url, how] of cases) assert.strictEqual(Watch.how(url, every), how, url)
+  })
 })

@@ -73,8 +73,8 @@ describe("swarm --help", () => {
       assert.strictEqual(lines(stdout).filter((l) => l.startsWith(`  swarm ${command} `)).length, 1, command)
     }
     assert.match(stdout, /^ {2}0 +Success/m)
-    assert.match(stdout, /^ {2}1 +A failure at run time/m)
-    assert.match(stdout, /^ {2}2 +Something wrong in what was typed/m)
+    assert.match(stdout, /^ {2}1 +What needs the file system, the network or a server to judge/m)
+    assert.match(stdout, /^ {2}2 +What the command line and the environment alone show wrong/m)
     // Env vars come from the options' definitions.
     for (const env of ["SWARM_DISCOVERY", "SWARM_ADVERTISE", "SWARM_TOKEN_URL", "SWARM_LOG_LEVEL"]) {
       assert.match(stdout, new RegExp(`^ {2}${env} `, "m"), env)

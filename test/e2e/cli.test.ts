@@ -257,6 +257,6 @@ describe("swarm: help, version, colours", () => {
   it("an unknown command is a usage error", async () => {
     const result = await runSwarm(["frobnicate"])
     assert.strictEqual(result.code, 2)
-    assert.include(result.stderr, "'join'")
+    assert.include(result.stderr, "the commands are join, list, watch, create, serve")
   })
 })

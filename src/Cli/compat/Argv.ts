@@ -31,7 +31,10 @@ export interface CommandSpec {
 }
 
 /** @effect/cli's built-ins, valid before or after the subcommand. */
-const GLOBAL_VALUE_OPTIONS = new Set(["--log-level", "--completions"])
+const GLOBAL_VALUE_OPTIONS: ReadonlyMap<string, ReadonlyArray<string>> = new Map([
+  ["--log-level", ["all", "trace", "debug", "info", "warning", "error", "fatal", "none"]],
+  ["--completions", ["sh", "bash", "fish", "zsh"]]
+])
 const GLOBAL_FLAGS = new Set(["--version", "--wizard"])
 const HELP = new Set(["--help", "-h"])
 
@@ -62,47 +65,77 @@ const done = (
 
 const isOptionLike = (arg: string): boolean => arg.startsWith("--") || HELP.has(arg)
 
-/**
- * Normalises `args` (the command line after the script) for @effect/cli,
- * or fails with the first option that is missing its value.
- */
-export const normalize = (
+/** A built-in's value, checked here: @effect/cli answers a bad one with "Invalid subcommand". */
+const globalValue = (command: string | undefined, name: string, value: string): UsageError | undefined => {
+  const allowed = GLOBAL_VALUE_OPTIONS.get(name)!
+  if (allowed.includes(value)) return undefined
+  const list = `${allowed.slice(0, -1).join(", ")} or ${allowed[allowed.length - 1]}`
+  return new UsageError({ command, reason: `${name}: expected ${list}, got ${JSON.stringify(value)}` })
+}
+
+interface Globals {
+  readonly globals: ReadonlyArray<string>
+  /** Where the subcommand stands in `args`; `args.length` when there is none. */
+  readonly at: number
+}
+
+/** The built-ins before the subcommand, up to it. */
+const readGlobals = (
   args: ReadonlyArray<string>,
   commands: ReadonlyMap<string, CommandSpec>
-): Either.Either<Normalized, UsageError> => {
+): Either.Either<Globals, UsageError> => {
   const globals: Array<string> = []
   let i = 0
-  // Built-ins before the subcommand.
   for (; i < args.length; i++) {
     const arg = args[i]!
     if (commands.has(arg)) break
     const [name, inline] = splitInline(arg)
-    if (GLOBAL_VALUE_OPTIONS.has(name) && inline === undefined) {
-      const value = args[i + 1]
+    if (GLOBAL_VALUE_OPTIONS.has(name)) {
+      const value = inline ?? args[i + 1]
       if (value === undefined || isOptionLike(value)) return Either.left(missingValue(undefined, name))
+      const bad = globalValue(undefined, name, value)
+      if (bad !== undefined) return Either.left(bad)
       globals.push(name, value)
-      i++
-    } else if (GLOBAL_VALUE_OPTIONS.has(name)) {
-      globals.push(name, inline!)
+      if (inline === undefined) i++
     } else if (arg.startsWith("-")) {
       globals.push(arg)
     } else {
-      // Not a subcommand: leave the rest to @effect/cli, which names the valid ones.
-      return done([...globals, ...args.slice(i)], undefined)
+      return Either.left(unknownCommand(arg, commands))
     }
   }
-  if (i >= args.length) return done(globals.length === 0 ? ["--help"] : globals, undefined)
+  return Either.right({ globals, at: i })
+}
 
-  const command = args[i]!
-  // `swarm --help join` means join's help, as `swarm join --help` does.
-  if (globals.some((g) => HELP.has(g))) return done(["--help", command, "--help"], command)
-  const spec = commands.get(command)!
+/**
+ * Normalises `args` (the command line after the script) for @effect/cli,
+ * or fails with the first mistake it can see: an option missing its value,
+ * an unknown option or command, a bad value of a built-in.
+ */
+export const normalize = (
+  args: ReadonlyArray<string>,
+  commands: ReadonlyMap<string, CommandSpec>
+): Either.Either<Normalized, UsageError> =>
+  Either.flatMap(readGlobals(args, commands), ({ at, globals }) => {
+    if (at >= args.length) return done(globals.length === 0 ? ["--help"] : globals, undefined)
+    const command = args[at]!
+    // `swarm --help join` means join's help, as `swarm join --help` does.
+    if (globals.some((g) => HELP.has(g))) return done(["--help", command, "--help"], command)
+    return readCommand(command, commands.get(command)!, args.slice(at + 1), [...globals])
+  })
+
+/** The subcommand's own arguments: options first, then positionals; built-ins join `globals`. */
+const readCommand = (
+  command: string,
+  spec: CommandSpec,
+  rest: ReadonlyArray<string>,
+  globals: Array<string>
+): Either.Either<Normalized, UsageError> => {
   const options: Array<string> = []
   const positionals: Array<string> = []
-  for (i++; i < args.length; i++) {
-    const arg = args[i]!
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!
     if (arg === "--") {
-      positionals.push(...args.slice(i + 1))
+      positionals.push(...rest.slice(i + 1))
       break
     }
     if (HELP.has(arg)) return done(["--help", command, "--help"], command)
@@ -115,21 +148,13 @@ export const normalize = (
     if (global || spec.valueOptions.has(name)) {
       let value = inline
       if (value === undefined) {
-        value = args[i + 1]
+        value = rest[i + 1]
         // A value may start with one dash (`--delay -1s` gets its own message later), not with two.
         if (value === undefined || isOptionLike(value)) return Either.left(missingValue(command, name))
         i++
       }
-      // @effect/cli 0.77 takes `--discovery-opt novalue` as the option without a value and reports
-      // "text options do not have a default value"; say what is wrong instead.
-      if (spec.keyValueOptions.has(name) && !/^[^=]+=/.test(value)) {
-        return Either.left(
-          new UsageError({
-            command,
-            reason: `${name} expects key=value, got ${JSON.stringify(value)} (for example ${name} kv.path=docker/nodes)`
-          })
-        )
-      }
+      const bad = global ? globalValue(command, name, value) : checkKeyValue(command, spec, name, value)
+      if (bad !== undefined) return Either.left(bad)
       ;(global ? globals : options).push(name, value)
     } else if (GLOBAL_FLAGS.has(arg)) {
       globals.push(arg)
@@ -153,6 +178,23 @@ export const normalize = (
   )
 }
 
+/**
+ * @effect/cli 0.77 takes `--discovery-opt novalue` as the option without a value and reports
+ * "text options do not have a default value"; say what is wrong instead.
+ */
+const checkKeyValue = (
+  command: string,
+  spec: CommandSpec,
+  name: string,
+  value: string
+): UsageError | undefined =>
+  spec.keyValueOptions.has(name) && !/^[^=]+=/.test(value)
+    ? new UsageError({
+        command,
+        reason: `${name} expects key=value, got ${JSON.stringify(value)} (for example ${name} kv.path=docker/nodes)`
+      })
+    : undefined
+
 const splitInline = (arg: string): readonly [string, string | undefined] => {
   if (!arg.startsWith("--")) return [arg, undefined]
   const eq = arg.indexOf("=")
@@ -172,14 +214,31 @@ const distance = (a: string, b: string): number => {
   return row[b.length]!
 }
 
-const unknownOption = (command: string, name: string, spec: CommandSpec) => {
-  const known = [...spec.valueOptions, ...spec.flags, ...GLOBAL_VALUE_OPTIONS, ...GLOBAL_FLAGS, ...HELP]
-  const best = known
+/** The nearest of `known` to `name`, within two edits. */
+const nearest = (name: string, known: ReadonlyArray<string>): string | undefined =>
+  known
     .map((candidate) => [candidate, distance(name, candidate)] as const)
     .filter(([, d]) => d <= 2)
-    .sort((a, b) => a[1] - b[1])[0]
-  const hint = best === undefined ? "" : ` (did you mean ${best[0]}?)`
+    .sort((a, b) => a[1] - b[1])[0]?.[0]
+
+const unknownOption = (command: string, name: string, spec: CommandSpec) => {
+  const best = nearest(name, [
+    ...spec.valueOptions,
+    ...spec.flags,
+    ...GLOBAL_VALUE_OPTIONS.keys(),
+    ...GLOBAL_FLAGS,
+    ...HELP
+  ])
+  const hint = best === undefined ? "" : ` (did you mean ${best}?)`
   return new UsageError({ command, reason: `unknown option ${name}${hint}` })
+}
+
+const unknownCommand = (name: string, commands: ReadonlyMap<string, CommandSpec>) => {
+  const best = nearest(name, [...commands.keys()])
+  const hint = best === undefined ? "" : ` (did you mean '${best}'?)`
+  return new UsageError({
+    reason: `unknown command ${JSON.stringify(name)}${hint}; the commands are ${[...commands.keys()].join(", ")}`
+  })
 }
 
 const missingValue = (command: string | undefined, name: string) =>

@@ -86,10 +86,29 @@ describe("Argv.normalize", () => {
     assert.deepStrictEqual(ok([]).args, ["--help"])
   })
 
-  it("leaves an unknown subcommand to @effect/cli", () => {
-    const { args, command } = ok(["frobnicate", "--x"])
-    assert.isUndefined(command)
-    assert.deepStrictEqual(args, ["frobnicate", "--x"])
+  it("names an unknown subcommand and the known ones, with a guess when one is close", () => {
+    const unknown = fail(["frobnicate", "--x"])
+    assert.isUndefined(unknown.command)
+    assert.strictEqual(unknown.message, 'unknown command "frobnicate"; the commands are join, list')
+    assert.strictEqual(
+      fail(["jion"]).message,
+      `unknown command "jion" (did you mean 'join'?); the commands are join, list`
+    )
+  })
+
+  it("checks the values of the built-ins --log-level and --completions, before or after the subcommand", () => {
+    assert.strictEqual(
+      fail(["--log-level", "loud", "list", "x:1"]).message,
+      '--log-level: expected all, trace, debug, info, warning, error, fatal or none, got "loud"'
+    )
+    const after = fail(["list", "--log-level=loud", "x:1"])
+    assert.strictEqual(after.command, "list")
+    assert.include(after.message, 'got "loud"')
+    assert.strictEqual(
+      fail(["--completions", "powershell"]).message,
+      '--completions: expected sh, bash, fish or zsh, got "powershell"'
+    )
+    assert.deepStrictEqual(ok(["--completions", "zsh"]).args, ["--completions", "zsh"])
   })
 
   it("names an unknown option, with a suggestion when one is close", () => {
