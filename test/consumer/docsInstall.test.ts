@@ -85,7 +85,7 @@ beforeAll(async () => {
     )
     .join("\n")
   assert.strictEqual(swapped, 1, `the install block should name swarm-discovery once:\n${script}`)
-  const install = await run("sh", ["-ec", script], project, 170_000)
+  const install = await shell(script, 300_000)
   if (install.code !== 0) {
     offline = offlineReason(install)
     if (offline === undefined)
@@ -93,7 +93,7 @@ beforeAll(async () => {
     return
   }
   await compile()
-}, 260_000)
+}, 400_000)
 
 describe(`the install steps of ${LIBRARY}, run verbatim in a fresh project`, () => {
   beforeEach((context) => {
@@ -206,5 +206,27 @@ const runUntil = (file: string, wanted: string) =>
     child.on("close", (code) => {
       clearTimeout(timer)
       resolve({ text, exit: stopped ? null : (code ?? -1) })
+    })
+  })
+
+/**
+ * The install block through `sh -e`, in its own process group: on a timeout the whole group (sh and the npm it
+ * started) is killed by its id, so no npm is left writing into the project while it is removed.
+ */
+const shell = (script: string, timeout: number) =>
+  new Promise<Run>((resolve) => {
+    const child = spawn("sh", ["-ec", script], { cwd: project, env: cleanEnv(), detached: true })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), timeout)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      resolve({
+        code,
+        stdout,
+        stderr: code === null ? `timed out after ${timeout / 1000} s\n${stderr}` : stderr
+      })
     })
   })
