@@ -201,9 +201,12 @@ describe("Entry properties", () => {
     }
   )
 
-  it.prop("parse never throws", [fc.string({ maxLength: 60 })], ([s]) => {
+  // Half the inputs are valid entries written out, half arbitrary text: both branches run every time.
+  const text = fc.oneof(fc.string({ maxLength: 60 }), Arb.entry.map(Entry.format))
+  it.prop("parse never throws: a valid port, or an error naming the input", [text], ([s]) => {
     const parsed = Entry.parse(s)
     if (Either.isRight(parsed)) assert.isTrue(parsed.right.port >= 1 && parsed.right.port <= 65535)
+    else assert.strictEqual(parsed.left.input, s)
   })
 })
 
