@@ -12,7 +12,6 @@ const AWAITING_SPLIT = [
   "src/Server/Bounds.ts",
   "src/Server/Console/Admin.ts",
   "src/Server/Console/Console.ts",
-  "src/Server/Listen.ts",
   "src/Server/LongPoll.ts",
   "src/Server/Writes.ts",
   "src/internal/consul/writes.ts",
