@@ -19,7 +19,7 @@
  *   endpoint is skipped (`internal/etcd/connection.ts`).
  */
 import { Clock, Config, type ConfigError, Duration, Effect, Layer, type Scope } from "effect"
-import { type KvError, KvStore, type KvSnapshot, type KvStoreShape, type TlsFiles } from "../KvStore.js"
+import { KvError, KvStore, type KvSnapshot, type KvStoreShape, type TlsFiles } from "../KvStore.js"
 import * as Connection from "../internal/etcd/connection.js"
 import * as KeepAlive from "../internal/etcd/keepAlive.js"
 import * as Leases from "../internal/etcd/leases.js"
@@ -54,11 +54,12 @@ export interface EtcdKvStore extends KvStoreShape {
 
 export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Scope.Scope> =>
   Effect.gen(function* () {
+    const timeout = Duration.decode(config.timeout ?? DEFAULT_TIMEOUT)
     const conn = yield* Connection.make({
       endpoints: config.endpoints,
       ...(config.tls ? { tls: config.tls } : {}),
       ...(config.prefix !== undefined ? { prefix: config.prefix } : {}),
-      timeout: Duration.decode(config.timeout ?? DEFAULT_TIMEOUT)
+      timeout
     })
     const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn))
 
@@ -104,7 +105,19 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
     const { count } = Requests.make(conn)
 
     return {
-      put: writes.put,
+      // A put may take several etcd calls (keep-alive, read, grant, put): the whole of it gets the bound.
+      put: (key, value, options) =>
+        writes.put(key, value, options).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new KvError({
+                store: Connection.STORE,
+                reason: "Timeout",
+                detail: `put ${key}: no answer from ${conn.where} within ${Duration.format(timeout)}`
+              })
+          })
+        ),
       delete: writes.remove,
       deletePrefix: writes.removePrefix,
       list,

@@ -5,7 +5,7 @@
  * - A cluster with waiters has a `Group`: one `watch` of its prefix, forked
  *   when the first waiter comes and interrupted when the last one leaves.
  *   Each snapshot is encoded once (`answerOf`) and handed to every waiter
- *   whose index differs; a waiter is a plain record around its request
+ *   whose index is behind it; a waiter is a plain record around its request
  *   fiber's `Effect.async` callback, with no stream, fiber or `list()` of
  *   its own.
  * - Deadlines live in one heap, swept by one scoped fiber on Effect's
@@ -120,12 +120,23 @@ export const make = (options: Options): Effect.Effect<LongPolls, never, Scope.Sc
       return true
     }
 
-    /** One pass over the group: the same answer object for each waiter whose index differs. */
-    const publish = (group: Group, snapshot: KvSnapshot) => {
+    /** Keeps the group's view at the newest snapshot it saw (watch or list); false when `snapshot` is older. */
+    const advance = (group: Group | undefined, snapshot: KvSnapshot) => {
+      if (group === undefined || (group.last !== undefined && group.last.index >= snapshot.index))
+        return false
       group.last = snapshot
+      return true
+    }
+
+    /** One pass over the group: the same answer object for each waiter behind the snapshot. */
+    const publish = (group: Group, snapshot: KvSnapshot) => {
+      const first = group.last === undefined
+      // A snapshot older than a list already answered (the watch trails it) tells nobody anything.
+      if (!advance(group, snapshot)) return
       let answer: Answer | undefined
       for (const waiter of group.waiters) {
-        if (waiter.wait.index === snapshot.index) continue
+        // The first view also answers a client ahead of it (its index is from another store's epoch).
+        if (first ? waiter.wait.index === snapshot.index : waiter.wait.index >= snapshot.index) continue
         answer ??= answerOf(snapshot, group.cluster)
         if (release(waiter)) waiter.deliver(answer)
       }
@@ -186,7 +197,8 @@ export const make = (options: Options): Effect.Effect<LongPolls, never, Scope.Sc
 
     const tryWait = (wait: Wait, deliver: (answer: Answer) => void) => {
       const last = groups.get(wait.token)?.last
-      if (draining || last === undefined || last.index < wait.index) return undefined
+      // Only a client that is level with the view waits here; any other is asked through the store.
+      if (draining || last === undefined || last.index !== wait.index) return undefined
       return register(wait, deliver)
     }
 
@@ -199,13 +211,21 @@ export const make = (options: Options): Effect.Effect<LongPolls, never, Scope.Sc
     const wait = (wait: Wait): Effect.Effect<Answer, KvError> =>
       Effect.suspend(() => {
         if (draining) return listing(wait.watched, wait.cluster)
-        const last = groups.get(wait.token)?.last
-        // The group's view may trail a commit a plain GET already saw, or the client's index
-        // may come from another store: ask the store before waiting on a view that is behind.
-        if (last !== undefined && last.index < wait.index) {
-          return Effect.flatMap(store.list(prefixOf(wait.watched)), (snapshot) =>
-            snapshot.index !== wait.index ? Effect.succeed(answerOf(snapshot, wait.cluster)) : enqueue(wait)
-          )
+        const group = groups.get(wait.token)
+        const last = group?.last
+        // The group's view may trail a commit a plain GET already saw, the client's index may come
+        // from another store, or the view may be stale (this process was paused, or cut off from the
+        // store): answer a client that is not level with the view from the store itself.
+        if (last !== undefined && last.index !== wait.index) {
+          const started = clock.unsafeCurrentTimeMillis()
+          return Effect.flatMap(store.list(prefixOf(wait.watched)), (snapshot) => {
+            advance(group, snapshot)
+            // The wait counts from the request, so a slow store does not stretch it past wait + one read.
+            const left = wait.waitMillis - (clock.unsafeCurrentTimeMillis() - started)
+            return snapshot.index !== wait.index || left <= 0
+              ? Effect.succeed(answerOf(snapshot, wait.cluster))
+              : enqueue({ ...wait, waitMillis: left })
+          })
         }
         return enqueue(wait)
       })
@@ -221,7 +241,12 @@ export const make = (options: Options): Effect.Effect<LongPolls, never, Scope.Sc
       return Effect.forEach(
         byGroup,
         ([group, members]) =>
-          listing(group.watched, group.cluster).pipe(
+          store.list(prefixOf(group.watched)).pipe(
+            Effect.map((snapshot) => {
+              // Its clients come back with this index: level with the view, so they wait.
+              advance(group, snapshot)
+              return answerOf(snapshot, group.cluster)
+            }),
             Effect.catchAll(storeProblem),
             Effect.map((answer) => {
               for (const waiter of members) if (release(waiter)) waiter.deliver(answer)

@@ -1,19 +1,28 @@
 /**
- * `watch(prefix)` over etcd: a range gives the first snapshot and its
- * revision R; an etcd watch from R+1 then applies every event to it. When the
- * watch stream breaks (etcd restarted, endpoint lost) it opens again from the
- * last applied revision + 1, so nothing is missed or repeated. When etcd
- * cancels it (compacted past that revision) or answers from an older
- * revision (a rebuilt cluster), the prefix is listed again.
+ * `watch(prefix)` over etcd. An etcd watch of the prefix says *when* it
+ * changed; each change is then read with a range (a linearizable read,
+ * answered through etcd's quorum), and that range is the snapshot emitted.
+ * So a snapshot is never older than the moment it is emitted, even when the
+ * watch stream lagged: after the process was paused, or cut off from etcd
+ * while events queued up, or when the watch sits on a member that trails
+ * the leader. A burst of queued events costs one range (events at or below
+ * the last range's revision are already in it).
+ *
+ * The watch starts after the first range's revision R, and after every
+ * break (etcd restarted, endpoint lost) it opens again from the last range's
+ * revision + 1, so no change is missed. When etcd cancels it (compacted past
+ * that revision) or answers from an older revision (a rebuilt cluster), the
+ * prefix is ranged again at once. The snapshot index is the range's revision,
+ * kept growing.
  */
 import { Data, Duration, Effect, Option, Schedule, Stream } from "effect"
 import type { IWatchResponse } from "etcd3"
 import { KvError, type KvPair, type KvSnapshot } from "../../KvStore.js"
-import { byKey, samePairs } from "../kvPairs.js"
+import { samePairs } from "../kvPairs.js"
 import * as TlsFiles from "../tlsFiles.js"
 import { type Connection, STORE } from "./connection.js"
 
-/** Why one etcd watch stream ended: `Canceled` means listing again. */
+/** Why one etcd watch stream ended: `Canceled` means ranging again. */
 class WatchEnded extends Data.TaggedError("WatchEnded")<{
   readonly reason: "Disconnected" | "Canceled"
   readonly cause: unknown
@@ -40,21 +49,13 @@ export const watch = (
     Effect.gen(function* () {
       const range = conn.prefixRange(prefix)
       const initial = yield* rangeOf(prefix)
-      const state = new Map(initial.pairs.map((p) => [p.key, p.value]))
+      // The revision the last range read the prefix at: every change up to it is in `emitted`.
       let revision = initial.revision
       let emitted: KvSnapshot = { pairs: initial.pairs, index: Number(initial.revision) }
       let relist = false
-      const snapshot = (): KvSnapshot => {
-        emitted = {
-          pairs: [...state].map(([key, value]) => ({ key, value })).sort(byKey),
-          // The revision, kept growing even if etcd's went back (a rebuilt cluster).
-          index: Math.max(Number(revision), emitted.index + 1)
-        }
-        return emitted
-      }
 
       /** One etcd watch from `revision + 1`, until its stream breaks or etcd cancels it. */
-      const session = Stream.asyncScoped<KvSnapshot | typeof CONNECTED, WatchEnded>(
+      const session = Stream.asyncScoped<bigint | typeof CONNECTED, WatchEnded>(
         (emit) => {
           let active = true
           const end = (reason: WatchEnded["reason"], cause: unknown) => {
@@ -70,21 +71,13 @@ export const watch = (
                 .startRevision(String(revision + 1n))
                 .watcher()
               w.on("connected", (res: IWatchResponse) => {
-                // An etcd whose revision went back would only answer from our old revision on: list again.
+                // An etcd whose revision went back would only answer from our old revision on: range again.
                 if (BigInt(res.header.revision) < revision) {
                   end("Canceled", new Error(`etcd is at revision ${res.header.revision}, behind ours`))
                 } else if (active) void emit.single(CONNECTED)
               })
               w.on("data", (res: IWatchResponse) => {
-                if (!active) return
-                for (const event of res.events) {
-                  const key = conn.userKey(event.kv.key)
-                  if (String(event.type).toLowerCase() === "delete") state.delete(key)
-                  else state.set(key, event.kv.value.toString())
-                }
-                const at = BigInt(res.header.revision)
-                if (at > revision) revision = at
-                if (res.events.length > 0) void emit.single(snapshot())
+                if (active && res.events.length > 0) void emit.single(BigInt(res.header.revision))
               })
               w.on("disconnected", (cause: unknown) => end("Disconnected", cause))
               w.on("error", (cause: unknown) => end("Canceled", cause))
@@ -103,24 +96,24 @@ export const watch = (
         { bufferSize: 64, strategy: "sliding" }
       )
 
-      /** After a cancel: start again from a fresh range, emitting it when it differs. */
-      const fresh = Effect.gen(function* () {
-        const listed = yield* rangeOf(prefix)
-        relist = false
-        state.clear()
-        for (const p of listed.pairs) state.set(p.key, p.value)
-        revision = listed.revision
-        return samePairs(listed.pairs, emitted.pairs) ? Option.none() : Option.some(snapshot())
-      })
+      /** Reads the prefix when a change past our range (or a cancel) calls for it; the snapshot if it differs. */
+      const read = (changedAt: bigint): Effect.Effect<Option.Option<KvSnapshot>, KvError> =>
+        Effect.suspend(() => {
+          if (!relist && changedAt <= revision) return Effect.succeed(Option.none())
+          return Effect.map(rangeOf(prefix), (listed) => {
+            relist = false
+            revision = listed.revision
+            if (samePairs(listed.pairs, emitted.pairs)) return Option.none()
+            // The revision, kept growing even if etcd's went back (a rebuilt cluster).
+            emitted = { pairs: listed.pairs, index: Math.max(Number(listed.revision), emitted.index + 1) }
+            return Option.some(emitted)
+          })
+        })
 
       const resumed = Stream.suspend(() =>
-        relist
-          ? Stream.concat(
-              Stream.filterMap(Stream.fromEffect(fresh), (o) => o),
-              session
-            )
-          : session
+        relist ? Stream.concat(Stream.make(revision + 1n), session) : session
       ).pipe(
+        Stream.mapEffect((item) => (typeof item === "bigint" ? read(item) : Effect.succeed(Option.none()))),
         Stream.tapError((error) =>
           Effect.suspend(() => {
             if (error._tag !== "WatchEnded")
@@ -128,12 +121,12 @@ export const watch = (
             if (error.reason === "Canceled") relist = true
             return Effect.logDebug(
               `etcd watch of ${prefix} ${error.reason === "Canceled" ? "canceled" : "lost its stream"} ` +
-                `(${TlsFiles.describe(error.cause)}); ${relist ? "listing again" : `resuming at revision ${revision + 1n}`}`
+                `(${TlsFiles.describe(error.cause)}); ${relist ? "ranging again" : `resuming at revision ${revision + 1n}`}`
             )
           })
         ),
         Stream.retry(reconnect),
-        Stream.filter((item): item is KvSnapshot => !("_tag" in item)),
+        Stream.filterMap((o) => o),
         // The schedule never ends, so this only names the type.
         Stream.mapError((error) =>
           error._tag === "KvError"

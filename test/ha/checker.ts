@@ -1,0 +1,261 @@
+/**
+ * The history checker of the fault-injection suite. Every read that was
+ * answered (a list, or a long-poll) is judged against every write, Jepsen
+ * style: a write answered 200 happened; a write answered 4xx did not; a
+ * write without a clear answer (5xx, timeout, broken connection) may have
+ * happened, at any moment up to `unknownWindowMs` after it was sent.
+ *
+ * Properties (each violation names the operations involved):
+ * - lost: an entry whose registration was acknowledged, not deleted, and
+ *   whose TTL has not run out, is missing from a read.
+ * - resurrected: an entry is listed after its DELETE was acknowledged.
+ * - lateExpiry: an entry is listed past its TTL plus the grace (see `deadline`).
+ * - phantom: a read lists an entry nobody tried to write.
+ * - indexBackwards: an instance answers a cluster with a lower
+ *   X-Discovery-Index than one it gave in an answer that ended before.
+ * - hung: a long-poll with no answer within its wait plus `pollBoundMs`.
+ * - slow: a write or list with no answer within `answerBoundMs`.
+ * - bad5xx: a 5xx other than 503, or a 503 without Retry-After.
+ * Requests to an instance that its clients could not reach at the time
+ * (paused, killed, cut off from everyone) are exempt from hung and slow.
+ *
+ * Long-poll answers come from the instance's etcd watch, which trails the
+ * writes by the propagation delay: an entry registered through one instance
+ * must be listed by every healthy instance within `propagationMs`, so a
+ * long-poll answer is judged as a read made `propagationMs` before it ended.
+ * A list is judged as a read made at some moment between its request and
+ * its answer: what must be there, must be there throughout; what must be
+ * gone, must be gone from its start.
+ */
+import type { Fault, History, Op } from "./history.js"
+
+export interface Bounds {
+  /** A write whose outcome is unknown may take effect until this long after it was sent. */
+  readonly unknownWindowMs: number
+  /** An entry may be gone this long before its TTL (counted from the write being sent) has run out. */
+  readonly expiryEarlyMs: number
+  /** An entry may be listed this long past its TTL (counted from the write's answer). */
+  readonly expiryGraceMs: number
+  /** After etcd loses its leader, leases are renewed to their full TTL by the next one within this. */
+  readonly electionMs: number
+  readonly propagationMs: number
+  readonly pollBoundMs: number
+  readonly answerBoundMs: number
+}
+
+export const DEFAULT_BOUNDS: Bounds = {
+  unknownWindowMs: 15_000,
+  expiryEarlyMs: 500,
+  expiryGraceMs: 2_000,
+  // The suite's etcd elects within 2-4 s (election timeout 2 s, randomized up to twice), plus a loaded machine's slack.
+  electionMs: 6_000,
+  propagationMs: 1_000,
+  // The store timeout (5 s) for the list that answers an ended wait, plus slack for a loaded machine.
+  pollBoundMs: 8_000,
+  // Each store step of a request is bounded by the store timeout (5 s); a new entry takes up to three
+  // (the write, the token check, the bound check), plus slack.
+  answerBoundMs: 17_000
+}
+
+export const PROPERTIES = [
+  "lost",
+  "resurrected",
+  "lateExpiry",
+  "phantom",
+  "indexBackwards",
+  "hung",
+  "slow",
+  "bad5xx"
+] as const
+export type Property = (typeof PROPERTIES)[number]
+
+export interface Violation {
+  readonly property: Property
+  /** The read (or request) at fault. */
+  readonly op: Op
+  readonly detail: string
+}
+
+const isWrite = (op: Op) => op.kind === "register" || op.kind === "refresh" || op.kind === "delete"
+const isRead = (op: Op) => op.kind === "list" || op.kind === "poll"
+
+const unreachable = (op: Op, faults: ReadonlyArray<Fault>) =>
+  faults.some(
+    (f) => f.unreachable.includes(op.instance) && f.startedAt < op.completedAt && f.healedAt > op.invokedAt
+  )
+
+/**
+ * When the state a read shows may have been read: a list reads etcd between
+ * its request and its answer; a long-poll answer on a healthy instance trails
+ * the writes by the propagation delay at most. An instance that was paused
+ * (or cut off from its clients) meanwhile is not healthy: what it answers
+ * must only have been true at some moment of the request.
+ */
+const readWindow = (op: Op, faults: ReadonlyArray<Fault>, bounds: Bounds) => ({
+  from: op.kind === "poll" && !unreachable(op, faults) ? op.completedAt - bounds.propagationMs : op.invokedAt,
+  to: op.completedAt
+})
+
+/**
+ * The latest moment an entry written by `write` may still be listed: its
+ * TTL after the write could last take effect, plus the grace, stretched by
+ * every leader loss that began while it was alive (the next leader renews
+ * each lease to its full TTL).
+ */
+export const deadline = (write: Op, faults: ReadonlyArray<Fault>, bounds: Bounds): number => {
+  const ttlMs = (write.ttl ?? 0) * 1000
+  const last = write.outcome === "ok" ? write.completedAt : write.invokedAt + bounds.unknownWindowMs
+  let until = last + ttlMs + bounds.expiryGraceMs
+  const losses = faults.filter((f) => f.leaderLoss).sort((a, b) => a.startedAt - b.startedAt)
+  for (const fault of losses) {
+    if (fault.startedAt < until && fault.healedAt > write.invokedAt) {
+      until = Math.max(until, fault.healedAt + bounds.electionMs + ttlMs + bounds.expiryGraceMs)
+    }
+  }
+  return until
+}
+
+interface Timeline {
+  readonly writes: ReadonlyArray<Op>
+}
+
+/** Judges one entry in one read: the violation, if any. */
+const judgeEntry = (
+  read: Op,
+  address: string,
+  listed: boolean,
+  timeline: Timeline | undefined,
+  faults: ReadonlyArray<Fault>,
+  bounds: Bounds
+): Violation | undefined => {
+  const { from: at, to } = readWindow(read, faults, bounds)
+  if (timeline === undefined || !timeline.writes.some((w) => w.invokedAt < read.completedAt)) {
+    return listed ? { property: "phantom", op: read, detail: `${address} was never written` } : undefined
+  }
+  const before = timeline.writes.filter((w) => w.invokedAt < read.completedAt && w.outcome !== "fail")
+  const deleted = before.find((w) => w.kind === "delete" && w.outcome === "ok" && w.completedAt < at)
+  if (listed) {
+    if (deleted !== undefined) {
+      // A put whose outcome is unknown may land after the delete.
+      const pending = before.filter(
+        (w) => w.kind !== "delete" && w.outcome === "unknown" && w.invokedAt < deleted.completedAt
+      )
+      if (!pending.some((w) => at <= deadline(w, faults, bounds))) {
+        return { property: "resurrected", op: read, detail: `${address} deleted at ${deleted.completedAt}` }
+      }
+      return undefined
+    }
+    const puts = before.filter((w) => w.kind !== "delete")
+    const until = Math.max(...puts.map((w) => deadline(w, faults, bounds)))
+    return at > until
+      ? { property: "lateExpiry", op: read, detail: `${address} listed ${at - until}ms past its deadline` }
+      : undefined
+  }
+  // Not listed: lost only when an acknowledged put must still be alive and no delete was tried.
+  if (before.some((w) => w.kind === "delete")) return undefined
+  const acked = before.filter((w) => w.kind !== "delete" && w.outcome === "ok" && w.completedAt < at)
+  // Alive through the whole window: an entry whose TTL runs out while the read may happen may be gone.
+  const alive = acked.find((w) => to < w.invokedAt + (w.ttl ?? 0) * 1000 - bounds.expiryEarlyMs)
+  return alive === undefined
+    ? undefined
+    : {
+        property: "lost",
+        op: read,
+        detail: `${address} acknowledged at ${alive.completedAt} (${alive.instance})`
+      }
+}
+
+const timelines = (ops: ReadonlyArray<Op>) => {
+  const byCluster = new Map<string, Map<string, Timeline & { writes: Array<Op> }>>()
+  for (const op of ops) {
+    if (!isWrite(op) || op.address === undefined) continue
+    const cluster = byCluster.get(op.cluster) ?? new Map()
+    byCluster.set(op.cluster, cluster)
+    const timeline = cluster.get(op.address) ?? { writes: [] }
+    cluster.set(op.address, timeline)
+    timeline.writes.push(op)
+  }
+  return byCluster
+}
+
+const checkReads = (history: History, bounds: Bounds): Array<Violation> => {
+  const out: Array<Violation> = []
+  const byCluster = timelines(history.ops)
+  for (const read of history.ops) {
+    if (!isRead(read) || read.outcome !== "ok" || read.entries === undefined) continue
+    const cluster = byCluster.get(read.cluster) ?? new Map<string, Timeline>()
+    const listed = new Set(read.entries)
+    for (const address of new Set([...listed, ...cluster.keys()])) {
+      const violation = judgeEntry(
+        read,
+        address,
+        listed.has(address),
+        cluster.get(address),
+        history.faults,
+        bounds
+      )
+      if (violation !== undefined) out.push(violation)
+    }
+  }
+  return out
+}
+
+/** Per instance and cluster: an answer that started after another ended must not carry a lower index. */
+const checkIndex = (ops: ReadonlyArray<Op>): Array<Violation> => {
+  const out: Array<Violation> = []
+  const groups = new Map<string, Array<Op>>()
+  for (const op of ops) {
+    if (!isRead(op) || op.outcome !== "ok" || op.index === undefined) continue
+    const key = `${op.instance} ${op.cluster}`
+    groups.set(key, [...(groups.get(key) ?? []), op])
+  }
+  for (const reads of groups.values()) {
+    const byEnd = [...reads].sort((a, b) => a.completedAt - b.completedAt)
+    const byStart = [...reads].sort((a, b) => a.invokedAt - b.invokedAt)
+    let highest: Op | undefined
+    let next = 0
+    for (const read of byStart) {
+      for (; next < byEnd.length && byEnd[next]!.completedAt < read.invokedAt; next++) {
+        if (highest === undefined || byEnd[next]!.index! > highest.index!) highest = byEnd[next]!
+      }
+      if (highest !== undefined && read.index! < highest.index!) {
+        out.push({
+          property: "indexBackwards",
+          op: read,
+          detail: `index ${read.index} after ${highest.index} (answered at ${highest.completedAt})`
+        })
+      }
+    }
+  }
+  return out
+}
+
+const checkAnswers = (history: History, bounds: Bounds): Array<Violation> => {
+  const out: Array<Violation> = []
+  for (const op of history.ops) {
+    const took = op.completedAt - op.invokedAt
+    if (op.status !== undefined && op.status >= 500 && (op.status !== 503 || op.retryAfter === undefined)) {
+      out.push({ property: "bad5xx", op, detail: `${op.status} retry-after=${op.retryAfter ?? "none"}` })
+    }
+    if (unreachable(op, history.faults)) continue
+    if (op.kind === "poll") {
+      const limit = (op.waitMs ?? 0) + bounds.pollBoundMs
+      if (took > limit || op.timedOut === true) {
+        out.push({ property: "hung", op, detail: `no answer within ${took}ms (bound ${limit}ms)` })
+      }
+    } else if (took > bounds.answerBoundMs || op.timedOut === true) {
+      out.push({
+        property: "slow",
+        op,
+        detail: `no answer within ${took}ms (bound ${bounds.answerBoundMs}ms)`
+      })
+    }
+  }
+  return out
+}
+
+export const check = (history: History, bounds: Bounds = DEFAULT_BOUNDS): ReadonlyArray<Violation> => [
+  ...checkReads(history, bounds),
+  ...checkIndex(history.ops),
+  ...checkAnswers(history, bounds)
+]

@@ -1,0 +1,66 @@
+/**
+ * The recorded history of the fault-injection suite: one record per client
+ * operation, one per fault the nemesis injected. Times are milliseconds on
+ * the wall clock shared by every process of the machine.
+ */
+
+/** `register` is a new address, `refresh` the same address again (a heartbeat). */
+export type OpKind = "register" | "refresh" | "delete" | "list" | "poll"
+
+/**
+ * ok: answered 200. fail: answered and certainly not applied (4xx). unknown:
+ * a 5xx, a timeout or a broken connection: a write may or may not have
+ * taken effect (and may still take effect later).
+ */
+export type Outcome = "ok" | "fail" | "unknown"
+
+export interface Op {
+  /** The logical client. */
+  readonly client: number
+  readonly kind: OpKind
+  /** The serve instance asked. */
+  readonly instance: string
+  readonly cluster: string
+  /** register/refresh/delete: the entry. */
+  readonly address?: string
+  /** register/refresh: TTL in seconds. */
+  readonly ttl?: number
+  /** poll: the index sent and the wait in ms. */
+  readonly sentIndex?: number
+  readonly waitMs?: number
+  readonly invokedAt: number
+  readonly completedAt: number
+  readonly outcome: Outcome
+  /** HTTP status, absent when no answer came. */
+  readonly status?: number
+  readonly retryAfter?: string
+  /** list/poll ok: X-Discovery-Index and the entries. */
+  readonly index?: number
+  readonly entries?: ReadonlyArray<string>
+  /** Why there was no answer (timeout, connection error). */
+  readonly error?: string
+  /** True when the client gave up waiting (no answer at all). */
+  readonly timedOut?: boolean
+}
+
+/**
+ * What a fault does, for the checker: "instance" faults make one serve
+ * instance unreachable for its clients (pause, kill, full isolation), so
+ * requests to it may hang; "leader" faults take etcd's leader away, after
+ * which etcd renews every lease to its full TTL (entries may outlive it).
+ */
+export interface Fault {
+  readonly name: string
+  readonly targets: ReadonlyArray<string>
+  readonly unreachable: ReadonlyArray<string>
+  readonly leaderLoss: boolean
+  readonly startedAt: number
+  readonly healedAt: number
+  /** When the next fault starts (or the load stops). */
+  readonly endedAt: number
+}
+
+export interface History {
+  readonly ops: ReadonlyArray<Op>
+  readonly faults: ReadonlyArray<Fault>
+}

@@ -1,0 +1,176 @@
+/**
+ * The fault-injection suite's topology, all real processes in a netns lab:
+ * a 3-member etcd cluster on the "back" network, `swarm serve --store
+ * etcd://…` instances on "back" (to etcd) and "front" (to clients), and one
+ * client node on "front" only. So an instance cut from "back" is cut off
+ * from etcd while its clients still reach it.
+ */
+import { join } from "node:path"
+import { ManagedProcess, waitUntil } from "../support/kv-server.js"
+import type { Lab, Node } from "../support/netns.js"
+import { SWARM } from "../support/token-e2e.js"
+
+export const BACK = "back"
+export const FRONT = "front"
+const CLIENT_PORT = 2379
+const PEER_PORT = 2380
+const SERVE_PORT = 8375
+
+export interface Member {
+  readonly name: string
+  readonly node: Node
+  readonly url: string
+  readonly process: ManagedProcess
+}
+
+export interface Instance {
+  readonly name: string
+  readonly node: Node
+  readonly origin: string
+  readonly process: ManagedProcess
+}
+
+export interface Topology {
+  readonly lab: Lab
+  readonly members: ReadonlyArray<Member>
+  readonly instances: ReadonlyArray<Instance>
+  readonly client: Node
+  /** The member etcd's majority follows now (asked from inside the back network). */
+  readonly leader: () => Promise<Member>
+  /** Starts `member` again (same data dir) and waits until the cluster calls it healthy. */
+  readonly startMember: (member: Member) => Promise<void>
+  /** Starts `instance` again and waits until its clients get /healthz. */
+  readonly startInstance: (instance: Instance) => Promise<void>
+  /** Stops every process (SIGKILL). */
+  readonly stop: () => Promise<void>
+}
+
+/** The environment of a child: ours without the SWARM_* settings of whoever runs the tests. */
+const envCommand = (command: string, args: ReadonlyArray<string>) => [
+  "-i",
+  ...Object.entries(process.env)
+    .filter(([key, value]) => !key.startsWith("SWARM_") && value !== undefined)
+    .map(([key, value]) => `${key}=${value}`),
+  "NO_COLOR=1",
+  command,
+  ...args
+]
+
+export const build = async (
+  lab: Lab,
+  dir: string,
+  options: { readonly instances: number }
+): Promise<Topology> => {
+  const memberNodes = ["e1", "e2", "e3"].map((name) => lab.node(name, [BACK]))
+  const instanceNodes = Array.from({ length: options.instances }, (_, i) =>
+    lab.node(`s${i + 1}`, [BACK, FRONT])
+  )
+  const client = lab.node("client", [FRONT])
+  const peers = memberNodes.map((n) => `${n.name}=http://${n.address(BACK)}:${PEER_PORT}`).join(",")
+  const endpoints = memberNodes.map((n) => `${n.address(BACK)}:${CLIENT_PORT}`)
+
+  const members: Array<Member> = memberNodes.map((node) => {
+    const url = `http://${node.address(BACK)}:${CLIENT_PORT}`
+    const args = [
+      ...["--name", node.name, "--data-dir", join(dir, `${node.name}.data`)],
+      // Loopback too, so etcdctl inside the member's namespace reaches it while it is cut off.
+      ...["--listen-client-urls", `${url},http://127.0.0.1:${CLIENT_PORT}`, "--advertise-client-urls", url],
+      ...["--listen-peer-urls", `http://${node.address(BACK)}:${PEER_PORT}`],
+      ...["--initial-advertise-peer-urls", `http://${node.address(BACK)}:${PEER_PORT}`],
+      ...["--initial-cluster", peers, "--initial-cluster-state", "new", "--initial-cluster-token", lab.id],
+      // A loaded two-core machine starves etcd now and then: a 2 s election timeout keeps it from electing
+      // a new leader when no fault asked for one (leader changes stretch TTLs, see checker.ts).
+      ...["--heartbeat-interval", "200", "--election-timeout", "2000"],
+      ...["--logger", "zap", "--log-level", "warn"]
+    ]
+    return {
+      name: node.name,
+      node,
+      url,
+      process: lab.process(node, "etcd", args, join(dir, `${node.name}.log`))
+    }
+  })
+
+  const store = `etcd://${endpoints.join(",")}/ha`
+  const instances: Array<Instance> = instanceNodes.map((node) => {
+    const listen = `${node.address(FRONT)}:${SERVE_PORT}`
+    const argv = envCommand(process.execPath, [SWARM, "serve", "--store", store, "--listen", listen])
+    return {
+      name: node.name,
+      node,
+      origin: `http://${listen}`,
+      process: lab.process(node, "env", argv, join(dir, `${node.name}.log`))
+    }
+  })
+
+  const etcdctl = (node: Node, args: ReadonlyArray<string>) =>
+    lab.exec(node, "env", ["ETCDCTL_API=3", "etcdctl", "--dial-timeout=1s", "--command-timeout=2s", ...args])
+
+  const startMember = async (member: Member) => {
+    if (!member.process.isRunning) member.process.start()
+    await waitUntil(
+      `etcd member ${member.name}`,
+      // etcdctl exits 0 only when the member answers a quorum read (it reports on stderr).
+      async () => (
+        etcdctl(member.node, ["--endpoints", `http://127.0.0.1:${CLIENT_PORT}`, "endpoint", "health"]),
+        true
+      ),
+      60_000,
+      () => member.process.logTail()
+    )
+  }
+
+  const startInstance = async (instance: Instance) => {
+    if (!instance.process.isRunning) instance.process.start()
+    await waitUntil(
+      `swarm serve ${instance.name}`,
+      async () =>
+        lab.exec(client, "curl", [
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "--max-time",
+          "1",
+          `${instance.origin}/healthz`
+        ]) === "200",
+      60_000,
+      () => instance.process.logTail()
+    )
+  }
+
+  const leaderNow = (): Member | undefined => {
+    const status = JSON.parse(
+      etcdctl(instanceNodes[0]!, ["--endpoints", endpoints.join(","), "endpoint", "status", "-w", "json"])
+    ) as Array<{ Endpoint: string; Status: { header: { member_id: number }; leader?: number } }>
+    // Ids are 64-bit: compared as the same lossy numbers on both sides.
+    const at = status.find(
+      (s) => s.Status.leader !== undefined && s.Status.header.member_id === s.Status.leader
+    )
+    return members.find(
+      (m) => at !== undefined && m.url === `http://${at.Endpoint.replace(/^https?:\/\//, "")}`
+    )
+  }
+
+  // Right after a fault heals etcd may be electing: wait for a leader.
+  const leader = async () => {
+    let found: Member | undefined
+    await waitUntil("an etcd leader", async () => (found = leaderNow()) !== undefined, 30_000)
+    return found!
+  }
+
+  const stop = async () => {
+    await Promise.all([...instances, ...members].map((p) => p.process.stop("SIGKILL")))
+  }
+
+  try {
+    for (const member of members) member.process.start()
+    await Promise.all(members.map(startMember))
+    await Promise.all(instances.map(startInstance))
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  return { lab, members, instances, client, leader, startMember, startInstance, stop }
+}
