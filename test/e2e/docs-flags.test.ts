@@ -20,7 +20,8 @@ const FOREIGN: Readonly<Record<string, string>> = {
   "--system": "useradd",
   "--no-create-home": "useradd",
   "--now": "systemctl enable",
-  "--client-cert-auth": "etcd"
+  "--client-cert-auth": "etcd",
+  "--pre-vote": "etcd"
 }
 
 const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*/g
