@@ -15,8 +15,9 @@
  * - several instances (`token.url=URL1,URL2`, or `SWARM_TOKEN_URL`): each
  *   request fails over to the next on no connection, a timeout or a 5xx
  *   (see internal/failover.ts). Each attempt is bounded by `token.timeout`,
- *   by default half the heartbeat (1s to 10s), so `join` misses at most one
- *   heartbeat when its instance dies or is cut off. A long-poll goes to the
+ *   by default half the heartbeat (1s to 10s) when there are several, so
+ *   `join` misses at most one heartbeat when its instance dies or is cut off;
+ *   10s with one instance, where a shorter bound has nowhere to send the retry. A long-poll goes to the
  *   instance that gave its index; once the client has moved on, the watch
  *   lists again from the new one and emits only what changed.
  *
@@ -58,15 +59,18 @@ const BACKEND = "token"
 export const MAX_WAIT = Duration.seconds(30)
 
 /**
- * The default bound on one attempt on one instance: half the heartbeat, from 1s to `REQUEST_TIMEOUT` (10s).
- * Under the heartbeat, so a registration sent to a dead or cut-off instance is sent to the next one before the
- * next heartbeat is due; `token.timeout` overrides it.
+ * The default bound on one attempt on one instance. With several instances, half the heartbeat, from 1s to
+ * `REQUEST_TIMEOUT` (10s): under the heartbeat, so a registration sent to a dead or cut-off instance is sent to the
+ * next one before the next heartbeat is due. With one instance there is no next one, and a short bound would only
+ * turn a slow answer into a failure: `REQUEST_TIMEOUT`. `token.timeout` overrides both.
  */
-export const requestTimeout = (heartbeat: Duration.Duration): Duration.Duration =>
-  Duration.clamp(Duration.unsafeDivide(heartbeat, 2), {
-    minimum: Duration.seconds(1),
-    maximum: REQUEST_TIMEOUT
-  })
+export const requestTimeout = (heartbeat: Duration.Duration, instances: number): Duration.Duration =>
+  instances > 1
+    ? Duration.clamp(Duration.unsafeDivide(heartbeat, 2), {
+        minimum: Duration.seconds(1),
+        maximum: REQUEST_TIMEOUT
+      })
+    : REQUEST_TIMEOUT
 
 /** Service URLs from `--url` (or `SWARM_TOKEN_URL`): one, or several instances comma-separated. */
 const servicesOf = (service: string): Either.Either<TokenUrl.ServiceList, InvalidUrl> =>
@@ -282,7 +286,7 @@ export const make = (
       services,
       token,
       clientOptions(options.options),
-      requestTimeout(heartbeat)
+      requestTimeout(heartbeat, services.length)
     )
     const cluster = `/clusters/${token}`
     const wait = Duration.clamp(heartbeat, { minimum: Duration.seconds(1), maximum: MAX_WAIT })

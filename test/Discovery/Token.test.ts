@@ -63,10 +63,11 @@ describe("token:// backend", () => {
       const discovery = yield* connect(fake)
       const fiber = yield* Effect.fork(Effect.flip(discovery.register(entry("10.0.0.1:2375"))))
       yield* fake.requestCount(1)
-      // The default timeout is half the heartbeat (5s here).
-      const timeout = Token.requestTimeout(Duration.seconds(5))
-      assert.strictEqual(Duration.toMillis(timeout), 2500)
-      yield* adjustWhenSleeping(timeout, (d) => d === 2500)
+      // One instance: nothing to fail over to, so the bound is the fixed request timeout, not half the heartbeat.
+      const timeout = Token.requestTimeout(Duration.seconds(5), 1)
+      assert.deepStrictEqual(timeout, Token.REQUEST_TIMEOUT)
+      assert.isAbove(Duration.toMillis(timeout), 5000)
+      yield* adjustWhenSleeping(timeout, (d) => d === Duration.toMillis(timeout))
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "Unavailable")
       assert.strictEqual(error._tag === "Unavailable" && error.reason, "Timeout")
@@ -215,7 +216,7 @@ describe("token:// backend", () => {
       yield* fake.requestCount(2)
       // Over one second of clock time the client asks again and again, each time after a pause on the clock
       // (a sleep shorter than a request's timeout), never in a loop: at least once, at most ten times.
-      const timeoutMs = Duration.toMillis(Token.requestTimeout(Duration.seconds(5)))
+      const timeoutMs = Duration.toMillis(Token.requestTimeout(Duration.seconds(5), 1))
       const before = fake.requests.length
       for (let elapsed = 0; elapsed < 1000; elapsed += 50)
         yield* adjustWhenSleeping("50 millis", (d) => d > 0 && d < timeoutMs)
