@@ -16,7 +16,6 @@ const AWAITING_SPLIT = [
   "src/Server/Writes.ts",
   "src/internal/consul/writes.ts",
   "src/internal/etcd/leasePool.ts",
-  "src/internal/etcd/leases.ts",
   "src/internal/etcd/watch.ts",
   "src/internal/memory/directories.ts",
   "src/internal/tokenClient.ts",

@@ -54,14 +54,32 @@ const limitExceeded = (limit: NonNullable<PutOptions["limit"]>) =>
     detail: `${limit.prefix} already holds ${limit.max} keys`
   })
 
-export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writes, never, Scope.Scope> =>
+const heldOf = (seconds: number, taken: Deferred.Deferred<LeasePool.Taken, KvError>, now: number): Held => ({
+  seconds,
+  id: taken,
+  expiresAt: now + seconds * 1000,
+  verified: undefined,
+  users: 1
+})
+
+/** The store's leases for keys: the table, the pool they come from, and getting one ready or letting one go. */
+interface Leases {
+  readonly table: Map<string, Held>
+  /** The TTL etcd grants for a TTL asked (it raises small ones), as seen on grants. */
+  readonly granted: Map<number, number>
+  readonly pool: LeasePool.LeasePool
+  readonly revokeLater: (held: Held) => Effect.Effect<void>
+  readonly release: (key: string) => Effect.Effect<void>
+  readonly grant: (key: string, seconds: number) => Effect.Effect<Held, KvError>
+}
+
+const makeLeases = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Leases, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const { call, client } = conn
     const background = yield* Background.make
     const pool = yield* LeasePool.make(conn, keepAlive, background)
-    const leases = new Map<string, Held>()
-    /** The TTL etcd grants for a TTL asked (it raises small ones), as seen on grants. */
+    const table = new Map<string, Held>()
     const granted = new Map<number, number>()
 
     const revokeLater = (held: Held) =>
@@ -76,31 +94,19 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
     // Forget leases that expired anyway, so the table stays as small as the live keys; off any request's path.
     yield* Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      for (const [key, held] of leases) if (held.expiresAt < now) leases.delete(key)
+      for (const [key, held] of table) if (held.expiresAt < now) table.delete(key)
     }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(10))), Effect.forkScoped)
 
     const release = (key: string) => {
-      const held = leases.get(key)
-      leases.delete(key)
+      const held = table.get(key)
+      table.delete(key)
       return held ? revokeLater(held) : Effect.void
     }
-
-    const heldOf = (
-      seconds: number,
-      taken: Deferred.Deferred<LeasePool.Taken, KvError>,
-      now: number
-    ): Held => ({
-      seconds,
-      id: taken,
-      expiresAt: now + seconds * 1000,
-      verified: undefined,
-      users: 1
-    })
 
     /** A lease for `key` of `seconds`: the one being got ready by a concurrent put, or one from the pool. */
     const grant = (key: string, seconds: number) =>
       Effect.gen(function* () {
-        const pending = leases.get(key)
+        const pending = table.get(key)
         if (pending?.seconds === seconds && !(yield* Deferred.isDone(pending.id))) {
           pending.users++
           yield* Deferred.await(pending.id)
@@ -111,11 +117,11 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
           yield* Deferred.make<LeasePool.Taken, KvError>(),
           yield* Clock.currentTimeMillis
         )
-        leases.set(key, held)
+        table.set(key, held)
         // In the store's scope, so the lease is ready for every waiter even if this put is interrupted.
         yield* pool.take(seconds).pipe(
           Effect.tap((taken) => Effect.sync(() => granted.set(seconds, taken.ttl))),
-          Effect.tapError(() => Effect.sync(() => leases.get(key) === held && leases.delete(key))),
+          Effect.tapError(() => Effect.sync(() => table.get(key) === held && table.delete(key))),
           Effect.intoDeferred(held.id),
           Effect.forkIn(scope)
         )
@@ -123,163 +129,181 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
         return held
       })
 
-    /** Keeps our lease for `key` alive: etcd's revision then, or none when the lease is gone (or the call broke). */
-    const refresh = (key: string, held: Held) =>
-      Deferred.await(held.id).pipe(
-        Effect.flatMap(({ id }) => keepAlive.refresh(id)),
-        Effect.flatMap(({ revision, ttl }) =>
-          Effect.map(Clock.currentTimeMillis, (now) => {
-            if (ttl > 0) held.expiresAt = now + ttl * 1000
-            else if (leases.get(key) === held) leases.delete(key)
-            return ttl > 0 ? revision : undefined
-          })
-        ),
-        Effect.catchAll((error) =>
-          Effect.as(Effect.logDebug(`etcd: ${error.message}; granting anew`), undefined)
-        )
-      )
+    return { table, granted, pool, revokeLater, release, grant }
+  })
 
-    /**
-     * The key holds this value on lease `id` (another instance's, or ours from before): keep that lease alive
-     * and take it as ours when it has the TTL asked. False when it does not (then the put writes).
-     */
-    const adopt = (key: string, id: string, seconds: number, revision: string, value: string) =>
-      keepAlive.refresh(id).pipe(
-        Effect.flatMap(({ ttl }) =>
-          Effect.gen(function* () {
-            if (ttl <= 0 || ttl !== (granted.get(seconds) ?? seconds)) return false
-            const now = yield* Clock.currentTimeMillis
-            const held = heldOf(seconds, yield* Deferred.make<LeasePool.Taken, KvError>(), now)
-            yield* Deferred.succeed(held.id, { id, ttl, waited: 0 })
-            held.verified = { revision, value }
-            leases.set(key, held)
-            return true
-          })
-        ),
-        Effect.orElseSucceed(() => false)
-      )
-
-    const { read, count, checkLimit, write, createOrRead } = Requests.make(conn)
-
-    /** Writes `key` on `lease`; a lease from the pool that waited is reset to its full TTL beside the put. */
-    const writeOn = (key: string, value: string, lease: Held) =>
-      Effect.gen(function* () {
-        const taken = yield* Deferred.await(lease.id)
-        const [written] = yield* Effect.all([write(key, value, taken.id), pool.renew(taken)], {
-          concurrency: 2
+/** Keep-alives: of our own lease for a key, and of a lease found on a key that we may take as ours. */
+const liveness = ({ table, granted }: Leases, keepAlive: KeepAlive) => {
+  /** Keeps our lease for `key` alive: etcd's revision then, or none when the lease is gone (or the call broke). */
+  const refresh = (key: string, held: Held) =>
+    Deferred.await(held.id).pipe(
+      Effect.flatMap(({ id }) => keepAlive.refresh(id)),
+      Effect.flatMap(({ revision, ttl }) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          if (ttl > 0) held.expiresAt = now + ttl * 1000
+          else if (table.get(key) === held) table.delete(key)
+          return ttl > 0 ? revision : undefined
         })
-        lease.verified = { revision: written.revision, value }
-        return written.result
-      })
+      ),
+      Effect.catchAll((error) =>
+        Effect.as(Effect.logDebug(`etcd: ${error.message}; granting anew`), undefined)
+      )
+    )
 
-    /**
-     * No live lease of ours for the key (probably a new one): with a lease ready and its bound counted,
-     * one transaction creates it, or reads it when it exists (then a live lease of the TTL on it is adopted).
-     */
-    const putFresh = (
-      key: string,
-      mapKey: string,
-      value: string,
-      seconds: number,
-      limit: PutOptions["limit"]
-    ) =>
-      Effect.gen(function* () {
-        const [keys, lease] = yield* Effect.all(
-          [limit === undefined ? Effect.succeed(0) : count(limit.prefix), grant(mapKey, seconds)],
-          { concurrency: 2 }
-        )
-        const giveBack = (): Effect.Effect<void> =>
-          lease.users > 1
-            ? Effect.void
-            : Effect.flatMap(Deferred.await(lease.id), (taken) => pool.giveBack(seconds, taken)).pipe(
-                Effect.ignore
-              )
-        const full = limit !== undefined && keys >= limit.max
-        const taken = yield* Deferred.await(lease.id)
-        const attempt = full
-          ? Effect.map(read(key), (r) => ({ created: false, ...r }))
-          : Effect.map(
-              Effect.all([createOrRead(key, value, taken.id), pool.renew(taken)], { concurrency: 2 }),
-              ([r]) => r
+  /**
+   * The key holds this value on lease `id` (another instance's, or ours from before): keep that lease alive
+   * and take it as ours when it has the TTL asked. False when it does not (then the put writes).
+   */
+  const adopt = (key: string, id: string, seconds: number, revision: string, value: string) =>
+    keepAlive.refresh(id).pipe(
+      Effect.flatMap(({ ttl }) =>
+        Effect.gen(function* () {
+          if (ttl <= 0 || ttl !== (granted.get(seconds) ?? seconds)) return false
+          const now = yield* Clock.currentTimeMillis
+          const held = heldOf(seconds, yield* Deferred.make<LeasePool.Taken, KvError>(), now)
+          yield* Deferred.succeed(held.id, { id, ttl, waited: 0 })
+          held.verified = { revision, value }
+          table.set(key, held)
+          return true
+        })
+      ),
+      Effect.orElseSucceed(() => false)
+    )
+
+  return { refresh, adopt }
+}
+
+type Liveness = ReturnType<typeof liveness>
+type Requests = ReturnType<typeof Requests.make>
+
+/** Writes `key` on `lease`; a lease from the pool that waited is reset to its full TTL beside the put. */
+const writeOn =
+  ({ pool }: Leases, { write }: Requests) =>
+  (key: string, value: string, lease: Held) =>
+    Effect.gen(function* () {
+      const taken = yield* Deferred.await(lease.id)
+      const [written] = yield* Effect.all([write(key, value, taken.id), pool.renew(taken)], {
+        concurrency: 2
+      })
+      lease.verified = { revision: written.revision, value }
+      return written.result
+    })
+
+/**
+ * No live lease of ours for the key (probably a new one): with a lease ready and its bound counted,
+ * one transaction creates it, or reads it when it exists (then a live lease of the TTL on it is adopted).
+ */
+const putFresh =
+  (leases: Leases, { adopt }: Liveness, requests: Requests) =>
+  (key: string, mapKey: string, value: string, seconds: number, limit: PutOptions["limit"]) =>
+    Effect.gen(function* () {
+      const { table, pool, grant } = leases
+      const { count, read, createOrRead } = requests
+      const [keys, lease] = yield* Effect.all(
+        [limit === undefined ? Effect.succeed(0) : count(limit.prefix), grant(mapKey, seconds)],
+        { concurrency: 2 }
+      )
+      const giveBack = (): Effect.Effect<void> =>
+        lease.users > 1
+          ? Effect.void
+          : Effect.flatMap(Deferred.await(lease.id), (taken) => pool.giveBack(seconds, taken)).pipe(
+              Effect.ignore
             )
-        const current = yield* attempt
-        if (current.created) {
-          lease.verified = { revision: current.revision, value }
-          return "created" as const
-        }
-        const kv = current.kv
-        if (kv !== undefined && kv.lease !== "0" && kv.value.toString() === value) {
-          if (yield* adopt(mapKey, kv.lease, seconds, current.revision, value)) {
-            yield* giveBack()
-            return "updated" as const
-          }
-        }
-        if (kv === undefined) {
-          if (leases.get(mapKey) === lease) leases.delete(mapKey)
+      const full = limit !== undefined && keys >= limit.max
+      const taken = yield* Deferred.await(lease.id)
+      const attempt = full
+        ? Effect.map(read(key), (r) => ({ created: false, ...r }))
+        : Effect.map(
+            Effect.all([createOrRead(key, value, taken.id), pool.renew(taken)], { concurrency: 2 }),
+            ([r]) => r
+          )
+      const current = yield* attempt
+      if (current.created) {
+        lease.verified = { revision: current.revision, value }
+        return "created" as const
+      }
+      const kv = current.kv
+      if (kv !== undefined && kv.lease !== "0" && kv.value.toString() === value) {
+        if (yield* adopt(mapKey, kv.lease, seconds, current.revision, value)) {
           yield* giveBack()
-          return yield* limitExceeded(limit!)
+          return "updated" as const
         }
-        return yield* writeOn(key, value, lease)
-      })
+      }
+      if (kv === undefined) {
+        if (table.get(mapKey) === lease) table.delete(mapKey)
+        yield* giveBack()
+        return yield* limitExceeded(limit!)
+      }
+      return yield* writeOn(leases, requests)(key, value, lease)
+    })
 
-    const putWithTtl = (
-      key: string,
-      value: string,
-      ttl: Duration.DurationInput,
-      limit: PutOptions["limit"]
-    ) =>
-      Effect.gen(function* () {
-        const mapKey = conn.fullKey(key).toString()
-        const seconds = Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(ttl)) / 1000))
-        const held = leases.get(mapKey)
-        const ours = held?.seconds === seconds ? held : undefined
-        const alive = ours === undefined ? undefined : yield* refresh(mapKey, ours)
-        if (ours === undefined || alive === undefined)
-          return yield* putFresh(key, mapKey, value, seconds, limit).pipe(
-            // A lease of another TTL is revoked once the key has left it (a revoke deletes its keys).
-            Effect.tap(() => (held !== undefined && held !== ours ? revokeLater(held) : Effect.void))
-          )
-        // The common case, a heartbeat of our own live entry while nothing was written: one keep-alive.
-        if (ours.verified?.value === value && ours.verified.revision === alive) return "updated" as const
-        const current = yield* read(key)
-        const { id } = yield* Deferred.await(ours.id)
-        const kv = current.kv
-        if (kv !== undefined && kv.value.toString() === value && kv.lease !== "0") {
-          if (kv.lease === id) {
-            ours.verified = { revision: current.revision, value }
-            return "updated" as const
-          }
-          if (yield* adopt(mapKey, kv.lease, seconds, current.revision, value)) {
-            yield* revokeLater(ours) // it carries no key any more
-            return "updated" as const
-          }
-        }
-        if (kv === undefined) yield* checkLimit(limit)
-        return yield* writeOn(key, value, ours).pipe(
-          // Revoked since our keep-alive (another instance deleted the key): a new lease then.
-          Effect.catchIf(
-            (error) => error.cause instanceof EtcdLeaseInvalidError,
-            () => {
-              if (leases.get(mapKey) === ours) leases.delete(mapKey)
-              return putFresh(key, mapKey, value, seconds, limit)
-            }
-          )
+/** A put with a TTL: a keep-alive of our live lease when the key is unchanged, else a read, adopt or write. */
+const putWithTtl = (conn: Connection, leases: Leases, live: Liveness, requests: Requests) => {
+  const fresh = putFresh(leases, live, requests)
+  const writeOnLease = writeOn(leases, requests)
+  return (key: string, value: string, ttl: Duration.DurationInput, limit: PutOptions["limit"]) =>
+    Effect.gen(function* () {
+      const { table, revokeLater } = leases
+      const mapKey = conn.fullKey(key).toString()
+      const seconds = Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(ttl)) / 1000))
+      const held = table.get(mapKey)
+      const ours = held?.seconds === seconds ? held : undefined
+      const alive = ours === undefined ? undefined : yield* live.refresh(mapKey, ours)
+      if (ours === undefined || alive === undefined)
+        return yield* fresh(key, mapKey, value, seconds, limit).pipe(
+          // A lease of another TTL is revoked once the key has left it (a revoke deletes its keys).
+          Effect.tap(() => (held !== undefined && held !== ours ? revokeLater(held) : Effect.void))
         )
-      })
+      // The common case, a heartbeat of our own live entry while nothing was written: one keep-alive.
+      if (ours.verified?.value === value && ours.verified.revision === alive) return "updated" as const
+      const current = yield* requests.read(key)
+      const { id } = yield* Deferred.await(ours.id)
+      const kv = current.kv
+      if (kv !== undefined && kv.value.toString() === value && kv.lease !== "0") {
+        if (kv.lease === id) {
+          ours.verified = { revision: current.revision, value }
+          return "updated" as const
+        }
+        if (yield* live.adopt(mapKey, kv.lease, seconds, current.revision, value)) {
+          yield* revokeLater(ours) // it carries no key any more
+          return "updated" as const
+        }
+      }
+      if (kv === undefined) yield* requests.checkLimit(limit)
+      return yield* writeOnLease(key, value, ours).pipe(
+        // Revoked since our keep-alive (another instance deleted the key): a new lease then.
+        Effect.catchIf(
+          (error) => error.cause instanceof EtcdLeaseInvalidError,
+          () => {
+            if (table.get(mapKey) === ours) table.delete(mapKey)
+            return fresh(key, mapKey, value, seconds, limit)
+          }
+        )
+      )
+    })
+}
+
+export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writes, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { call, client } = conn
+    const leases = yield* makeLeases(conn, keepAlive)
+    const requests = Requests.make(conn)
+    const { read, checkLimit, write } = requests
+    const withTtl = putWithTtl(conn, leases, liveness(leases, keepAlive), requests)
 
     const put = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
       options?.ttl !== undefined
-        ? putWithTtl(key, value, options.ttl, options.limit)
+        ? withTtl(key, value, options.ttl, options.limit)
         : Effect.gen(function* () {
             const limit = options?.limit
             if (limit !== undefined && (yield* read(key)).kv === undefined) yield* checkLimit(limit)
             const written = yield* write(key, value)
-            yield* release(conn.fullKey(key).toString())
+            yield* leases.release(conn.fullKey(key).toString())
             return written.result
           })
 
     const forget = (keys: ReadonlyArray<IKeyValue>) =>
-      Effect.forEach(keys, (kv) => release(kv.key.toString()), { discard: true })
+      Effect.forEach(keys, (kv) => leases.release(kv.key.toString()), { discard: true })
 
     const remove = (key: string) =>
       call(`delete ${key}`, () => client.kv.deleteRange({ key: conn.fullKey(key), prev_kv: true })).pipe(
@@ -295,5 +319,5 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
         Effect.map((res) => Number(res.deleted))
       )
 
-    return { put, remove, removePrefix, held: () => leases.size, spares: pool.spares }
+    return { put, remove, removePrefix, held: () => leases.table.size, spares: leases.pool.spares }
   })
