@@ -3,9 +3,10 @@
  * fallback, `--discovery-opt`, Go-duration flags, `--format`, the output
  * sinks, the stderr logger, and the one place errors are formatted.
  *
- * Exit codes: 0 success (and after SIGINT/SIGTERM), 1 a runtime failure
- * (backend unavailable, `list` timed out, backend cannot register),
- * 2 a usage error (bad or missing flag, argument or value).
+ * Exit codes: 0 success (and after SIGINT/SIGTERM); 2 only for what the
+ * command line and the environment alone show wrong (`UsageError`, or a
+ * value an option's schema refuses); 1 for what needs the file system, the
+ * network or a server to judge (`RunFailure`, `Timeout`, a backend's error).
  */
 import { Args, Options } from "@effect/cli"
 import {

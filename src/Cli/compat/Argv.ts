@@ -5,9 +5,12 @@
  * Why: with @effect/cli 0.77, an option given without its value
  * (`swarm join --advertise a:1 --heartbeat`) is silently taken as the
  * positional argument, `--flag=value` followed by a positional fails for
- * repeated options, and a built-in such as `--log-level` after the
- * subcommand breaks parsing. So this module:
+ * repeated options, a built-in such as `--log-level` after the
+ * subcommand breaks parsing, and a bad built-in value or an unknown
+ * subcommand is answered "Invalid subcommand". So this module:
  * - rejects a value option with no value (end of line, or another option next);
+ * - checks the values of `--log-level` and `--completions`, naming the flag;
+ * - names an unknown option or subcommand, with "did you mean" when one is close;
  * - splits `--flag=value` into `--flag value`;
  * - moves options before positionals, and built-ins (`--log-level`,
  *   `--version`) in front of the subcommand;
