@@ -50,8 +50,9 @@ export const DEFAULT_BOUNDS: Bounds = {
   // The suite's etcd elects within 2-4 s (election timeout 2 s, randomized up to twice), plus a loaded machine's slack.
   electionMs: 6_000,
   propagationMs: 1_000,
-  // The store timeout (5 s) for the list that answers an ended wait, plus slack for a loaded machine.
-  pollBoundMs: 8_000,
+  // Two store steps of 5 s at most (the token check before the wait, the list that answers its end),
+  // plus slack for a loaded machine.
+  pollBoundMs: 12_000,
   // Each store step of a request is bounded by the store timeout (5 s); a new entry takes up to three
   // (the write, the token check, the bound check), plus slack.
   answerBoundMs: 17_000
