@@ -11,7 +11,10 @@ import * as Owned from "./owned.js"
 import { child, Code, keyToPath, NO_OWNER, parentOf, pathToKey, prefixToDirectory } from "./paths.js"
 import { orNone, type Session, STORE, type ZkFailure } from "./session.js"
 
-export const make = (session: Session): Pick<KvStoreShape, "put" | "delete" | "deletePrefix"> => {
+type Node = Effect.Effect.Success<ReturnType<Session["getData"]>>
+
+/** Makes a path hold a value, ephemeral in this session or persistent, retrying lost races. */
+const writer = (session: Session) => {
   const { getData, getChildren, create, setData, remove, mkdirp, invalid } = session
 
   const countUnder = (prefix: string) =>
@@ -25,8 +28,55 @@ export const make = (session: Session): Pick<KvStoreShape, "put" | "delete" | "d
       })
     })
 
+  const checkRoom = (limit: PutOptions["limit"]): Effect.Effect<void, ZkFailure | KvError> =>
+    Effect.gen(function* () {
+      if (limit === undefined || (yield* countUnder(limit.prefix)) < limit.max) return
+      return yield* new KvError({
+        store: STORE,
+        reason: "LimitExceeded",
+        detail: `${limit.prefix} already holds ${limit.max} keys`
+      })
+    })
+
+  /** An existing znode: its data set when it is of the right kind, else removed to be made anew ("again": a race). */
+  const overwrite = (path: string, value: string, ephemeral: boolean, { data, stat }: Node) =>
+    Effect.gen(function* () {
+      const owner = stat.ephemeralOwner
+      const right = ephemeral ? owner.equals(session.sessionId()) : owner.equals(NO_OWNER)
+      if (right) {
+        if (data != null && data.toString() === value) return "updated" as const
+        const set = yield* Effect.either(setData(path, value, stat.version))
+        if (set._tag === "Right") return "updated" as const
+        if (set.left.code === Code.BAD_VERSION || set.left.code === Code.NO_NODE) return "again" as const
+        return yield* set.left
+      }
+      // The wrong kind (or another session's ephemeral): replace it.
+      const removed = yield* Effect.either(remove(path, stat.version))
+      if (removed._tag === "Left" && removed.left.code !== Code.NO_NODE) {
+        if (removed.left.code === Code.BAD_VERSION) return "again" as const
+        return yield* removed.left
+      }
+      return "removed" as const
+    })
+
+  /** Creates the znode, and its missing parents (persistent, without data); "again" when another writer raced. */
+  const createNode = (path: string, value: string, ephemeral: boolean) =>
+    Effect.gen(function* () {
+      let made = yield* Effect.either(create(path, value, ephemeral))
+      if (made._tag === "Left" && made.left.code === Code.NO_NODE && parentOf(path) !== "/") {
+        yield* mkdirp(parentOf(path))
+        made = yield* Effect.either(create(path, value, ephemeral))
+      }
+      if (made._tag === "Right") return "made" as const
+      if (made.left.code === Code.NODE_EXISTS || made.left.code === Code.NO_NODE) return "again" as const
+      if (made.left.code === Code.NO_CHILDREN_FOR_EPHEMERALS) {
+        return yield* invalid(`cannot put ${pathToKey(path)}: a parent is an ephemeral entry`)
+      }
+      return yield* made.left
+    })
+
   /** Makes `path` hold `value`, ephemeral in this session when `ephemeral`. */
-  const write = (
+  return (
     path: string,
     value: string,
     ephemeral: boolean,
@@ -38,41 +88,11 @@ export const make = (session: Session): Pick<KvStoreShape, "put" | "delete" | "d
         const current = yield* orNone(getData(path))
         if (Option.isSome(current)) {
           existed = true
-          const { data, stat } = current.value
-          const owner = stat.ephemeralOwner
-          const right = ephemeral ? owner.equals(session.sessionId()) : owner.equals(NO_OWNER)
-          if (right) {
-            if (data != null && data.toString() === value) return "updated"
-            const set = yield* Effect.either(setData(path, value, stat.version))
-            if (set._tag === "Right") return "updated"
-            if (set.left.code === Code.BAD_VERSION || set.left.code === Code.NO_NODE) continue
-            return yield* set.left
-          }
-          // The wrong kind (or another session's ephemeral): replace it.
-          const removed = yield* Effect.either(remove(path, stat.version))
-          if (removed._tag === "Left" && removed.left.code !== Code.NO_NODE) {
-            if (removed.left.code === Code.BAD_VERSION) continue
-            return yield* removed.left
-          }
-        } else if (limit !== undefined && (yield* countUnder(limit.prefix)) >= limit.max) {
-          return yield* new KvError({
-            store: STORE,
-            reason: "LimitExceeded",
-            detail: `${limit.prefix} already holds ${limit.max} keys`
-          })
-        }
-        let made = yield* Effect.either(create(path, value, ephemeral))
-        if (made._tag === "Left" && made.left.code === Code.NO_NODE && parentOf(path) !== "/") {
-          // The parents are missing: make them (persistent, without data), then try again.
-          yield* mkdirp(parentOf(path))
-          made = yield* Effect.either(create(path, value, ephemeral))
-        }
-        if (made._tag === "Right") return existed ? "updated" : "created"
-        if (made.left.code === Code.NODE_EXISTS || made.left.code === Code.NO_NODE) continue
-        if (made.left.code === Code.NO_CHILDREN_FOR_EPHEMERALS) {
-          return yield* invalid(`cannot put ${pathToKey(path)}: a parent is an ephemeral entry`)
-        }
-        return yield* made.left
+          const outcome = yield* overwrite(path, value, ephemeral, current.value)
+          if (outcome === "updated") return outcome
+          if (outcome === "again") continue
+        } else yield* checkRoom(limit)
+        if ((yield* createNode(path, value, ephemeral)) === "made") return existed ? "updated" : "created"
       }
       return yield* new KvError({
         store: STORE,
@@ -80,23 +100,11 @@ export const make = (session: Session): Pick<KvStoreShape, "put" | "delete" | "d
         detail: `put ${pathToKey(path)} on ${session.where}: kept racing with other writers`
       })
     })
+}
 
-  const owned = Owned.make(session, (path, value) => write(path, value, true, undefined))
-
-  const put = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
-    Effect.suspend(() => {
-      const path = keyToPath(key)
-      if (path === undefined)
-        return Effect.fail(invalid(`${JSON.stringify(key)} is not a valid ZooKeeper key`))
-      const ttl = options?.ttl
-      return session.run(`put ${key}`, write(path, value, ttl !== undefined, options?.limit)).pipe(
-        Effect.tap(() => {
-          if (ttl === undefined) return Effect.sync(() => owned.disown(path))
-          session.reportTimeout()
-          return owned.own(path, value, ttl)
-        })
-      )
-    })
+/** delete and deletePrefix; what they remove is no longer owned. */
+const removals = (session: Session, owned: ReturnType<typeof Owned.make>) => {
+  const { getData, getChildren, remove, invalid } = session
 
   const removeTree = (path: string): Effect.Effect<number, ZkFailure> =>
     Effect.gen(function* () {
@@ -155,5 +163,27 @@ export const make = (session: Session): Pick<KvStoreShape, "put" | "delete" | "d
       )
     })
 
-  return { put, delete: deleteKey, deletePrefix }
+  return { delete: deleteKey, deletePrefix }
+}
+
+export const make = (session: Session): Pick<KvStoreShape, "put" | "delete" | "deletePrefix"> => {
+  const write = writer(session)
+  const owned = Owned.make(session, (path, value) => write(path, value, true, undefined))
+
+  const put = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
+    Effect.suspend(() => {
+      const path = keyToPath(key)
+      if (path === undefined)
+        return Effect.fail(session.invalid(`${JSON.stringify(key)} is not a valid ZooKeeper key`))
+      const ttl = options?.ttl
+      return session.run(`put ${key}`, write(path, value, ttl !== undefined, options?.limit)).pipe(
+        Effect.tap(() => {
+          if (ttl === undefined) return Effect.sync(() => owned.disown(path))
+          session.reportTimeout()
+          return owned.own(path, value, ttl)
+        })
+      )
+    })
+
+  return { put, ...removals(session, owned) }
 }
