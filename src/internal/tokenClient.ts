@@ -218,6 +218,131 @@ const excerpt = (body: string): string => {
 
 export { excerpt }
 
+/** What every part of one client shares: its HTTP client, the timeout and the token-safe wording. */
+interface Shared {
+  readonly services: ServiceList
+  readonly options: ClientOptions
+  readonly timeout: Duration.Duration
+  readonly client: HttpClient.HttpClient
+  /** A service URL plus the redacted token, for messages. */
+  readonly targetOf: (service: string) => string
+  /** The text with the token redacted. */
+  readonly scrub: (text: string) => string
+}
+
+/** One attempt on one instance: a bounded body, a timeout, and failures as `Unavailable`. */
+const attempter =
+  ({ options, timeout, client, targetOf, scrub }: Shared) =>
+  (
+    service: string,
+    method: "GET" | "POST" | "DELETE",
+    path: string,
+    requestOptions: RequestOptions
+  ): Effect.Effect<Response, Unavailable> => {
+    const limit = requestOptions.timeout ?? timeout
+    const secure = service.startsWith("https:")
+    const unavailable = (reason: "Transport" | "Timeout", detail: string, cause?: unknown) =>
+      new Unavailable({ backend: BACKEND, target: targetOf(service), reason, detail: scrub(detail), cause })
+    const transport = (error: HttpClientError.HttpClientError) => {
+      const { code, message } = underlying(error)
+      const hint = secure ? tlsHint(`${code ?? ""} ${message}`, options) : ""
+      return unavailable("Transport", `${method} failed: ${message}${hint}`, error.cause)
+    }
+    let req = HttpClientRequest.make(method)(service + path).pipe(
+      HttpClientRequest.setHeader("user-agent", "swarm-discovery")
+    )
+    if (requestOptions.body !== undefined) {
+      req = HttpClientRequest.bodyText(req, requestOptions.body, "text/plain; charset=utf-8")
+    }
+    const tooLarge = () =>
+      unavailable("Transport", `${method} failed: the answer is larger than ${MAX_BODY} bytes`)
+    return client.execute(req).pipe(
+      Effect.flatMap((response) => {
+        const headers = response.headers
+        return Effect.map(BoundedText.read(response, headers, MAX_BODY, tooLarge), (body): Response => ({
+          service,
+          status: response.status,
+          headers,
+          body
+        }))
+      }),
+      Effect.catchTags({ RequestError: transport, ResponseError: transport }),
+      Effect.timeoutFail({
+        duration: limit,
+        onTimeout: () => unavailable("Timeout", `${method} got no answer within ${Duration.format(limit)}`)
+      })
+    )
+  }
+
+/** `Client.request`: each instance at most once, from the current one, moving the current one past failures. */
+const failingOver = (
+  { services, targetOf }: Shared,
+  rotation: ReturnType<typeof makeRotation>,
+  attempt: ReturnType<typeof attempter>
+): Client["request"] => {
+  /** Instance `i` failed with `why`: move the current one past it, and say so once. */
+  const moveOn = (i: number, why: string) =>
+    rotation.failed(i)
+      ? Effect.logWarning(
+          `${BACKEND}: ${targetOf(services[i]!)} failed (${why}); using ${services[rotation.current()]} from now on`
+        )
+      : Effect.void
+
+  return (method, path, requestOptions = {}) => {
+    const pinned = requestOptions.service === undefined ? -1 : services.indexOf(requestOptions.service)
+    const order = pinned >= 0 ? [pinned] : rotation.order()
+    const tryFrom = (k: number, tried: ReadonlyArray<string>): Effect.Effect<Response, Unavailable> => {
+      const i = order[k]!
+      const last = k === order.length - 1
+      const also = (text: string) => (tried.length === 0 ? text : `${text} (also tried: ${tried.join("; ")})`)
+      return attempt(services[i]!, method, path, requestOptions).pipe(
+        Effect.flatMap((response) => {
+          if (!failsOver(response.status)) return Effect.succeed(response)
+          const why = `status ${response.status}`
+          const next = last
+            ? Effect.succeed(response)
+            : tryFrom(k + 1, [...tried, `${services[i]} answered ${response.status}`])
+          return Effect.zipRight(moveOn(i, why), next)
+        }),
+        Effect.catchAll((error) => {
+          const next = last
+            ? Effect.fail(
+                new Unavailable({
+                  backend: error.backend,
+                  target: error.target,
+                  reason: error.reason,
+                  detail: also(error.detail),
+                  cause: error.cause
+                })
+              )
+            : tryFrom(k + 1, [...tried, `${services[i]}: ${error.detail}`])
+          return Effect.zipRight(moveOn(i, error.detail), next)
+        })
+      )
+    }
+    return tryFrom(0, [])
+  }
+}
+
+const expecting =
+  ({ targetOf, scrub }: Shared): Client["expectOk"] =>
+  (response, operation) => {
+    if (response.status >= 200 && response.status < 300) return Effect.succeed(response)
+    const target = targetOf(response.service)
+    const detail = scrub(excerpt(response.body)) || "(empty body)"
+    return Effect.fail(
+      response.status === 401 || response.status === 403
+        ? new Forbidden({ backend: BACKEND, target, operation, status: response.status, detail })
+        : new BadResponse({
+            backend: BACKEND,
+            target,
+            reason: "StatusCode",
+            status: response.status,
+            detail: `${operation} was refused: ${detail}`
+          })
+    )
+  }
+
 export const makeClient = (
   services: ServiceList,
   token: string | undefined,
@@ -236,117 +361,14 @@ export const makeClient = (
       services.some((service) => service.startsWith("https:")),
       options
     )
+    const shared: Shared = { services, options, timeout, client, targetOf, scrub }
     const rotation = makeRotation(services.length)
-
-    /** One attempt on one instance. */
-    const attempt = (
-      service: string,
-      method: "GET" | "POST" | "DELETE",
-      path: string,
-      requestOptions: RequestOptions
-    ): Effect.Effect<Response, Unavailable> => {
-      const limit = requestOptions.timeout ?? timeout
-      const secure = service.startsWith("https:")
-      const unavailable = (reason: "Transport" | "Timeout", detail: string, cause?: unknown) =>
-        new Unavailable({ backend: BACKEND, target: targetOf(service), reason, detail: scrub(detail), cause })
-      const transport = (error: HttpClientError.HttpClientError) => {
-        const { code, message } = underlying(error)
-        const hint = secure ? tlsHint(`${code ?? ""} ${message}`, options) : ""
-        return unavailable("Transport", `${method} failed: ${message}${hint}`, error.cause)
-      }
-      let req = HttpClientRequest.make(method)(service + path).pipe(
-        HttpClientRequest.setHeader("user-agent", "swarm-discovery")
-      )
-      if (requestOptions.body !== undefined) {
-        req = HttpClientRequest.bodyText(req, requestOptions.body, "text/plain; charset=utf-8")
-      }
-      const tooLarge = () =>
-        unavailable("Transport", `${method} failed: the answer is larger than ${MAX_BODY} bytes`)
-      return client.execute(req).pipe(
-        Effect.flatMap((response) => {
-          const headers = response.headers
-          return Effect.map(BoundedText.read(response, headers, MAX_BODY, tooLarge), (body): Response => ({
-            service,
-            status: response.status,
-            headers,
-            body
-          }))
-        }),
-        Effect.catchTags({ RequestError: transport, ResponseError: transport }),
-        Effect.timeoutFail({
-          duration: limit,
-          onTimeout: () => unavailable("Timeout", `${method} got no answer within ${Duration.format(limit)}`)
-        })
-      )
-    }
-
-    /** Instance `i` failed with `why`: move the current one past it, and say so once. */
-    const moveOn = (i: number, why: string) =>
-      rotation.failed(i)
-        ? Effect.logWarning(
-            `${BACKEND}: ${targetOf(services[i]!)} failed (${why}); using ${services[rotation.current()]} from now on`
-          )
-        : Effect.void
-
-    const request: Client["request"] = (method, path, requestOptions = {}) => {
-      const pinned = requestOptions.service === undefined ? -1 : services.indexOf(requestOptions.service)
-      const order = pinned >= 0 ? [pinned] : rotation.order()
-      const tryFrom = (k: number, tried: ReadonlyArray<string>): Effect.Effect<Response, Unavailable> => {
-        const i = order[k]!
-        const last = k === order.length - 1
-        const also = (text: string) =>
-          tried.length === 0 ? text : `${text} (also tried: ${tried.join("; ")})`
-        return attempt(services[i]!, method, path, requestOptions).pipe(
-          Effect.flatMap((response) => {
-            if (!failsOver(response.status)) return Effect.succeed(response)
-            const why = `status ${response.status}`
-            const next = last
-              ? Effect.succeed(response)
-              : tryFrom(k + 1, [...tried, `${services[i]} answered ${response.status}`])
-            return Effect.zipRight(moveOn(i, why), next)
-          }),
-          Effect.catchAll((error) => {
-            const next = last
-              ? Effect.fail(
-                  new Unavailable({
-                    backend: error.backend,
-                    target: error.target,
-                    reason: error.reason,
-                    detail: also(error.detail),
-                    cause: error.cause
-                  })
-                )
-              : tryFrom(k + 1, [...tried, `${services[i]}: ${error.detail}`])
-            return Effect.zipRight(moveOn(i, error.detail), next)
-          })
-        )
-      }
-      return tryFrom(0, [])
-    }
-
-    const expectOk: Client["expectOk"] = (response, operation) => {
-      if (response.status >= 200 && response.status < 300) return Effect.succeed(response)
-      const target = targetOf(response.service)
-      const detail = scrub(excerpt(response.body)) || "(empty body)"
-      return Effect.fail(
-        response.status === 401 || response.status === 403
-          ? new Forbidden({ backend: BACKEND, target, operation, status: response.status, detail })
-          : new BadResponse({
-              backend: BACKEND,
-              target,
-              reason: "StatusCode",
-              status: response.status,
-              detail: `${operation} was refused: ${detail}`
-            })
-      )
-    }
-
     return {
       services,
       current: () => services[rotation.current()]!,
       timeout,
       target: () => targetOf(services[rotation.current()]!),
-      request,
-      expectOk
+      request: failingOver(shared, rotation, attempter(shared)),
+      expectOk: expecting(shared)
     }
   })
