@@ -18,7 +18,6 @@ const AWAITING_SPLIT = [
   "src/internal/etcd/leasePool.ts",
   "src/internal/etcd/watch.ts",
   "src/internal/memory/directories.ts",
-  "src/internal/zookeeper/session.ts",
   "src/internal/zookeeper/watch.ts",
   "src/internal/zookeeper/writes.ts"
 ]
