@@ -186,6 +186,119 @@ const parseQuery = (route: RouteName, query: string): Either.Either<ReadonlyMap<
 
 const GET = "GET, HEAD"
 
+/** `/v1/clusters/{token}/read-token` and `/v1/clusters/{token}/{host:port}`. */
+const parseBelowCluster = (method: string, rawToken: string, rawEntry: string): ApiRequest | Problem => {
+  if (rawEntry === "read-token") {
+    if (method !== "POST") {
+      return problem(
+        "read_token",
+        405,
+        `use POST /v1/clusters/{token}/read-token to get the cluster's read-only token`,
+        "POST"
+      )
+    }
+    return Either.match(parseToken("read_token", rawToken), {
+      onLeft: (p): ApiRequest | Problem => p,
+      onRight: (token) => ({ _tag: "ReadToken", token })
+    })
+  }
+  if (method !== "DELETE") {
+    return problem(
+      "delete_entry",
+      405,
+      `use DELETE /v1/clusters/{token}/{host:port} to remove one entry`,
+      "DELETE"
+    )
+  }
+  return Either.match(parseToken("delete_entry", rawToken), {
+    onLeft: (p) => p,
+    onRight: (token) => {
+      let decoded: string
+      try {
+        decoded = decodeURIComponent(rawEntry)
+      } catch {
+        return problem("delete_entry", 400, `invalid address ${show(rawEntry)}: bad percent-encoding`)
+      }
+      return Either.match(parseAddress("delete_entry", decoded), {
+        onLeft: (p): ApiRequest | Problem => p,
+        onRight: (address) => ({ _tag: "DeleteEntry", token, address })
+      })
+    }
+  })
+}
+
+/** POST /v1/clusters/{token}?ttl=…, the address in the body. */
+const parseRegister = (
+  token: string,
+  params: ReadonlyMap<string, string>,
+  body: string
+): ApiRequest | Problem => {
+  const rawTtl = params.get("ttl")
+  const ttl =
+    rawTtl === undefined
+      ? Either.right(Option.none<number>())
+      : Either.map(parseSeconds("register", "ttl", rawTtl, "for example ?ttl=180"), Option.some)
+  if (Either.isLeft(ttl)) return ttl.left
+  const address = parseAddress("register", body.trim())
+  if (Either.isLeft(address)) return address.left
+  return { _tag: "Register", token, address: address.right, ttlMillis: ttl.right }
+}
+
+/** GET /v1/clusters/{token}, a long-poll with `?index=N&wait=…`. */
+const parseList = (token: string, params: ReadonlyMap<string, string>): ApiRequest | Problem => {
+  const rawIndex = params.get("index")
+  const rawWait = params.get("wait")
+  if (rawIndex === undefined) {
+    if (rawWait !== undefined) {
+      return problem(
+        "watch",
+        400,
+        `wait=${show(rawWait)} needs index=N (the X-Discovery-Index of your last answer)`
+      )
+    }
+    return { _tag: "List", token, wait: Option.none() }
+  }
+  if (!INDEX.test(rawIndex.trim())) {
+    return problem(
+      "watch",
+      400,
+      `invalid index ${show(rawIndex)}: expected a whole number, the X-Discovery-Index header of an earlier answer`
+    )
+  }
+  const waitMillis =
+    rawWait === undefined
+      ? Either.right(Option.none<number>())
+      : Either.map(parseSeconds("watch", "wait", rawWait, "for example &wait=30s"), Option.some)
+  if (Either.isLeft(waitMillis)) return waitMillis.left
+  return {
+    _tag: "List",
+    token,
+    wait: Option.some({ index: Number(rawIndex.trim()), waitMillis: waitMillis.right })
+  }
+}
+
+/** `/v1/clusters/{token}`: register, list (or long-poll) and delete. */
+const parseCluster = (
+  method: string,
+  rawToken: string,
+  query: string,
+  body: string
+): ApiRequest | Problem => {
+  const isGet = method === "GET" || method === "HEAD"
+  const route: RouteName =
+    method === "POST" ? "register" : isGet ? "list" : method === "DELETE" ? "delete_cluster" : "unknown"
+  if (route === "unknown") {
+    return problem(route, 405, `use GET, POST or DELETE on /v1/clusters/{token}`, "GET, HEAD, POST, DELETE")
+  }
+  const token = parseToken(route, rawToken)
+  if (Either.isLeft(token)) return token.left
+  const params = parseQuery(route, query)
+  if (Either.isLeft(params)) return params.left
+  if (route === "register") return parseRegister(token.right, params.right, body)
+  if (route === "delete_cluster") return { _tag: "DeleteCluster", token: token.right }
+  return parseList(token.right, params.right)
+}
+
 /**
  * Decodes one request. `body` is the request body as text (already limited
  * in size by the caller); only a registration reads it.
@@ -216,102 +329,9 @@ export const parse = (method: string, url: string, body: string): ApiRequest | P
   }
   const rest = path.slice("/v1/clusters/".length)
   const slash = rest.indexOf("/")
-
-  if (slash >= 0) {
-    // /v1/clusters/{token}/{host:port}
-    const rawEntry = rest.slice(slash + 1)
-    if (rawEntry === "read-token") {
-      if (method !== "POST") {
-        return problem(
-          "read_token",
-          405,
-          `use POST /v1/clusters/{token}/read-token to get the cluster's read-only token`,
-          "POST"
-        )
-      }
-      return Either.match(parseToken("read_token", rest.slice(0, slash)), {
-        onLeft: (p): ApiRequest | Problem => p,
-        onRight: (token) => ({ _tag: "ReadToken", token })
-      })
-    }
-    if (method !== "DELETE") {
-      return problem(
-        "delete_entry",
-        405,
-        `use DELETE /v1/clusters/{token}/{host:port} to remove one entry`,
-        "DELETE"
-      )
-    }
-    return Either.match(parseToken("delete_entry", rest.slice(0, slash)), {
-      onLeft: (p) => p,
-      onRight: (token) => {
-        let decoded: string
-        try {
-          decoded = decodeURIComponent(rawEntry)
-        } catch {
-          return problem("delete_entry", 400, `invalid address ${show(rawEntry)}: bad percent-encoding`)
-        }
-        return Either.match(parseAddress("delete_entry", decoded), {
-          onLeft: (p): ApiRequest | Problem => p,
-          onRight: (address) => ({ _tag: "DeleteEntry", token, address })
-        })
-      }
-    })
-  }
-
-  // /v1/clusters/{token}
-  const route: RouteName =
-    method === "POST" ? "register" : isGet ? "list" : method === "DELETE" ? "delete_cluster" : "unknown"
-  if (route === "unknown") {
-    return problem(route, 405, `use GET, POST or DELETE on /v1/clusters/{token}`, "GET, HEAD, POST, DELETE")
-  }
-  const token = parseToken(route, rest)
-  if (Either.isLeft(token)) return token.left
-  const params = parseQuery(route, query)
-  if (Either.isLeft(params)) return params.left
-
-  if (route === "register") {
-    const rawTtl = params.right.get("ttl")
-    const ttl =
-      rawTtl === undefined
-        ? Either.right(Option.none<number>())
-        : Either.map(parseSeconds(route, "ttl", rawTtl, "for example ?ttl=180"), Option.some)
-    if (Either.isLeft(ttl)) return ttl.left
-    const address = parseAddress(route, body.trim())
-    if (Either.isLeft(address)) return address.left
-    return { _tag: "Register", token: token.right, address: address.right, ttlMillis: ttl.right }
-  }
-  if (route === "delete_cluster") return { _tag: "DeleteCluster", token: token.right }
-
-  const rawIndex = params.right.get("index")
-  const rawWait = params.right.get("wait")
-  if (rawIndex === undefined) {
-    if (rawWait !== undefined) {
-      return problem(
-        "watch",
-        400,
-        `wait=${show(rawWait)} needs index=N (the X-Discovery-Index of your last answer)`
-      )
-    }
-    return { _tag: "List", token: token.right, wait: Option.none() }
-  }
-  if (!INDEX.test(rawIndex.trim())) {
-    return problem(
-      "watch",
-      400,
-      `invalid index ${show(rawIndex)}: expected a whole number, the X-Discovery-Index header of an earlier answer`
-    )
-  }
-  const waitMillis =
-    rawWait === undefined
-      ? Either.right(Option.none<number>())
-      : Either.map(parseSeconds("watch", "wait", rawWait, "for example &wait=30s"), Option.some)
-  if (Either.isLeft(waitMillis)) return waitMillis.left
-  return {
-    _tag: "List",
-    token: token.right,
-    wait: Option.some({ index: Number(rawIndex.trim()), waitMillis: waitMillis.right })
-  }
+  return slash >= 0
+    ? parseBelowCluster(method, rest.slice(0, slash), rest.slice(slash + 1))
+    : parseCluster(method, rest, query, body)
 }
 
 /** The route name of a decoded request, for metrics and logs. */
