@@ -14,7 +14,6 @@ const AWAITING_SPLIT = [
   "src/Server/LongPoll.ts",
   "src/Server/Writes.ts",
   "src/internal/consul/writes.ts",
-  "src/internal/etcd/leasePool.ts",
   "src/internal/etcd/watch.ts",
   "src/internal/memory/directories.ts",
   "src/internal/zookeeper/watch.ts",

@@ -53,102 +53,110 @@ export interface LeasePool {
   readonly spares: () => number
 }
 
+/** etcd's lease calls: a grant, and a revoke now or in the background. */
+const leaseCalls = ({ call, client }: Connection, background: Background) => {
+  const revokeNow = (id: string) =>
+    call(`revoke lease ${id}`, () => client.leaseClient.leaseRevoke({ ID: id })).pipe(Effect.ignore)
+  const grant = (seconds: number) =>
+    call(`grant a ${seconds}s lease`, () => client.leaseClient.leaseGrant({ TTL: seconds, ID: 0 })).pipe(
+      Effect.flatMap((res) =>
+        res.error
+          ? Effect.fail(
+              new KvError({ store: STORE, reason: "BadResponse", detail: `lease grant: ${res.error}` })
+            )
+          : Effect.succeed({ id: res.ID, ttl: Number(res.TTL) })
+      )
+    )
+  return { grant, revokeNow, revoke: (id: string) => background.run(revokeNow(id)) }
+}
+
+type LeaseCalls = ReturnType<typeof leaseCalls>
+
+/** Grants spares in the background until the pool holds its depth. */
+const filler =
+  ({ grant }: LeaseCalls, background: Background) =>
+  (seconds: number, pool: Pool) =>
+    Effect.suspend(() => {
+      const missing = pool.depth - pool.spares.length - pool.filling
+      if (missing <= 0) return Effect.void
+      pool.filling += missing
+      return Effect.forEach(
+        Array.from({ length: missing }),
+        () =>
+          grant(seconds).pipe(
+            Effect.flatMap((g) =>
+              Effect.map(Clock.currentTimeMillis, (at) => void pool.spares.push({ ...g, at }))
+            ),
+            Effect.ignore,
+            Effect.ensuring(Effect.sync(() => pool.filling--))
+          ),
+        { concurrency: "unbounded", discard: true }
+      ).pipe(background.run)
+    })
+
+/** Spares that waited past half their TTL go (revoked), and the pool shrinks. */
+const dropStale = ({ revoke }: LeaseCalls, pool: Pool, now: number) => {
+  const oldest = pool.spares[0]
+  if (oldest === undefined || now - oldest.at <= (oldest.ttl * 1000) / 2) return Effect.void
+  pool.spares.shift()
+  pool.depth = Math.floor(pool.depth / 2)
+  return revoke(oldest.id)
+}
+
+/** A spare when there is one; else a grant, and the pool deepens when grants overlap. */
+const taker = (pools: Map<number, Pool>, calls: LeaseCalls, background: Background) => {
+  const fill = filler(calls, background)
+  const poolOf = (seconds: number): Pool | undefined => {
+    const found = pools.get(seconds)
+    if (found !== undefined || pools.size >= MAX_POOLS) return found
+    const pool: Pool = { spares: [], depth: 0, granting: 0, filling: 0 }
+    pools.set(seconds, pool)
+    return pool
+  }
+  return (seconds: number): Effect.Effect<Taken, KvError> =>
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const pool = poolOf(seconds)
+      if (pool === undefined) return { ...(yield* calls.grant(seconds)), waited: 0 }
+      yield* dropStale(calls, pool, now)
+      const spare = pool.spares.pop()
+      if (spare !== undefined) {
+        yield* fill(seconds, pool)
+        return { id: spare.id, ttl: spare.ttl, waited: now - spare.at }
+      }
+      if (pool.granting > 0) pool.depth = Math.min(MAX_DEPTH, Math.max(4, pool.depth * 2))
+      yield* fill(seconds, pool)
+      pool.granting++
+      const granted = yield* calls.grant(seconds).pipe(Effect.ensuring(Effect.sync(() => pool.granting--)))
+      return { ...granted, waited: 0 }
+    })
+}
+
+const renewer = (keepAlive: KeepAlive) => (taken: Taken) =>
+  taken.waited < 500
+    ? Effect.void
+    : Effect.flatMap(keepAlive.refresh(taken.id), ({ ttl }) =>
+        ttl > 0
+          ? Effect.void
+          : new KvError({ store: STORE, reason: "BadResponse", detail: `lease ${taken.id} ran out` })
+      )
+
 export const make = (
   conn: Connection,
   keepAlive: KeepAlive,
   background: Background
 ): Effect.Effect<LeasePool, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const { call, client } = conn
     const pools = new Map<number, Pool>()
-
-    const poolOf = (seconds: number): Pool | undefined => {
-      const found = pools.get(seconds)
-      if (found !== undefined || pools.size >= MAX_POOLS) return found
-      const pool: Pool = { spares: [], depth: 0, granting: 0, filling: 0 }
-      pools.set(seconds, pool)
-      return pool
-    }
-
-    const revoke = (id: string) =>
-      background.run(
-        call(`revoke lease ${id}`, () => client.leaseClient.leaseRevoke({ ID: id })).pipe(Effect.ignore)
-      )
-
-    const grant = (seconds: number) =>
-      call(`grant a ${seconds}s lease`, () => client.leaseClient.leaseGrant({ TTL: seconds, ID: 0 })).pipe(
-        Effect.flatMap((res) =>
-          res.error
-            ? Effect.fail(
-                new KvError({ store: STORE, reason: "BadResponse", detail: `lease grant: ${res.error}` })
-              )
-            : Effect.succeed({ id: res.ID, ttl: Number(res.TTL) })
-        )
-      )
-
-    /** Grants spares in the background until the pool holds its depth. */
-    const fill = (seconds: number, pool: Pool) =>
-      Effect.suspend(() => {
-        const missing = pool.depth - pool.spares.length - pool.filling
-        if (missing <= 0) return Effect.void
-        pool.filling += missing
-        return Effect.forEach(
-          Array.from({ length: missing }),
-          () =>
-            grant(seconds).pipe(
-              Effect.flatMap((g) =>
-                Effect.map(Clock.currentTimeMillis, (at) => void pool.spares.push({ ...g, at }))
-              ),
-              Effect.ignore,
-              Effect.ensuring(Effect.sync(() => pool.filling--))
-            ),
-          { concurrency: "unbounded", discard: true }
-        ).pipe(background.run)
-      })
-
-    /** Spares that waited past half their TTL go (revoked), and the pool shrinks. */
-    const stale = (pool: Pool, now: number) => {
-      const oldest = pool.spares[0]
-      if (oldest === undefined || now - oldest.at <= (oldest.ttl * 1000) / 2) return Effect.void
-      pool.spares.shift()
-      pool.depth = Math.floor(pool.depth / 2)
-      return revoke(oldest.id)
-    }
-
-    const take = (seconds: number): Effect.Effect<Taken, KvError> =>
-      Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
-        const pool = poolOf(seconds)
-        if (pool === undefined) return { ...(yield* grant(seconds)), waited: 0 }
-        yield* stale(pool, now)
-        const spare = pool.spares.pop()
-        if (spare !== undefined) {
-          yield* fill(seconds, pool)
-          return { id: spare.id, ttl: spare.ttl, waited: now - spare.at }
-        }
-        if (pool.granting > 0) pool.depth = Math.min(MAX_DEPTH, Math.max(4, pool.depth * 2))
-        yield* fill(seconds, pool)
-        pool.granting++
-        const granted = yield* grant(seconds).pipe(Effect.ensuring(Effect.sync(() => pool.granting--)))
-        return { ...granted, waited: 0 }
-      })
+    const calls = leaseCalls(conn, background)
 
     const giveBack = (seconds: number, taken: Taken) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const pool = pools.get(seconds)
-        if (pool === undefined || pool.spares.length >= pool.depth) return revoke(taken.id)
+        if (pool === undefined || pool.spares.length >= pool.depth) return calls.revoke(taken.id)
         pool.spares.push({ id: taken.id, ttl: taken.ttl, at: now - taken.waited })
         return Effect.void
       })
-
-    const renew = (taken: Taken) =>
-      taken.waited < 500
-        ? Effect.void
-        : Effect.flatMap(keepAlive.refresh(taken.id), ({ ttl }) =>
-            ttl > 0
-              ? Effect.void
-              : new KvError({ store: STORE, reason: "BadResponse", detail: `lease ${taken.id} ran out` })
-          )
 
     // Grants still running land in the pool first, then every spare goes.
     yield* Effect.addFinalizer(() =>
@@ -157,10 +165,7 @@ export const make = (
           Effect.suspend(() =>
             Effect.forEach(
               [...pools.values()].flatMap((p) => p.spares.splice(0)),
-              (s) =>
-                call(`revoke lease ${s.id}`, () => client.leaseClient.leaseRevoke({ ID: s.id })).pipe(
-                  Effect.ignore
-                ),
+              (s) => calls.revokeNow(s.id),
               { concurrency: 16, discard: true }
             )
           )
@@ -171,9 +176,9 @@ export const make = (
     )
 
     return {
-      take,
+      take: taker(pools, calls, background),
       giveBack,
-      renew,
+      renew: renewer(keepAlive),
       spares: () => [...pools.values()].reduce((n, p) => n + p.spares.length, 0)
     }
   })
