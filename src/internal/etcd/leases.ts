@@ -223,6 +223,14 @@ const putFresh =
         return "created" as const
       }
       const kv = current.kv
+      // Our own create, committed on an attempt whose answer was lost and then read back by the etcd client's
+      // retry on another member: the key is on the lease we hold, which must never go back to the pool (a
+      // spare is revoked or handed to another key, and a revoke deletes every key on the lease).
+      if (kv !== undefined && kv.lease === taken.id) {
+        lease.verified = { revision: current.revision, value: kv.value.toString() }
+        if (kv.value.toString() === value) return "created" as const
+        return yield* writeOn(leases, requests)(key, value, lease)
+      }
       if (kv !== undefined && kv.lease !== "0" && kv.value.toString() === value) {
         if (yield* adopt(mapKey, kv.lease, seconds, current.revision, value)) {
           yield* giveBack()
