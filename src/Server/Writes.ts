@@ -45,13 +45,9 @@ export const readOnlyProblem = (route: Api.RouteName, cluster: string): Answer =
   cluster
 })
 
-export const make = (deps: Deps) => {
-  const { config, metrics, pending, readTokens, storeProblem, writer } = deps
-
-  const clampTtl = (asked: number | undefined) =>
-    Math.min(config.maxTtl, Math.max(config.minTtl, asked ?? config.defaultTtl))
-
-  const ok = (route: Api.RouteName, cluster: string, body = "OK"): Answer => ({
+const okOf =
+  (pending: boolean) =>
+  (route: Api.RouteName, cluster: string, body = "OK"): Answer => ({
     status: 200,
     contentType: Api.TEXT,
     body,
@@ -59,6 +55,25 @@ export const make = (deps: Deps) => {
     cluster,
     pending
   })
+
+/** 409 for a registration past --max-entries. */
+const clusterFull = (config: ServerConfig, cluster: string, address: string): Answer => ({
+  ...Api.error(
+    409,
+    `cluster ${cluster} is full: it already holds ${config.maxEntries} entries (the server's --max-entries); ` +
+      `${address} was not added. Existing entries may still refresh; remove stale ones or raise the limit`
+  ),
+  route: "register",
+  cluster
+})
+
+/** A registration: the put with its TTL clamped, and the checks a new key must pass. */
+const registering = (deps: Deps) => {
+  const { config, metrics, readTokens, storeProblem, writer } = deps
+  const ok = okOf(deps.pending)
+
+  const clampTtl = (asked: number | undefined) =>
+    Math.min(config.maxTtl, Math.max(config.minTtl, asked ?? config.defaultTtl))
 
   /** A new key: refused (and removed) for a read-only token or past a bound. */
   const admit = (token: string, key: string, cluster: string, client: string) =>
@@ -74,7 +89,7 @@ export const make = (deps: Deps) => {
       )
     )
 
-  const register = (
+  return (
     token: string,
     address: string,
     ttlMillis: number | undefined,
@@ -106,19 +121,17 @@ export const make = (deps: Deps) => {
           onFailure: (error): Effect.Effect<Answer> => {
             if (error.reason !== "LimitExceeded") return storeProblem("register", error)
             metrics.refused("limit")
-            return Effect.succeed({
-              ...Api.error(
-                409,
-                `cluster ${cluster} is full: it already holds ${config.maxEntries} entries (the server's --max-entries); ` +
-                  `${address} was not added. Existing entries may still refresh; remove stale ones or raise the limit`
-              ),
-              route: "register",
-              cluster
-            })
+            return Effect.succeed(clusterFull(config, cluster, address))
           }
         })
       )
   }
+}
+
+/** The deletes and issuing a read-only token: for a cluster's own token only. */
+const ownerOnly = (deps: Deps) => {
+  const { metrics, readTokens, storeProblem, writer } = deps
+  const ok = okOf(deps.pending)
 
   /** Runs `write` for a cluster's own token; a read-only one gets 403. */
   const writable = (
@@ -163,5 +176,7 @@ export const make = (deps: Deps) => {
       Effect.map(readTokens.issue(token), (readOnly) => ok("read_token", cluster, readOnly))
     )
 
-  return { register, deleteCluster, deleteEntry, readToken }
+  return { deleteCluster, deleteEntry, readToken }
 }
+
+export const make = (deps: Deps) => ({ register: registering(deps), ...ownerOnly(deps) })
