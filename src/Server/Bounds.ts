@@ -55,18 +55,21 @@ const RECOUNT = 1_000
 /** Buckets of clients not seen for this long are dropped (they are full by then). */
 const IDLE = 2 * MINUTE
 
-export const make = (
-  config: BoundsConfig,
-  stats: Effect.Effect<Metrics.StoreStats, KvError> | undefined,
-  metrics: Metrics.Metrics
-): Bounds => {
-  // --- totals: the store's count, plus what this instance created since ---
+interface Totals {
+  /** Counted just now (then it holds the entry just created already). */
+  readonly fresh: boolean
+  readonly entries: number
+  readonly clusters: number | undefined
+}
+
+/** The store's count, recounted every RECOUNT, plus what this instance created since. */
+const totalsCounter = (stats: Effect.Effect<Metrics.StoreStats, KvError>) => {
   let counted: { at: number; entries: number; clusters: number | undefined } | undefined
   let createdEntries = 0
   let createdClusters = 0
   /** The count in flight: every request that needs a fresh count waits for this one. */
   let counting: Deferred.Deferred<Metrics.StoreStats, KvError> | undefined
-  const recount = (now: number, stats: Effect.Effect<Metrics.StoreStats, KvError>) =>
+  const recount = (now: number) =>
     Effect.suspend(() => {
       if (counting !== undefined) return Deferred.await(counting)
       const done = Deferred.unsafeMake<Metrics.StoreStats, KvError>(FiberId.none)
@@ -87,11 +90,7 @@ export const make = (
       )
     })
   /** Totals with the entry just created in them (a fresh count already holds it). */
-  const totals = (
-    now: number,
-    first: boolean
-  ): Effect.Effect<{ fresh: boolean; entries: number; clusters: number | undefined }, KvError> => {
-    if (stats === undefined) return Effect.succeed({ fresh: false, entries: 0, clusters: undefined })
+  const totals = (now: number, first: boolean): Effect.Effect<Totals, KvError> => {
     if (counted !== undefined && now - counted.at < RECOUNT) {
       const base = counted
       return Effect.succeed({
@@ -100,10 +99,18 @@ export const make = (
         clusters: base.clusters === undefined ? undefined : base.clusters + createdClusters + (first ? 1 : 0)
       })
     }
-    return Effect.map(recount(now, stats), (s) => ({ fresh: true, entries: s.entries, clusters: s.clusters }))
+    return Effect.map(recount(now), (s) => ({ fresh: true, entries: s.entries, clusters: s.clusters }))
   }
+  /** An admitted entry that the last count did not hold. */
+  const created = (first: boolean) => {
+    createdEntries++
+    if (first) createdClusters++
+  }
+  return { totals, created }
+}
 
-  // --- new clusters per client: token buckets refilled continuously ---
+/** New clusters per client: token buckets refilled continuously. */
+const clusterBuckets = (config: BoundsConfig) => {
   const buckets = new Map<string, { tokens: number; at: number }>()
   const perMs = config.maxNewClustersPerMinute / MINUTE
   const bucketOf = (client: string, now: number) => {
@@ -126,6 +133,22 @@ export const make = (
     bucket.tokens -= 1
     return true
   }
+  /** Whole seconds until the client's bucket holds a token again. */
+  const refillSeconds = (client: string) => {
+    const bucket = buckets.get(client)
+    const missing = bucket === undefined ? 0 : Math.max(0, 1 - bucket.tokens)
+    return Math.max(1, Math.ceil(missing / perMs / 1000))
+  }
+  return { take, refillSeconds }
+}
+
+export const make = (
+  config: BoundsConfig,
+  stats: Effect.Effect<Metrics.StoreStats, KvError> | undefined,
+  metrics: Metrics.Metrics
+): Bounds => {
+  const counter = stats === undefined ? undefined : totalsCounter(stats)
+  const buckets = clusterBuckets(config)
 
   const refused = (bound: Bound) => {
     metrics.boundRefused(bound)
@@ -134,34 +157,33 @@ export const make = (
 
   const admitEntry = (first: boolean, client: string) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.map(totals(now, first), (t): Bound | undefined => {
-        if (stats !== undefined && t.entries > config.maxTotalEntries) return refused("total_entries")
-        if (first) {
-          if (t.clusters !== undefined && t.clusters > config.maxClusters) return refused("clusters")
-          if (!take(client, now)) return refused("new_clusters_per_minute")
-          metrics.newCluster()
+      Effect.map(
+        counter === undefined
+          ? Effect.succeed<Totals>({ fresh: false, entries: 0, clusters: undefined })
+          : counter.totals(now, first),
+        (t): Bound | undefined => {
+          if (stats !== undefined && t.entries > config.maxTotalEntries) return refused("total_entries")
+          if (first) {
+            if (t.clusters !== undefined && t.clusters > config.maxClusters) return refused("clusters")
+            if (!buckets.take(client, now)) return refused("new_clusters_per_minute")
+            metrics.newCluster()
+          }
+          if (!t.fresh) counter?.created(first)
+          return undefined
         }
-        if (!t.fresh) {
-          createdEntries++
-          if (first) createdClusters++
-        }
-        return undefined
-      })
+      )
     )
 
   const admitCreate = (client: string) =>
     Effect.map(Clock.currentTimeMillis, (now): Bound | undefined => {
-      if (!take(client, now)) return refused("new_clusters_per_minute")
+      if (!buckets.take(client, now)) return refused("new_clusters_per_minute")
       metrics.newCluster()
       return undefined
     })
 
   const retryAfter = (bound: Bound, client: string) => {
     const fixed = boundOf(bound)!.retryAfter
-    if (fixed !== "refill") return fixed
-    const bucket = buckets.get(client)
-    const missing = bucket === undefined ? 0 : Math.max(0, 1 - bucket.tokens)
-    return Math.max(1, Math.ceil(missing / perMs / 1000))
+    return fixed === "refill" ? buckets.refillSeconds(client) : fixed
   }
 
   return { admitEntry, admitCreate, retryAfter }
