@@ -11,7 +11,6 @@ const AWAITING_SPLIT = [
   "src/Server/Console/Admin.ts",
   "src/Server/Console/Console.ts",
   "src/Server/LongPoll.ts",
-  "src/internal/consul/writes.ts",
   "src/internal/etcd/watch.ts",
   "src/internal/memory/directories.ts",
   "src/internal/zookeeper/watch.ts",

@@ -12,6 +12,7 @@
  */
 import { Effect } from "effect"
 import { KvError, type KvStoreShape, type PutOptions, type PutResult } from "../../KvStore.js"
+import type { Entry as KvEntry } from "./answers.js"
 import type { Client } from "./client.js"
 import * as Endpoint from "./endpoint.js"
 import type { Kv } from "./kv.js"
@@ -23,19 +24,24 @@ const TRIES = 3
 /** What we last wrote, per key; forgotten wholesale past this (it is only a hint). */
 const HINTS = 10_000
 
-export const make = (
-  client: Client,
-  kv: Kv,
-  sessions: Sessions
-): Pick<KvStoreShape, "put" | "delete" | "deletePrefix"> => {
+/** What we last wrote, per key: a hint only, so it is forgotten wholesale when it grows. */
+const makeHints = () => {
   const written = new Map<string, string>()
-  const remember = (key: string, value: string) => {
-    if (written.size >= HINTS) written.clear()
-    written.set(key, value)
+  return {
+    written,
+    remember: (key: string, value: string) => {
+      if (written.size >= HINTS) written.clear()
+      written.set(key, value)
+    }
   }
+}
 
-  /** Locks the key under the TTL's session; true if it was there before. `renewed`: a session just renewed. */
-  const lock = (key: string, value: string, ttlMillis: number, renewed?: string) => {
+type Hints = ReturnType<typeof makeHints>
+
+/** Locks the key under the TTL's session; true if it was there before. `renewed`: a session just renewed. */
+const locker =
+  (client: Client, sessions: Sessions, { remember }: Hints) =>
+  (key: string, value: string, ttlMillis: number, renewed?: string) => {
     const attempt = (id: string, takeOver: boolean, tries: number): Effect.Effect<boolean, KvError> =>
       Effect.flatMap(Txn.lock(client, key, value, id, takeOver), (outcome) => {
         if (outcome._tag === "Locked") {
@@ -55,6 +61,39 @@ export const make = (
     // The renewal keeps the session's other keys alive; after the write, so watchers hear of it first.
     return Effect.tap(attempt(known, false, 1), () => sessions.sessionFor(ttlMillis))
   }
+
+/** A put without a TTL: the key is kept for good, whichever session held it. */
+const putForGood = (kv: Kv, sessions: Sessions, key: string, value: string, existing: KvEntry | undefined) =>
+  Effect.gen(function* () {
+    if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
+      // Write and let go, so the key outlives our session.
+      yield* kv.put(key, value, { release: existing.session })
+    } else {
+      // Another session's key would die with it; a put without a TTL is for good.
+      if (existing?.session !== undefined) yield* kv.remove(key)
+      yield* kv.put(key, value)
+    }
+  })
+
+const checkLimit = (kv: Kv, limit: NonNullable<PutOptions["limit"]>) =>
+  Effect.flatMap(kv.count(Endpoint.normalize(limit.prefix)), (keys) =>
+    keys < limit.max
+      ? Effect.void
+      : new KvError({
+          store: Endpoint.STORE,
+          reason: "LimitExceeded",
+          detail: `${limit.prefix} already holds ${limit.max} keys`
+        })
+  )
+
+export const make = (
+  client: Client,
+  kv: Kv,
+  sessions: Sessions
+): Pick<KvStoreShape, "put" | "delete" | "deletePrefix"> => {
+  const hints = makeHints()
+  const { written } = hints
+  const lock = locker(client, sessions, hints)
 
   const putWithTtl = (key: string, value: string, ttlMillis: number) =>
     Effect.gen(function* () {
@@ -78,29 +117,14 @@ export const make = (
       const limit = options?.limit
       if (ttlMillis !== undefined && limit === undefined) return yield* putWithTtl(key, value, ttlMillis)
       const existing = yield* kv.get(key)
-      if (existing === undefined && limit !== undefined) {
-        if ((yield* kv.count(Endpoint.normalize(limit.prefix))) >= limit.max) {
-          return yield* new KvError({
-            store: Endpoint.STORE,
-            reason: "LimitExceeded",
-            detail: `${limit.prefix} already holds ${limit.max} keys`
-          })
-        }
-      }
+      if (existing === undefined && limit !== undefined) yield* checkLimit(kv, limit)
       const result = existing === undefined ? "created" : "updated"
       if (ttlMillis !== undefined) {
         yield* lock(key, value, ttlMillis)
         return result
       }
       written.delete(key)
-      if (existing?.session !== undefined && sessions.isOurs(existing.session)) {
-        // Write and let go, so the key outlives our session.
-        yield* kv.put(key, value, { release: existing.session })
-      } else {
-        // Another session's key would die with it; a put without a TTL is for good.
-        if (existing?.session !== undefined) yield* kv.remove(key)
-        yield* kv.put(key, value)
-      }
+      yield* putForGood(kv, sessions, key, value, existing)
       return result
     })
 
