@@ -13,7 +13,6 @@ const AWAITING_SPLIT = [
   "src/Server/LongPoll.ts",
   "src/internal/etcd/watch.ts",
   "src/internal/memory/directories.ts",
-  "src/internal/zookeeper/watch.ts",
   "src/internal/zookeeper/writes.ts"
 ]
 

@@ -27,7 +27,8 @@ const retry = Schedule.exponential(Duration.millis(100)).pipe(
   Schedule.union(Schedule.spaced(Duration.seconds(1)))
 )
 
-export const make = (session: Session) => {
+/** Reads a directory's children for a prefix (see `read`). */
+const reader = (session: Session) => {
   const { getChildren, getData, exists } = session
 
   /**
@@ -79,20 +80,23 @@ export const make = (session: Session) => {
       return { pairs, index }
     })
 
-  const locate = (prefix: string) => {
-    const location = prefixToDirectory(prefix)
-    return location === undefined
-      ? Effect.fail(session.invalid(`${prefix} is not a valid ZooKeeper prefix`))
-      : Effect.succeed(location)
-  }
+  return read
+}
 
-  const list = (prefix: string): Effect.Effect<KvSnapshot, KvError> =>
-    Effect.flatMap(locate(prefix), ({ dir, name }) => session.run(`list ${prefix}`, read(dir, name)))
+const locator = (session: Session) => (prefix: string) => {
+  const location = prefixToDirectory(prefix)
+  return location === undefined
+    ? Effect.fail(session.invalid(`${prefix} is not a valid ZooKeeper prefix`))
+    : Effect.succeed(location)
+}
 
-  const watch = (prefix: string): Stream.Stream<KvSnapshot, KvError> =>
+/** A prefix's snapshots: the first read, then one after each watch event or reconnection that changed them. */
+const watching =
+  (session: Session, read: ReturnType<typeof reader>) =>
+  (prefix: string): Stream.Stream<KvSnapshot, KvError> =>
     Stream.unwrap(
       Effect.gen(function* () {
-        const { dir, name } = yield* locate(prefix)
+        const { dir, name } = yield* locator(session)(prefix)
         const events = ChangeSignal.make()
         /** The children read so far whose data watch is armed. */
         const cache = new Map<string, Child>()
@@ -130,5 +134,11 @@ export const make = (session: Session) => {
       })
     )
 
-  return { list, watch }
+export const make = (session: Session) => {
+  const read = reader(session)
+  const locate = locator(session)
+  const list = (prefix: string): Effect.Effect<KvSnapshot, KvError> =>
+    Effect.flatMap(locate(prefix), ({ dir, name }) => session.run(`list ${prefix}`, read(dir, name)))
+
+  return { list, watch: watching(session, read) }
 }
