@@ -12,8 +12,7 @@ const AWAITING_SPLIT = [
   "src/Server/Console/Console.ts",
   "src/Server/LongPoll.ts",
   "src/internal/etcd/watch.ts",
-  "src/internal/memory/directories.ts",
-  "src/internal/zookeeper/writes.ts"
+  "src/internal/memory/directories.ts"
 ]
 
 export default tseslint.config(
