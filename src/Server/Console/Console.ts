@@ -36,34 +36,31 @@ export interface Console {
   readonly handle: (method: string, url: string, authorization: string | undefined) => Effect.Effect<Answer>
 }
 
-export const make = (ctx: Context): Console => {
-  const admin = Admin.make(ctx)
-  const adminToken = ctx.adminToken === undefined || ctx.adminToken === "" ? undefined : ctx.adminToken
+type Unsecured = Omit<Answer, "headers"> & { readonly headers?: Readonly<Record<string, string>> }
 
-  const secure = (
-    answer: Omit<Answer, "headers"> & { readonly headers?: Readonly<Record<string, string>> }
-  ) => ({
-    ...answer,
-    headers: { ...Assets.SECURITY_HEADERS, "Cache-Control": "no-store", ...answer.headers }
+/** Adds the console's security headers; an answer's own headers win. */
+const secure = (answer: Unsecured): Answer => ({
+  ...answer,
+  headers: { ...Assets.SECURITY_HEADERS, "Cache-Control": "no-store", ...answer.headers }
+})
+
+const file = (asset: Omit<Assets.Asset, "path">, status = 200): Answer =>
+  secure({
+    status,
+    contentType: asset.contentType,
+    body: asset.body,
+    route: "console",
+    headers: { "Cache-Control": asset.cacheControl }
   })
 
-  const file = (asset: Omit<Assets.Asset, "path">, status = 200): Answer =>
-    secure({
-      status,
-      contentType: asset.contentType,
-      body: asset.body,
-      route: "console",
-      headers: { "Cache-Control": asset.cacheControl }
-    })
+const refuse = (status: number, message: string, route: Api.RouteName, headers?: Record<string, string>) =>
+  secure({ ...Api.error(status, message), route, ...(headers === undefined ? {} : { headers }) })
 
-  const refuse = (status: number, message: string, route: Api.RouteName, headers?: Record<string, string>) =>
-    secure({ ...Api.error(status, message), route, ...(headers === undefined ? {} : { headers }) })
-
+/** GET /ui/api/clusters/{token}: a read-only token reads the same members; the answer never names the cluster's own token. */
+const members = (ctx: Context) => {
   const resolve = (token: string) =>
     ctx.resolve === undefined ? Effect.succeed({ cluster: token, readOnly: false }) : ctx.resolve(token)
-
-  // A read-only token reads the same members; the answer never names the cluster's own token.
-  const members = (token: string) =>
+  return (token: string): Effect.Effect<Answer> =>
     Effect.flatMap(resolve(token), ({ cluster, readOnly }) =>
       Effect.all(
         [
@@ -92,23 +89,51 @@ export const make = (ctx: Context): Console => {
       ),
       Effect.catchAll((error) => Effect.map(ctx.storeProblem("console", error), secure))
     )
+}
 
-  const handle = (method: string, url: string, authorization: string | undefined): Effect.Effect<Answer> => {
-    const q = url.indexOf("?")
-    const path = q < 0 ? url : url.slice(0, q)
-
-    if (path === "/v1/admin" || path.startsWith("/v1/admin/")) {
-      if (adminToken === undefined) return Effect.succeed(refuse(404, OFF, "admin"))
-      if (!Admin.authorized(adminToken, authorization)) {
-        return Effect.succeed(
-          refuse(401, "the admin API needs Authorization: Bearer <the server's admin token>", "admin", {
-            "WWW-Authenticate": 'Bearer realm="swarm serve admin"'
-          })
-        )
-      }
-      return Effect.map(admin.handle(method, path.slice("/v1/admin/".length)), secure)
+/** /v1/admin/...: 404 while no admin token is set, 401 without it, else the admin API. */
+const adminRoutes = (ctx: Context, adminToken: string | undefined) => {
+  const admin = Admin.make(ctx)
+  return (method: string, path: string, authorization: string | undefined): Effect.Effect<Answer> => {
+    if (adminToken === undefined) return Effect.succeed(refuse(404, OFF, "admin"))
+    if (!Admin.authorized(adminToken, authorization)) {
+      return Effect.succeed(
+        refuse(401, "the admin API needs Authorization: Bearer <the server's admin token>", "admin", {
+          "WWW-Authenticate": 'Bearer realm="swarm serve admin"'
+        })
+      )
     }
+    return Effect.map(admin.handle(method, path.slice("/v1/admin/".length)), secure)
+  }
+}
 
+/** The cluster page and its JSON, both keyed by a token in the path; undefined when the path is neither. */
+const clusterRoute = (
+  path: string,
+  members: (token: string) => Effect.Effect<Answer>
+): Effect.Effect<Answer> | undefined => {
+  for (const [prefix, page] of [
+    ["/ui/clusters/", true],
+    ["/ui/api/clusters/", false]
+  ] as const) {
+    if (!path.startsWith(prefix)) continue
+    const token = path.slice(prefix.length).replace(/\/$/, "")
+    if (!TOKEN.test(token)) {
+      const message = `invalid cluster token ${Api.show(token)}: expected 32 hexadecimal characters, as returned by POST /v1/clusters`
+      // A person opened the page: answer in HTML, with the way back; scripts get the plain-text error.
+      return Effect.succeed(
+        page ? file(Assets.problemPage(400, message), 400) : refuse(400, message, "console")
+      )
+    }
+    return page ? Effect.succeed(file(Assets.clusterPage)) : members(token.toLowerCase())
+  }
+  return undefined
+}
+
+/** The console's pages, assets and page API (GET and HEAD only). */
+const pageRoutes =
+  (adminToken: string | undefined, members: (token: string) => Effect.Effect<Answer>) =>
+  (method: string, path: string): Effect.Effect<Answer> => {
     if (method !== "GET" && method !== "HEAD")
       return Effect.succeed(refuse(405, "the console only answers GET", "console", { Allow: "GET, HEAD" }))
 
@@ -120,27 +145,27 @@ export const make = (ctx: Context): Console => {
     const asset = Assets.files.get(path)
     if (asset !== undefined) return Effect.succeed(file(asset))
 
-    for (const [prefix, page] of [
-      ["/ui/clusters/", true],
-      ["/ui/api/clusters/", false]
-    ] as const) {
-      if (!path.startsWith(prefix)) continue
-      const token = path.slice(prefix.length).replace(/\/$/, "")
-      if (!TOKEN.test(token)) {
-        const message = `invalid cluster token ${Api.show(token)}: expected 32 hexadecimal characters, as returned by POST /v1/clusters`
-        // A person opened the page: answer in HTML, with the way back; scripts get the plain-text error.
-        return Effect.succeed(
-          page ? file(Assets.problemPage(400, message), 400) : refuse(400, message, "console")
-        )
-      }
-      return page ? Effect.succeed(file(Assets.clusterPage)) : members(token.toLowerCase())
-    }
+    const cluster = clusterRoute(path, members)
+    if (cluster !== undefined) return cluster
     const unknown = `no such console page ${Api.show(path)}; open /ui/clusters/{token} or /ui/`
     return Effect.succeed(
       path.startsWith("/ui/api/")
         ? refuse(404, unknown, "console")
         : file(Assets.problemPage(404, unknown), 404)
     )
+  }
+
+export const make = (ctx: Context): Console => {
+  const adminToken = ctx.adminToken === undefined || ctx.adminToken === "" ? undefined : ctx.adminToken
+  const admin = adminRoutes(ctx, adminToken)
+  const pages = pageRoutes(adminToken, members(ctx))
+
+  const handle = (method: string, url: string, authorization: string | undefined): Effect.Effect<Answer> => {
+    const q = url.indexOf("?")
+    const path = q < 0 ? url : url.slice(0, q)
+    return path === "/v1/admin" || path.startsWith("/v1/admin/")
+      ? admin(method, path, authorization)
+      : pages(method, path)
   }
 
   return { handle }
