@@ -10,7 +10,6 @@ const AWAITING_SPLIT = [
   "src/KvStore/Memory.ts",
   "src/Server/Console/Admin.ts",
   "src/Server/LongPoll.ts",
-  "src/internal/etcd/watch.ts",
   "src/internal/memory/directories.ts"
 ]
 

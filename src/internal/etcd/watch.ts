@@ -40,105 +40,134 @@ const reconnect = Schedule.exponential(Duration.millis(50)).pipe(
 
 const CONNECTED = { _tag: "Connected" } as const
 
+/** Where the watch stands: the last range's revision and snapshot, and whether etcd's cancel calls for a range. */
+interface Cursor {
+  /** The revision the last range read the prefix at: every change up to it is in `emitted`. */
+  revision: bigint
+  emitted: KvSnapshot
+  relist: boolean
+}
+
+/** One etcd watch from `cursor.revision + 1`, until its stream breaks or etcd cancels it. */
+const session = (
+  conn: Connection,
+  prefix: string,
+  cursor: Cursor
+): Stream.Stream<bigint | typeof CONNECTED, WatchEnded> =>
+  Stream.asyncScoped<bigint | typeof CONNECTED, WatchEnded>(
+    (emit) => {
+      const range = conn.prefixRange(prefix)
+      let active = true
+      const end = (reason: WatchEnded["reason"], cause: unknown) => {
+        if (!active) return
+        active = false
+        void emit.fail(new WatchEnded({ reason, cause }))
+      }
+      return Effect.acquireRelease(
+        Effect.sync(() => {
+          const w = conn.client
+            .watch()
+            .inRange({ start: range.key, end: range.range_end })
+            .startRevision(String(cursor.revision + 1n))
+            .watcher()
+          w.on("connected", (res: IWatchResponse) => {
+            // An etcd whose revision went back would only answer from our old revision on: range again.
+            if (BigInt(res.header.revision) < cursor.revision) {
+              end("Canceled", new Error(`etcd is at revision ${res.header.revision}, behind ours`))
+            } else if (active) void emit.single(CONNECTED)
+          })
+          w.on("data", (res: IWatchResponse) => {
+            if (active && res.events.length > 0) void emit.single(BigInt(res.header.revision))
+          })
+          w.on("disconnected", (cause: unknown) => end("Disconnected", cause))
+          w.on("error", (cause: unknown) => end("Canceled", cause))
+          return w
+        }),
+        (w) =>
+          Effect.suspend(() => {
+            active = false
+            return Effect.promise(() => w.cancel()).pipe(Effect.timeout(Duration.seconds(1)), Effect.ignore)
+          })
+      )
+    },
+    { bufferSize: 64, strategy: "sliding" }
+  )
+
+/** Reads the prefix when a change past our range (or a cancel) calls for it; the snapshot if it differs. */
+const readChange =
+  (prefix: string, rangeOf: (prefix: string) => Effect.Effect<Range, KvError>, cursor: Cursor) =>
+  (changedAt: bigint): Effect.Effect<Option.Option<KvSnapshot>, KvError> =>
+    Effect.suspend(() => {
+      if (!cursor.relist && changedAt <= cursor.revision) return Effect.succeed(Option.none())
+      return Effect.map(rangeOf(prefix), (listed) => {
+        cursor.relist = false
+        cursor.revision = listed.revision
+        if (samePairs(listed.pairs, cursor.emitted.pairs)) return Option.none()
+        // The revision, kept growing even if etcd's went back (a rebuilt cluster).
+        cursor.emitted = {
+          pairs: listed.pairs,
+          index: Math.max(Number(listed.revision), cursor.emitted.index + 1)
+        }
+        return Option.some(cursor.emitted)
+      })
+    })
+
+/** Logs why a watch stream ended; a cancel marks the cursor for a range before the next watch. */
+const noteEnd =
+  (prefix: string, cursor: Cursor) =>
+  (error: WatchEnded | KvError): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (error._tag !== "WatchEnded") return Effect.logDebug(`etcd watch of ${prefix}: ${error.message}`)
+      if (error.reason === "Canceled") cursor.relist = true
+      return Effect.logDebug(
+        `etcd watch of ${prefix} ${error.reason === "Canceled" ? "canceled" : "lost its stream"} ` +
+          `(${TlsFiles.describe(error.cause)}); ${cursor.relist ? "ranging again" : `resuming at revision ${cursor.revision + 1n}`}`
+      )
+    })
+
+/** The watch after the first snapshot: sessions resumed for ever, each change read as a range. */
+const resumed = (
+  conn: Connection,
+  prefix: string,
+  rangeOf: (prefix: string) => Effect.Effect<Range, KvError>,
+  cursor: Cursor
+): Stream.Stream<KvSnapshot, KvError> => {
+  const read = readChange(prefix, rangeOf, cursor)
+  return Stream.suspend(() =>
+    cursor.relist
+      ? Stream.concat(Stream.make(cursor.revision + 1n), session(conn, prefix, cursor))
+      : session(conn, prefix, cursor)
+  ).pipe(
+    Stream.mapEffect((item) => (typeof item === "bigint" ? read(item) : Effect.succeed(Option.none()))),
+    Stream.tapError(noteEnd(prefix, cursor)),
+    Stream.retry(reconnect),
+    Stream.filterMap((o) => o),
+    // The schedule never ends, so this only names the type.
+    Stream.mapError((error) =>
+      error._tag === "KvError"
+        ? error
+        : new KvError({
+            store: STORE,
+            reason: "Unavailable",
+            detail: `watch of ${prefix} ended`,
+            cause: error
+          })
+    )
+  )
+}
+
 export const watch = (
   conn: Connection,
   prefix: string,
   rangeOf: (prefix: string) => Effect.Effect<Range, KvError>
 ): Stream.Stream<KvSnapshot, KvError> =>
   Stream.unwrapScoped(
-    Effect.gen(function* () {
-      const range = conn.prefixRange(prefix)
-      const initial = yield* rangeOf(prefix)
-      // The revision the last range read the prefix at: every change up to it is in `emitted`.
-      let revision = initial.revision
-      let emitted: KvSnapshot = { pairs: initial.pairs, index: Number(initial.revision) }
-      let relist = false
-
-      /** One etcd watch from `revision + 1`, until its stream breaks or etcd cancels it. */
-      const session = Stream.asyncScoped<bigint | typeof CONNECTED, WatchEnded>(
-        (emit) => {
-          let active = true
-          const end = (reason: WatchEnded["reason"], cause: unknown) => {
-            if (!active) return
-            active = false
-            void emit.fail(new WatchEnded({ reason, cause }))
-          }
-          return Effect.acquireRelease(
-            Effect.sync(() => {
-              const w = conn.client
-                .watch()
-                .inRange({ start: range.key, end: range.range_end })
-                .startRevision(String(revision + 1n))
-                .watcher()
-              w.on("connected", (res: IWatchResponse) => {
-                // An etcd whose revision went back would only answer from our old revision on: range again.
-                if (BigInt(res.header.revision) < revision) {
-                  end("Canceled", new Error(`etcd is at revision ${res.header.revision}, behind ours`))
-                } else if (active) void emit.single(CONNECTED)
-              })
-              w.on("data", (res: IWatchResponse) => {
-                if (active && res.events.length > 0) void emit.single(BigInt(res.header.revision))
-              })
-              w.on("disconnected", (cause: unknown) => end("Disconnected", cause))
-              w.on("error", (cause: unknown) => end("Canceled", cause))
-              return w
-            }),
-            (w) =>
-              Effect.suspend(() => {
-                active = false
-                return Effect.promise(() => w.cancel()).pipe(
-                  Effect.timeout(Duration.seconds(1)),
-                  Effect.ignore
-                )
-              })
-          )
-        },
-        { bufferSize: 64, strategy: "sliding" }
-      )
-
-      /** Reads the prefix when a change past our range (or a cancel) calls for it; the snapshot if it differs. */
-      const read = (changedAt: bigint): Effect.Effect<Option.Option<KvSnapshot>, KvError> =>
-        Effect.suspend(() => {
-          if (!relist && changedAt <= revision) return Effect.succeed(Option.none())
-          return Effect.map(rangeOf(prefix), (listed) => {
-            relist = false
-            revision = listed.revision
-            if (samePairs(listed.pairs, emitted.pairs)) return Option.none()
-            // The revision, kept growing even if etcd's went back (a rebuilt cluster).
-            emitted = { pairs: listed.pairs, index: Math.max(Number(listed.revision), emitted.index + 1) }
-            return Option.some(emitted)
-          })
-        })
-
-      const resumed = Stream.suspend(() =>
-        relist ? Stream.concat(Stream.make(revision + 1n), session) : session
-      ).pipe(
-        Stream.mapEffect((item) => (typeof item === "bigint" ? read(item) : Effect.succeed(Option.none()))),
-        Stream.tapError((error) =>
-          Effect.suspend(() => {
-            if (error._tag !== "WatchEnded")
-              return Effect.logDebug(`etcd watch of ${prefix}: ${error.message}`)
-            if (error.reason === "Canceled") relist = true
-            return Effect.logDebug(
-              `etcd watch of ${prefix} ${error.reason === "Canceled" ? "canceled" : "lost its stream"} ` +
-                `(${TlsFiles.describe(error.cause)}); ${relist ? "ranging again" : `resuming at revision ${revision + 1n}`}`
-            )
-          })
-        ),
-        Stream.retry(reconnect),
-        Stream.filterMap((o) => o),
-        // The schedule never ends, so this only names the type.
-        Stream.mapError((error) =>
-          error._tag === "KvError"
-            ? error
-            : new KvError({
-                store: STORE,
-                reason: "Unavailable",
-                detail: `watch of ${prefix} ended`,
-                cause: error
-              })
-        )
-      )
-      return Stream.concat(Stream.make(emitted), resumed)
+    Effect.map(rangeOf(prefix), (initial) => {
+      const cursor: Cursor = {
+        revision: initial.revision,
+        emitted: { pairs: initial.pairs, index: Number(initial.revision) },
+        relist: false
+      }
+      return Stream.concat(Stream.make(cursor.emitted), resumed(conn, prefix, rangeOf, cursor))
     })
   )
