@@ -47,10 +47,11 @@ interface ClusterRow {
   lastRegistration?: number
 }
 
-export const make = (ctx: Context) => {
-  const { store, config } = ctx
+type Store = Context["store"]
 
-  const clusters = Effect.gen(function* () {
+/** Every cluster with live entries, the most recently registered first, and the total of entries. */
+const listClusters = (store: Store) =>
+  Effect.gen(function* () {
     const [snapshot, expiries] = yield* Effect.all(
       [store.list(""), store.expiries === undefined ? Effect.succeed(undefined) : store.expiries("")],
       { concurrency: 2 }
@@ -75,16 +76,27 @@ export const make = (ctx: Context) => {
     return { rows, entries }
   })
 
-  const health = Effect.gen(function* () {
+/** Whether the store answers a list, and how long it took. */
+const storeHealth = (store: Store) =>
+  Effect.gen(function* () {
     const started = performance.now()
     const outcome = yield* Effect.either(store.list("\u0000health"))
     const ms = Math.round((performance.now() - started) * 100) / 100
     return Either.isRight(outcome) ? { ok: true, ms } : { ok: false, ms, error: outcome.left.reason }
   })
 
-  const status = Effect.gen(function* () {
+type Listed = Effect.Effect.Success<ReturnType<typeof listClusters>>
+
+/** GET /v1/admin/status: totals, bounds, store health and the /metrics figures. */
+const statusReport = (ctx: Context) => {
+  const { config } = ctx
+  return Effect.gen(function* () {
     const [stats, listed, store] = yield* Effect.all(
-      [ctx.stats === undefined ? Effect.succeed(undefined) : Effect.option(ctx.stats), clusters, health],
+      [
+        ctx.stats === undefined ? Effect.succeed(undefined) : Effect.option(ctx.stats),
+        listClusters(ctx.store),
+        storeHealth(ctx.store)
+      ],
       { concurrency: "unbounded" }
     )
     const storeStats = stats === undefined || stats._tag === "None" ? undefined : stats.value
@@ -110,55 +122,62 @@ export const make = (ctx: Context) => {
       metrics: { ...summary, expirations: storeStats?.expirations ?? summary.expirations }
     }
   })
+}
 
+/** GET /v1/admin/clusters: at most MAX_LISTED rows, and whether more were left off. */
+const clustersPage = (listed: Effect.Effect<Listed, KvError>) =>
+  Effect.map(Effect.zip(listed, Clock.currentTimeMillis), ([{ rows }, now]) =>
+    json({
+      now,
+      total: rows.length,
+      truncated: rows.length > MAX_LISTED,
+      clusters: rows.slice(0, MAX_LISTED)
+    })
+  )
+
+/** DELETE /v1/admin/clusters/{token}: removes the cluster's entries and counts them as deregistered. */
+const deleteCluster = (ctx: Context, token: string) =>
+  Effect.map(ctx.store.deletePrefix(`${token}/`), (deleted) => {
+    ctx.metrics.deregistered(deleted)
+    return json({ cluster: redactToken(token), deleted })
+  })
+
+const refuse = (status: number, message: string): Omit<Answer, "headers"> => ({
+  ...Api.error(status, message),
+  route: "admin"
+})
+
+export const make = (ctx: Context) => {
+  const clusters = listClusters(ctx.store)
+  const status = statusReport(ctx)
   const problem = (error: KvError) => ctx.storeProblem("admin", error)
 
   /** `path` is below `/v1/admin/`; the caller has checked the token. */
   const handle = (method: string, path: string): Effect.Effect<Omit<Answer, "headers">> => {
     const isGet = method === "GET" || method === "HEAD"
     if (path === "status") {
-      if (!isGet) return Effect.succeed({ ...Api.error(405, "use GET /v1/admin/status"), route: "admin" })
+      if (!isGet) return Effect.succeed(refuse(405, "use GET /v1/admin/status"))
       return Effect.catchAll(
         Effect.map(status, (s) => json(s)),
         problem
       )
     }
     if (path === "clusters") {
-      if (!isGet) return Effect.succeed({ ...Api.error(405, "use GET /v1/admin/clusters"), route: "admin" })
-      return Effect.catchAll(
-        Effect.map(Effect.zip(clusters, Clock.currentTimeMillis), ([{ rows }, now]) =>
-          json({
-            now,
-            total: rows.length,
-            truncated: rows.length > MAX_LISTED,
-            clusters: rows.slice(0, MAX_LISTED)
-          })
-        ),
-        problem
-      )
+      if (!isGet) return Effect.succeed(refuse(405, "use GET /v1/admin/clusters"))
+      return Effect.catchAll(clustersPage(clusters), problem)
     }
     if (path.startsWith("clusters/")) {
       const token = path.slice("clusters/".length).toLowerCase()
-      if (!TOKEN.test(token)) {
-        return Effect.succeed({
-          ...Api.error(400, `invalid cluster token ${Api.show(token)}: expected 32 hexadecimal characters`),
-          route: "admin"
-        })
-      }
-      if (method !== "DELETE")
-        return Effect.succeed({ ...Api.error(405, "use DELETE /v1/admin/clusters/{token}"), route: "admin" })
-      return Effect.catchAll(
-        Effect.map(store.deletePrefix(`${token}/`), (deleted) => {
-          ctx.metrics.deregistered(deleted)
-          return json({ cluster: redactToken(token), deleted })
-        }),
-        problem
-      )
+      if (!TOKEN.test(token))
+        return Effect.succeed(
+          refuse(400, `invalid cluster token ${Api.show(token)}: expected 32 hexadecimal characters`)
+        )
+      if (method !== "DELETE") return Effect.succeed(refuse(405, "use DELETE /v1/admin/clusters/{token}"))
+      return Effect.catchAll(deleteCluster(ctx, token), problem)
     }
-    return Effect.succeed({
-      ...Api.error(404, `no such admin route ${Api.show(path)}; try /v1/admin/status or /v1/admin/clusters`),
-      route: "admin"
-    })
+    return Effect.succeed(
+      refuse(404, `no such admin route ${Api.show(path)}; try /v1/admin/status or /v1/admin/clusters`)
+    )
   }
 
   return { handle }
