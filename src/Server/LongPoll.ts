@@ -78,218 +78,244 @@ interface Group {
 
 const prefixOf = (token: string) => `${token}/`
 
+/** The shared state of one `make`: the groups, the counts and the deadline heap. */
+interface State {
+  readonly options: Options
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+  readonly clock: Clock.Clock
+  readonly groups: Map<string, Group>
+  readonly perClient: Map<string, number>
+  readonly deadlines: DeadlineHeap
+  /** Notified when a deadline comes before the one the sweeper sleeps towards. */
+  readonly earlier: ChangeSignal.ChangeSignal
+  planned: number
+  waiting: number
+  draining: boolean
+}
+
+const listing = (s: State, token: string, cluster: string) =>
+  Effect.map(s.options.store.list(prefixOf(token)), (snapshot) => s.options.answerOf(snapshot, cluster))
+
+const count = (s: State, client: string, delta: number) => {
+  s.waiting += delta
+  const n = (s.perClient.get(client) ?? 0) + delta
+  if (n === 0) s.perClient.delete(client)
+  else s.perClient.set(client, n)
+}
+
+const close = (s: State, group: Group) => {
+  if (group.closed) return
+  group.closed = true
+  if (s.groups.get(group.token) === group) s.groups.delete(group.token)
+  group.fiber?.unsafeInterruptAsFork(FiberId.none)
+}
+
+/** Takes a waiter out (answered, timed out or gone); closes its group when it was the last. */
+const release = (s: State, waiter: Waiter) => {
+  if (waiter.done) return false
+  waiter.done = true
+  count(s, waiter.wait.client, -1)
+  waiter.group.waiters.delete(waiter)
+  if (waiter.group.waiters.size === 0) close(s, waiter.group)
+  // Clients that hang up leave records in the heap until their deadline: drop them in bulk.
+  if (s.deadlines.size() > 2 * s.waiting + 1024) s.deadlines.compact()
+  return true
+}
+
+/** Keeps the group's view at the newest snapshot it saw (watch or list); false when `snapshot` is older. */
+const advance = (group: Group | undefined, snapshot: KvSnapshot) => {
+  if (group === undefined || (group.last !== undefined && group.last.index >= snapshot.index)) return false
+  group.last = snapshot
+  return true
+}
+
+/** One pass over the group: the same answer object for each waiter behind the snapshot. */
+const publish = (s: State, group: Group, snapshot: KvSnapshot) => {
+  const first = group.last === undefined
+  // A snapshot older than a list already answered (the watch trails it) tells nobody anything.
+  if (!advance(group, snapshot)) return
+  let answer: Answer | undefined
+  for (const waiter of group.waiters) {
+    // The first view also answers a client ahead of it (its index is from another store's epoch).
+    if (first ? waiter.wait.index === snapshot.index : waiter.wait.index >= snapshot.index) continue
+    answer ??= s.options.answerOf(snapshot, group.cluster)
+    if (release(s, waiter)) waiter.deliver(answer)
+  }
+}
+
+const fail = (s: State, group: Group, answer: Answer) => {
+  for (const waiter of [...group.waiters]) if (release(s, waiter)) waiter.deliver(answer)
+  close(s, group)
+}
+
+const subscribe = (s: State, group: Group): Effect.Effect<void> =>
+  s.options.store.watch(prefixOf(group.watched)).pipe(
+    Stream.runForEach((snapshot) => Effect.sync(() => publish(s, group, snapshot))),
+    Effect.catchAll((error) => Effect.map(s.options.storeProblem(error), (answer) => fail(s, group, answer)))
+  )
+
+/** The cluster's group, made (and its watch forked) by the first waiter. */
+const groupOf = (s: State, wait: Wait): Group => {
+  const existing = s.groups.get(wait.token)
+  if (existing !== undefined) return existing
+  const group: Group = {
+    token: wait.token,
+    watched: wait.watched,
+    cluster: wait.cluster,
+    last: undefined,
+    waiters: new Set(),
+    fiber: undefined,
+    closed: false
+  }
+  s.groups.set(wait.token, group)
+  group.fiber = s.runFork(subscribe(s, group))
+  return group
+}
+
+/** Answers at once from a current view, or registers the waiter; returns its canceller. */
+const register = (s: State, wait: Wait, deliver: (answer: Answer) => void): (() => void) => {
+  // A group always has waiters (it closes with its last one), so an early answer leaks none.
+  const last = s.groups.get(wait.token)?.last
+  if (last !== undefined && last.index > wait.index) {
+    deliver(s.options.answerOf(last, wait.cluster))
+    return () => {}
+  }
+  const group = groupOf(s, wait)
+  const waiter: Waiter = {
+    wait,
+    deadline: s.clock.unsafeCurrentTimeMillis() + wait.waitMillis,
+    group,
+    deliver,
+    done: false
+  }
+  group.waiters.add(waiter)
+  count(s, wait.client, 1)
+  s.deadlines.push(waiter)
+  if (waiter.deadline < s.planned) s.earlier.unsafeNotify()
+  return () => {
+    release(s, waiter)
+  }
+}
+
+const tryWait = (s: State, wait: Wait, deliver: (answer: Answer) => void) => {
+  const last = s.groups.get(wait.token)?.last
+  // Only a client that is level with the view waits here; any other is asked through the store.
+  if (s.draining || last === undefined || last.index !== wait.index) return undefined
+  return register(s, wait, deliver)
+}
+
+const enqueue = (s: State, wait: Wait) =>
+  Effect.async<Answer>((resume) => {
+    const cancel = register(s, wait, (answer) => resume(Effect.succeed(answer)))
+    return Effect.sync(cancel)
+  })
+
+const waitFor = (s: State, wait: Wait): Effect.Effect<Answer, KvError> =>
+  Effect.suspend(() => {
+    if (s.draining) return listing(s, wait.watched, wait.cluster)
+    const group = s.groups.get(wait.token)
+    const last = group?.last
+    // The group's view may trail a commit a plain GET already saw, the client's index may come
+    // from another store, or the view may be stale (this process was paused, or cut off from the
+    // store): answer a client that is not level with the view from the store itself.
+    if (last !== undefined && last.index !== wait.index) {
+      const started = s.clock.unsafeCurrentTimeMillis()
+      return Effect.flatMap(s.options.store.list(prefixOf(wait.watched)), (snapshot) => {
+        advance(group, snapshot)
+        // The wait counts from the request, so a slow store does not stretch it past wait + one read.
+        const left = wait.waitMillis - (s.clock.unsafeCurrentTimeMillis() - started)
+        return snapshot.index !== wait.index || left <= 0
+          ? Effect.succeed(s.options.answerOf(snapshot, wait.cluster))
+          : enqueue(s, { ...wait, waitMillis: left })
+      })
+    }
+    return enqueue(s, wait)
+  })
+
+/** Answers a batch of waiters with their cluster's current list: one `list()` per cluster. */
+const answerWithList = (s: State, waiters: ReadonlyArray<Waiter>) => {
+  const byGroup = new Map<Group, Array<Waiter>>()
+  for (const waiter of waiters) {
+    const list = byGroup.get(waiter.group)
+    if (list === undefined) byGroup.set(waiter.group, [waiter])
+    else list.push(waiter)
+  }
+  return Effect.forEach(
+    byGroup,
+    ([group, members]) =>
+      s.options.store.list(prefixOf(group.watched)).pipe(
+        Effect.map((snapshot) => {
+          // Its clients come back with this index: level with the view, so they wait.
+          advance(group, snapshot)
+          return s.options.answerOf(snapshot, group.cluster)
+        }),
+        Effect.catchAll(s.options.storeProblem),
+        Effect.map((answer) => {
+          for (const waiter of members) if (release(s, waiter)) waiter.deliver(answer)
+        })
+      ),
+    { discard: true }
+  )
+}
+
+/** One round of the deadline fiber: answers the due waiters, then sleeps to the next deadline or an earlier one. */
+const sweep = (s: State) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const due: Array<Waiter> = []
+    for (let top = s.deadlines.peek(); top !== undefined && (top.done || top.deadline <= now);) {
+      s.deadlines.pop()
+      if (!top.done) due.push(top)
+      top = s.deadlines.peek()
+    }
+    if (due.length > 0) yield* answerWithList(s, due)
+    const next = s.deadlines.peek()
+    s.planned = next === undefined ? Number.POSITIVE_INFINITY : next.deadline
+    const seen = s.earlier.version()
+    yield* next === undefined
+      ? s.earlier.awaitChange(seen)
+      : Effect.raceFirst(
+          Effect.sleep(Duration.millis(Math.max(0, next.deadline - now))),
+          s.earlier.awaitChange(seen)
+        )
+  })
+
+const drain = (s: State) =>
+  Effect.suspend(() => {
+    s.draining = true
+    const all: Array<Waiter> = []
+    for (const group of s.groups.values()) for (const waiter of group.waiters) all.push(waiter)
+    return answerWithList(s, all)
+  })
+
 export const make = (options: Options): Effect.Effect<LongPolls, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const { answerOf, store, storeProblem } = options
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-    const clock = yield* Effect.clock
-    const groups = new Map<string, Group>()
-    const perClient = new Map<string, number>()
-    const deadlines = new DeadlineHeap()
-    const earlier = ChangeSignal.make()
-    let planned = Number.POSITIVE_INFINITY
-    let waiting = 0
-    let draining = false
-
-    const listing = (token: string, cluster: string) =>
-      Effect.map(store.list(prefixOf(token)), (snapshot) => answerOf(snapshot, cluster))
-
-    const count = (client: string, delta: number) => {
-      waiting += delta
-      const n = (perClient.get(client) ?? 0) + delta
-      if (n === 0) perClient.delete(client)
-      else perClient.set(client, n)
+    const s: State = {
+      options,
+      runFork: Runtime.runFork(yield* Effect.runtime<never>()),
+      clock: yield* Effect.clock,
+      groups: new Map(),
+      perClient: new Map(),
+      deadlines: new DeadlineHeap(),
+      earlier: ChangeSignal.make(),
+      planned: Number.POSITIVE_INFINITY,
+      waiting: 0,
+      draining: false
     }
-
-    const close = (group: Group) => {
-      if (group.closed) return
-      group.closed = true
-      if (groups.get(group.token) === group) groups.delete(group.token)
-      group.fiber?.unsafeInterruptAsFork(FiberId.none)
-    }
-
-    /** Takes a waiter out (answered, timed out or gone); closes its group when it was the last. */
-    const release = (waiter: Waiter) => {
-      if (waiter.done) return false
-      waiter.done = true
-      count(waiter.wait.client, -1)
-      waiter.group.waiters.delete(waiter)
-      if (waiter.group.waiters.size === 0) close(waiter.group)
-      // Clients that hang up leave records in the heap until their deadline: drop them in bulk.
-      if (deadlines.size() > 2 * waiting + 1024) deadlines.compact()
-      return true
-    }
-
-    /** Keeps the group's view at the newest snapshot it saw (watch or list); false when `snapshot` is older. */
-    const advance = (group: Group | undefined, snapshot: KvSnapshot) => {
-      if (group === undefined || (group.last !== undefined && group.last.index >= snapshot.index))
-        return false
-      group.last = snapshot
-      return true
-    }
-
-    /** One pass over the group: the same answer object for each waiter behind the snapshot. */
-    const publish = (group: Group, snapshot: KvSnapshot) => {
-      const first = group.last === undefined
-      // A snapshot older than a list already answered (the watch trails it) tells nobody anything.
-      if (!advance(group, snapshot)) return
-      let answer: Answer | undefined
-      for (const waiter of group.waiters) {
-        // The first view also answers a client ahead of it (its index is from another store's epoch).
-        if (first ? waiter.wait.index === snapshot.index : waiter.wait.index >= snapshot.index) continue
-        answer ??= answerOf(snapshot, group.cluster)
-        if (release(waiter)) waiter.deliver(answer)
-      }
-    }
-
-    const fail = (group: Group, answer: Answer) => {
-      for (const waiter of [...group.waiters]) if (release(waiter)) waiter.deliver(answer)
-      close(group)
-    }
-
-    const subscribe = (group: Group): Effect.Effect<void> =>
-      store.watch(prefixOf(group.watched)).pipe(
-        Stream.runForEach((snapshot) => Effect.sync(() => publish(group, snapshot))),
-        Effect.catchAll((error) => Effect.map(storeProblem(error), (answer) => fail(group, answer)))
-      )
-
-    const groupOf = (wait: Wait): Group => {
-      const existing = groups.get(wait.token)
-      if (existing !== undefined) return existing
-      const group: Group = {
-        token: wait.token,
-        watched: wait.watched,
-        cluster: wait.cluster,
-        last: undefined,
-        waiters: new Set(),
-        fiber: undefined,
-        closed: false
-      }
-      groups.set(wait.token, group)
-      group.fiber = runFork(subscribe(group))
-      return group
-    }
-
-    /** Answers at once from a current view, or registers the waiter; returns its canceller. */
-    const register = (wait: Wait, deliver: (answer: Answer) => void): (() => void) => {
-      // A group always has waiters (it closes with its last one), so an early answer leaks none.
-      const last = groups.get(wait.token)?.last
-      if (last !== undefined && last.index > wait.index) {
-        deliver(answerOf(last, wait.cluster))
-        return () => {}
-      }
-      const group = groupOf(wait)
-      const waiter: Waiter = {
-        wait,
-        deadline: clock.unsafeCurrentTimeMillis() + wait.waitMillis,
-        group,
-        deliver,
-        done: false
-      }
-      group.waiters.add(waiter)
-      count(wait.client, 1)
-      deadlines.push(waiter)
-      if (waiter.deadline < planned) earlier.unsafeNotify()
-      return () => {
-        release(waiter)
-      }
-    }
-
-    const tryWait = (wait: Wait, deliver: (answer: Answer) => void) => {
-      const last = groups.get(wait.token)?.last
-      // Only a client that is level with the view waits here; any other is asked through the store.
-      if (draining || last === undefined || last.index !== wait.index) return undefined
-      return register(wait, deliver)
-    }
-
-    const enqueue = (wait: Wait) =>
-      Effect.async<Answer>((resume) => {
-        const cancel = register(wait, (answer) => resume(Effect.succeed(answer)))
-        return Effect.sync(cancel)
-      })
-
-    const wait = (wait: Wait): Effect.Effect<Answer, KvError> =>
-      Effect.suspend(() => {
-        if (draining) return listing(wait.watched, wait.cluster)
-        const group = groups.get(wait.token)
-        const last = group?.last
-        // The group's view may trail a commit a plain GET already saw, the client's index may come
-        // from another store, or the view may be stale (this process was paused, or cut off from the
-        // store): answer a client that is not level with the view from the store itself.
-        if (last !== undefined && last.index !== wait.index) {
-          const started = clock.unsafeCurrentTimeMillis()
-          return Effect.flatMap(store.list(prefixOf(wait.watched)), (snapshot) => {
-            advance(group, snapshot)
-            // The wait counts from the request, so a slow store does not stretch it past wait + one read.
-            const left = wait.waitMillis - (clock.unsafeCurrentTimeMillis() - started)
-            return snapshot.index !== wait.index || left <= 0
-              ? Effect.succeed(answerOf(snapshot, wait.cluster))
-              : enqueue({ ...wait, waitMillis: left })
-          })
-        }
-        return enqueue(wait)
-      })
-
-    /** Answers a batch of waiters with their cluster's current list: one `list()` per cluster. */
-    const answerWithList = (waiters: ReadonlyArray<Waiter>) => {
-      const byGroup = new Map<Group, Array<Waiter>>()
-      for (const waiter of waiters) {
-        const list = byGroup.get(waiter.group)
-        if (list === undefined) byGroup.set(waiter.group, [waiter])
-        else list.push(waiter)
-      }
-      return Effect.forEach(
-        byGroup,
-        ([group, members]) =>
-          store.list(prefixOf(group.watched)).pipe(
-            Effect.map((snapshot) => {
-              // Its clients come back with this index: level with the view, so they wait.
-              advance(group, snapshot)
-              return answerOf(snapshot, group.cluster)
-            }),
-            Effect.catchAll(storeProblem),
-            Effect.map((answer) => {
-              for (const waiter of members) if (release(waiter)) waiter.deliver(answer)
-            })
-          ),
-        { discard: true }
-      )
-    }
-
-    const sweep = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const due: Array<Waiter> = []
-      for (let top = deadlines.peek(); top !== undefined && (top.done || top.deadline <= now);) {
-        deadlines.pop()
-        if (!top.done) due.push(top)
-        top = deadlines.peek()
-      }
-      if (due.length > 0) yield* answerWithList(due)
-      const next = deadlines.peek()
-      planned = next === undefined ? Number.POSITIVE_INFINITY : next.deadline
-      const seen = earlier.version()
-      yield* next === undefined
-        ? earlier.awaitChange(seen)
-        : Effect.raceFirst(
-            Effect.sleep(Duration.millis(Math.max(0, next.deadline - now))),
-            earlier.awaitChange(seen)
-          )
-    })
-    yield* Effect.forkScoped(Effect.forever(sweep))
+    const sweeping = sweep(s)
+    yield* Effect.forkScoped(Effect.forever(sweeping))
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        for (const group of [...groups.values()]) close(group)
+        for (const group of [...s.groups.values()]) close(s, group)
       })
     )
-
-    const drain = Effect.suspend(() => {
-      draining = true
-      const all: Array<Waiter> = []
-      for (const group of groups.values()) for (const waiter of group.waiters) all.push(waiter)
-      return answerWithList(all)
-    })
-
-    return { wait, tryWait, drain, size: () => waiting, sizeOf: (client) => perClient.get(client) ?? 0 }
+    return {
+      wait: (wait) => waitFor(s, wait),
+      tryWait: (wait, deliver) => tryWait(s, wait, deliver),
+      drain: drain(s),
+      size: () => s.waiting,
+      sizeOf: (client) => s.perClient.get(client) ?? 0
+    }
   })
 
 /** A binary min-heap of waiters by deadline; released waiters are skipped when they surface. */
