@@ -37,68 +37,112 @@ export interface Lookup {
   readonly expiresAt: (key: string) => number | undefined
 }
 
-export const make = (lookup: Lookup) => {
-  const dirs = new Map<string, Directory>()
-  let revision = 0
-  let floor = 0
+/** The directories and the counters they share. */
+interface Tree {
+  readonly dirs: Map<string, Directory>
+  revision: number
+  /** The highest index any dropped directory had. */
+  floor: number
   /** Directories other than the root that hold a key. */
-  let nonEmpty = 0
+  nonEmpty: number
+}
 
-  const fresh = (): Directory => ({
-    keys: new Set(),
-    index: floor,
-    snapshot: undefined,
-    validUntil: Number.NEGATIVE_INFINITY,
-    watchers: 0,
-    signal: undefined
-  })
-
-  const dropIfIdle = (path: string, dir: Directory) => {
-    if (dir.keys.size === 0 && dir.watchers === 0) {
-      dirs.delete(path)
-      if (dir.index > floor) floor = dir.index
-    }
+/** The directories enclosing `key`, innermost first, the root `""` last. */
+const enclosing = function* (key: string): Generator<string> {
+  for (let path = directoryOf(key); ; path = directoryOf(path.slice(0, -1))) {
+    yield path
+    if (path === "") return
   }
+}
 
+/** The earliest deadline of `keys`, or +Infinity when none has a TTL. */
+const earliestExpiry = (keys: Iterable<string>, lookup: Lookup): number => {
+  let validUntil = Number.POSITIVE_INFINITY
+  for (const key of keys) {
+    const at = lookup.expiresAt(key)
+    if (at !== undefined && at < validUntil) validUntil = at
+  }
+  return validUntil
+}
+
+/** The directory at `path`, created (at the floor index) if missing. */
+const held = (tree: Tree, path: string): Directory => {
+  let dir = tree.dirs.get(path)
+  if (dir === undefined) {
+    dir = {
+      keys: new Set(),
+      index: tree.floor,
+      snapshot: undefined,
+      validUntil: Number.NEGATIVE_INFINITY,
+      watchers: 0,
+      signal: undefined
+    }
+    tree.dirs.set(path, dir)
+  }
+  return dir
+}
+
+const dropIfIdle = (tree: Tree, path: string, dir: Directory) => {
+  if (dir.keys.size === 0 && dir.watchers === 0) {
+    tree.dirs.delete(path)
+    if (dir.index > tree.floor) tree.floor = dir.index
+  }
+}
+
+/** Changes and holds: what moves indexes, deadlines and watcher counts. */
+const changes = (tree: Tree) => {
   /** Records a change to `key` (added, removed, or a new value) in every enclosing directory. */
   const touch = (key: string, membership: "Added" | "Removed" | "Changed"): void => {
-    revision++
-    for (let path = directoryOf(key); ; path = directoryOf(path.slice(0, -1))) {
-      let dir = dirs.get(path)
-      if (dir === undefined) {
-        dir = fresh()
-        dirs.set(path, dir)
-      }
+    tree.revision++
+    for (const path of enclosing(key)) {
+      const dir = held(tree, path)
       if (membership === "Added") {
         dir.keys.add(key)
-        if (dir.keys.size === 1 && path !== "") nonEmpty++
+        if (dir.keys.size === 1 && path !== "") tree.nonEmpty++
       } else if (membership === "Removed") {
         dir.keys.delete(key)
-        if (dir.keys.size === 0 && path !== "") nonEmpty--
+        if (dir.keys.size === 0 && path !== "") tree.nonEmpty--
       }
-      dir.index = revision
+      dir.index = tree.revision
       dir.snapshot = undefined
       dir.signal?.unsafeNotify()
-      if (membership === "Removed") dropIfIdle(path, dir)
-      if (path === "") break
+      if (membership === "Removed") dropIfIdle(tree, path, dir)
     }
   }
 
   /** A deadline of `key` moved earlier: cached deadlines that promised later go, and sleeping watchers re-plan. */
   const earlier = (key: string, at: number): void => {
-    for (let path = directoryOf(key); ; path = directoryOf(path.slice(0, -1))) {
-      const dir = dirs.get(path)
+    for (const path of enclosing(key)) {
+      const dir = tree.dirs.get(path)
       if (dir !== undefined && dir.validUntil > at) {
         dir.validUntil = at
         dir.signal?.unsafeNotify()
       }
-      if (path === "") break
     }
   }
 
+  /** Holds a directory for a watcher; returns it and its release. */
+  const watch = (path: string): { readonly dir: Directory; readonly release: () => void } => {
+    const dir = held(tree, path)
+    dir.watchers++
+    dir.signal ??= ChangeSignal.make()
+    return {
+      dir,
+      release: () => {
+        dir.watchers--
+        if (tree.dirs.get(path) === dir) dropIfIdle(tree, path, dir)
+      }
+    }
+  }
+
+  return { touch, earlier, watch }
+}
+
+/** Reads: keys, counts, sorted snapshots (cached per change) and deadlines. */
+const reads = (tree: Tree, lookup: Lookup) => {
   /** Every key under `prefix` (a copy, safe to delete from while iterating). */
   const keysUnder = (prefix: string): Array<string> => {
-    const dir = dirs.get(baseOf(prefix))
+    const dir = tree.dirs.get(baseOf(prefix))
     if (dir === undefined) return []
     const all = [...dir.keys]
     return isDirectory(prefix) ? all : all.filter((k) => k.startsWith(prefix))
@@ -106,14 +150,15 @@ export const make = (lookup: Lookup) => {
 
   const count = (prefix: string): number => {
     if (!isDirectory(prefix)) return keysUnder(prefix).length
-    return dirs.get(prefix)?.keys.size ?? 0
+    return tree.dirs.get(prefix)?.keys.size ?? 0
   }
 
   /** The sorted snapshot of a directory, built once per change. */
   const directorySnapshot = (path: string): KvSnapshot => {
-    const dir = dirs.get(path)
-    if (dir === undefined) return { pairs: [], index: floor }
+    const dir = tree.dirs.get(path)
+    if (dir === undefined) return { pairs: [], index: tree.floor }
     if (dir.snapshot === undefined) {
+      // One pass for the pairs and their earliest deadline.
       const pairs: Array<KvPair> = []
       let validUntil = Number.POSITIVE_INFINITY
       for (const key of dir.keys) {
@@ -140,48 +185,22 @@ export const make = (lookup: Lookup) => {
    * anyone, so a passed estimate is recomputed (one pass over the directory).
    */
   const nextDeadline = (path: string, now: number): number => {
-    const dir = dirs.get(path)
+    const dir = tree.dirs.get(path)
     if (dir === undefined) return Number.POSITIVE_INFINITY
-    if (dir.validUntil <= now) {
-      let validUntil = Number.POSITIVE_INFINITY
-      for (const key of dir.keys) {
-        const at = lookup.expiresAt(key)
-        if (at !== undefined && at < validUntil) validUntil = at
-      }
-      dir.validUntil = validUntil
-    }
+    if (dir.validUntil <= now) dir.validUntil = earliestExpiry(dir.keys, lookup)
     return dir.validUntil
   }
 
-  /** Holds a directory for a watcher; returns it and its release. */
-  const watch = (path: string): { readonly dir: Directory; readonly release: () => void } => {
-    let dir = dirs.get(path)
-    if (dir === undefined) {
-      dir = fresh()
-      dirs.set(path, dir)
-    }
-    dir.watchers++
-    dir.signal ??= ChangeSignal.make()
-    const held = dir
-    return {
-      dir: held,
-      release: () => {
-        held.watchers--
-        if (dirs.get(path) === held) dropIfIdle(path, held)
-      }
-    }
-  }
+  return { keysUnder, count, snapshot, nextDeadline }
+}
 
+export const make = (lookup: Lookup) => {
+  const tree: Tree = { dirs: new Map(), revision: 0, floor: 0, nonEmpty: 0 }
   return {
-    touch,
-    earlier,
-    keysUnder,
-    count,
-    snapshot,
-    nextDeadline,
-    watch,
+    ...changes(tree),
+    ...reads(tree, lookup),
     /** Directories held (non-empty or watched), the root included. */
-    size: () => dirs.size,
-    nonEmpty: () => nonEmpty
+    size: () => tree.dirs.size,
+    nonEmpty: () => tree.nonEmpty
   }
 }
