@@ -420,8 +420,12 @@ describe.skipIf(!haveZk)("zk:// discovery (real ZooKeeper)", () => {
         const prefix = fresh()
         const url = `zk://${server.endpoint}/${prefix}`
         const live = ["10.0.0.1:2375", "10.0.0.2:2375"]
+        // The sessions that must survive the restart get a timeout well above a restart on a loaded machine
+        // (ZooKeeper's JVM start plus the client's reconnect): with 3s, a slow start expired them for real, and
+        // ZooKeeper rightly deleted their nodes. The cut-off joiner keeps a short one: its expiry is the point.
+        const survives = "15 seconds"
         const joiners = yield* Effect.forEach(live, (a) =>
-          joiner(url, a, { heartbeat: "1 second", ttl: "3 seconds" })
+          joiner(url, a, { heartbeat: "1 second", ttl: survives })
         )
         // One joiner behind a proxy, to cut it off long enough for its session to expire.
         const proxy = yield* Effect.acquireRelease(
@@ -435,7 +439,7 @@ describe.skipIf(!haveZk)("zk:// discovery (real ZooKeeper)", () => {
             ttl: "2 seconds"
           })
         )
-        const watcher = yield* Discovery.make(url, { ttl: "3 seconds" })
+        const watcher = yield* Discovery.make(url, { ttl: survives })
         const w = yield* watching(watcher)
         yield* w.until([...live, cutOff], "all three")
         const allIn = w.seen.length - 1
