@@ -48,108 +48,100 @@ export interface MemoryKvStore extends KvStoreShape {
   readonly stats: Effect.Effect<MemoryStats>
 }
 
-/** The store itself, without a Layer, so several layers can share one (see `memory://name`). */
-export const unsafeMake = (): MemoryKvStore => {
-  const slots = new Map<string, Slot>()
-  const heap = new DeadlineHeap<Slot>()
-  const dirs = Directories.make({
-    value: (key) => slots.get(key)!.value,
-    expiresAt: (key) => slots.get(key)!.expiresAt
-  })
-  let expirations = 0
+/** The store's state: the keys, their deadlines, their directories and the expiry count. */
+interface State {
+  readonly slots: Map<string, Slot>
+  readonly heap: DeadlineHeap<Slot>
+  readonly dirs: ReturnType<typeof Directories.make>
+  expirations: number
+}
 
-  const expire = (now: number) => {
-    for (let top = heap.peek(); top !== undefined && top.at <= now; top = heap.peek()) {
-      if (top.expiresAt !== undefined && top.expiresAt > now) {
-        // Refreshed since it was queued: queue it at its real deadline.
-        heap.set(top, top.expiresAt)
-        continue
-      }
-      heap.remove(top)
-      slots.delete(top.key)
-      expirations++
-      dirs.touch(top.key, "Removed")
+/** Removes every key whose deadline has passed; a refreshed one is queued again at its real deadline. */
+const expire = (state: State, now: number) => {
+  const { heap, slots, dirs } = state
+  for (let top = heap.peek(); top !== undefined && top.at <= now; top = heap.peek()) {
+    if (top.expiresAt !== undefined && top.expiresAt > now) {
+      // Refreshed since it was queued: queue it at its real deadline.
+      heap.set(top, top.expiresAt)
+      continue
     }
+    heap.remove(top)
+    slots.delete(top.key)
+    state.expirations++
+    dirs.touch(top.key, "Removed")
   }
+}
 
-  const withNow = <A>(f: (now: number) => A) =>
+/** `f` at the caller's clock, after expiring what is due. */
+const withNow =
+  (state: State) =>
+  <A>(f: (now: number) => A) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.sync(() => {
-        expire(now)
+        expire(state, now)
         return f(now)
       })
     )
 
-  const put = (key: string, value: string, options?: PutOptions) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.suspend(() => {
-        expire(now)
-        const ttl = options?.ttl === undefined ? undefined : Duration.toMillis(Duration.decode(options.ttl))
-        const expiresAt = ttl === undefined ? undefined : now + ttl
-        const slot = slots.get(key)
-        if (slot === undefined) {
-          const limit = options?.limit
-          if (limit !== undefined && dirs.count(limit.prefix) >= limit.max) {
-            return Effect.fail(
-              new KvError({
-                store: "memory",
-                reason: "LimitExceeded",
-                detail: `${limit.prefix} already holds ${limit.max} keys`
-              })
-            )
-          }
-          const created: Slot = { key, value, expiresAt, at: 0, heapIndex: -1 }
-          slots.set(key, created)
-          if (expiresAt !== undefined) heap.set(created, expiresAt)
-          dirs.touch(key, "Added")
-          return Effect.succeed("created" as const)
-        }
-        const previous = slot.expiresAt
-        slot.expiresAt = expiresAt
-        if (expiresAt === undefined) heap.remove(slot)
-        else if (slot.heapIndex < 0 || expiresAt < slot.at) heap.set(slot, expiresAt)
-        if (slot.value !== value) {
-          slot.value = value
-          dirs.touch(key, "Changed")
-        } else if (expiresAt !== undefined && (previous === undefined || expiresAt < previous)) {
-          // Same contents, so no change for watchers; but one sleeping past the new deadline must re-plan.
-          dirs.earlier(key, expiresAt)
-        }
-        return Effect.succeed("updated" as const)
+/** A new key, unless the limit's prefix is full. */
+const create = (
+  state: State,
+  key: string,
+  value: string,
+  expiresAt: number | undefined,
+  options?: PutOptions
+) => {
+  const limit = options?.limit
+  if (limit !== undefined && state.dirs.count(limit.prefix) >= limit.max) {
+    return Effect.fail(
+      new KvError({
+        store: "memory",
+        reason: "LimitExceeded",
+        detail: `${limit.prefix} already holds ${limit.max} keys`
       })
     )
-
-  const removeKey = (key: string): boolean => {
-    const slot = slots.get(key)
-    if (slot === undefined) return false
-    heap.remove(slot)
-    slots.delete(key)
-    dirs.touch(key, "Removed")
-    return true
   }
+  const created: Slot = { key, value, expiresAt, at: 0, heapIndex: -1 }
+  state.slots.set(key, created)
+  if (expiresAt !== undefined) state.heap.set(created, expiresAt)
+  state.dirs.touch(key, "Added")
+  return Effect.succeed("created" as const)
+}
 
-  const remove = (key: string) => withNow(() => removeKey(key))
+/** A new value or deadline for an existing key; a heap entry moves only when its deadline comes earlier. */
+const update = (state: State, slot: Slot, value: string, expiresAt: number | undefined) => {
+  const previous = slot.expiresAt
+  slot.expiresAt = expiresAt
+  if (expiresAt === undefined) state.heap.remove(slot)
+  else if (slot.heapIndex < 0 || expiresAt < slot.at) state.heap.set(slot, expiresAt)
+  if (slot.value !== value) {
+    slot.value = value
+    state.dirs.touch(slot.key, "Changed")
+  } else if (expiresAt !== undefined && (previous === undefined || expiresAt < previous)) {
+    // Same contents, so no change for watchers; but one sleeping past the new deadline must re-plan.
+    state.dirs.earlier(slot.key, expiresAt)
+  }
+  return Effect.succeed("updated" as const)
+}
 
-  const deletePrefix = (prefix: string) =>
-    withNow(() => {
-      let n = 0
-      for (const key of dirs.keysUnder(prefix)) if (removeKey(key)) n++
-      return n
+const put = (state: State) => (key: string, value: string, options?: PutOptions) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.suspend(() => {
+      expire(state, now)
+      const ttl = options?.ttl === undefined ? undefined : Duration.toMillis(Duration.decode(options.ttl))
+      const expiresAt = ttl === undefined ? undefined : now + ttl
+      const slot = state.slots.get(key)
+      return slot === undefined
+        ? create(state, key, value, expiresAt, options)
+        : update(state, slot, value, expiresAt)
     })
+  )
 
-  const list = (prefix: string) => withNow(() => dirs.snapshot(prefix))
-
-  const expiries = (prefix: string) =>
-    withNow((): ReadonlyMap<string, number> => {
-      const out = new Map<string, number>()
-      for (const key of dirs.keysUnder(prefix)) {
-        const expiresAt = slots.get(key)?.expiresAt
-        if (expiresAt !== undefined) out.set(key, expiresAt)
-      }
-      return out
-    })
-
-  const watch = (prefix: string): Stream.Stream<KvSnapshot, KvError> => {
+/** Snapshots of `prefix`: one per change, waiting on the directory's signal or its next deadline. */
+const watch =
+  (state: State) =>
+  (prefix: string): Stream.Stream<KvSnapshot, KvError> => {
+    const { dirs } = state
     const path = Directories.baseOf(prefix)
     return Stream.unwrapScoped(
       Effect.map(
@@ -165,7 +157,7 @@ export const unsafeMake = (): MemoryKvStore => {
             (now) => {
               // Read the signal's version before the state, so a change in between is not missed.
               const seen = signal.version()
-              expire(now)
+              expire(state, now)
               const current = dirs.snapshot(prefix)
               if (current.index !== lastIndex) {
                 lastIndex = current.index
@@ -187,21 +179,59 @@ export const unsafeMake = (): MemoryKvStore => {
     )
   }
 
+/** Deletes and reads, each at the caller's clock. */
+const deletesAndReads = (state: State) => {
+  const { slots, heap, dirs } = state
+  const now = withNow(state)
+  const removeKey = (key: string): boolean => {
+    const slot = slots.get(key)
+    if (slot === undefined) return false
+    heap.remove(slot)
+    slots.delete(key)
+    dirs.touch(key, "Removed")
+    return true
+  }
   return {
-    put,
-    delete: remove,
-    deletePrefix,
-    list,
-    watch,
-    expiries,
-    stats: withNow((): MemoryStats => ({
+    delete: (key: string) => now(() => removeKey(key)),
+    deletePrefix: (prefix: string) =>
+      now(() => {
+        let n = 0
+        for (const key of dirs.keysUnder(prefix)) if (removeKey(key)) n++
+        return n
+      }),
+    list: (prefix: string) => now(() => dirs.snapshot(prefix)),
+    expiries: (prefix: string) =>
+      now((): ReadonlyMap<string, number> => {
+        const out = new Map<string, number>()
+        for (const key of dirs.keysUnder(prefix)) {
+          const expiresAt = slots.get(key)?.expiresAt
+          if (expiresAt !== undefined) out.set(key, expiresAt)
+        }
+        return out
+      }),
+    stats: now((): MemoryStats => ({
       entries: slots.size,
       clusters: dirs.nonEmpty(),
-      expirations,
+      expirations: state.expirations,
       deadlines: heap.size,
       directories: dirs.size()
     }))
   }
+}
+
+/** The store itself, without a Layer, so several layers can share one (see `memory://name`). */
+export const unsafeMake = (): MemoryKvStore => {
+  const slots = new Map<string, Slot>()
+  const state: State = {
+    slots,
+    heap: new DeadlineHeap<Slot>(),
+    dirs: Directories.make({
+      value: (key) => slots.get(key)!.value,
+      expiresAt: (key) => slots.get(key)!.expiresAt
+    }),
+    expirations: 0
+  }
+  return { put: put(state), watch: watch(state), ...deletesAndReads(state) }
 }
 
 export const make: Effect.Effect<MemoryKvStore> = Effect.sync(unsafeMake)
