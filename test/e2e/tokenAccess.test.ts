@@ -42,7 +42,7 @@ const serve = (port: number, extra: ReadonlyArray<string> = []): Swarm =>
   })
 
 describe("read-only tokens end to end", () => {
-  it("create --read-token prints it; list and watch work with it; join with it fails at once (exit 1)", async () => {
+  it("create --read-token prints it; list and watch work with it; join with it is refused and retried, never registered", async () => {
     const port = await freePort()
     const server = serve(port)
     await waitHealthy(`http://127.0.0.1:${port}`)
@@ -82,14 +82,16 @@ describe("read-only tokens end to end", () => {
     const watcher = spawnSwarm(["watch", "--heartbeat", "1s", "--format", "json", readUrl])
     await watcher.waitFor("stdout", (text) => text.includes('"added":["10.0.3.1:2375"]'))
 
-    const started = performance.now()
-    const refused = await runSwarm(["join", "--advertise", "10.0.3.2:2375", "--heartbeat", "1s", readUrl])
-    const took = performance.now() - started
-    assert.strictEqual(refused.code, 1, refused.stderr)
-    assert.include(refused.stderr, "read-only token")
-    assert.notInclude(refused.stderr, readToken)
-    assert.notInclude(refused.stderr, "retrying")
-    assert.isBelow(took, 5_000, "join must not retry")
+    // join with it is refused (403) and, like any failed registration, logged and retried at the next
+    // heartbeat (docs/cli.md): the process keeps running, the token is never logged, nothing is registered.
+    const refused = spawnSwarm(["join", "--advertise", "10.0.3.2:2375", "--heartbeat", "1s", readUrl])
+    const refusals = () => refused.stderr.filter((line) => line.text.includes("read-only token")).length
+    // Two refusals: the first registration and the retry one heartbeat later, from a process still running.
+    await refused.waitFor("stderr", () => refusals() >= 2)
+    assert.isTrue(refused.running(), "join keeps running after a refusal")
+    assert.notInclude(refused.stderr.map((line) => line.text).join("\n"), readToken)
+    assert.strictEqual((await runSwarm(["list", readUrl])).stdout, "10.0.3.1:2375\n")
+    await stop(refused)
 
     // A bad --read-token value is a usage error (exit 2).
     const bad = await runSwarm(["create", "--url", service, "--read-token", "not/a token"])
