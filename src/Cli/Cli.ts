@@ -88,7 +88,9 @@ const INPUT_ERRORS: ReadonlySet<string> = new Set([
   "UsageError",
   "NotSupported",
   "InvalidUrl",
-  "InvalidDuration"
+  "InvalidDuration",
+  // A `--discovery-opt` value or an option the layer checks (token.timeout, heartbeat against ttl).
+  "InvalidOption"
 ])
 
 export const exitCodeOf = (error: unknown): number =>

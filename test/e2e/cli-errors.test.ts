@@ -74,6 +74,18 @@ describe("exit 2: what the command line or the environment alone shows wrong", (
     )
   })
 
+  it("a bad --discovery-opt value (token.timeout) names the option and the value", async () => {
+    // Judged from the command line alone: nothing is contacted (port 1 would refuse).
+    const first = await usage([
+      "list",
+      "--discovery-opt",
+      "token.timeout=abc",
+      "token://http://127.0.0.1:1/v1/0123456789abcdef0123456789abcdef"
+    ])
+    assert.include(first, "token.timeout")
+    assert.include(first, "abc")
+  })
+
   it("list --format yaml names --format", async () => {
     assert.strictEqual(
       await usage(["list", "--format", "yaml", "nodes://a:1"]),
