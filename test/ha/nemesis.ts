@@ -30,37 +30,33 @@ const follower = async (topology: Topology): Promise<Member> => {
 const instance = (topology: Topology, i: number): Instance =>
   topology.instances[i % topology.instances.length]!
 
+/** Cuts the picked etcd member off everyone. Back with a higher term (etcd 3.4 without --pre-vote), it makes the
+ * leader step down, whichever member it was. */
+const isolateMember =
+  (pick: (topology: Topology) => Promise<Member>): Step["inject"] =>
+  async (t) => {
+    const member = await pick(t)
+    t.lab.cut(member.node)
+    return {
+      targets: [member.name],
+      unreachable: [],
+      leaderLoss: true,
+      heal: async () => t.lab.heal(member.node)
+    }
+  }
+
 export const STEPS: ReadonlyArray<Step> = [
   {
     name: "isolate an etcd follower",
     holdMs: 6_000,
     settleMs: 4_000,
-    inject: async (t) => {
-      const member = await follower(t)
-      t.lab.cut(member.node)
-      return {
-        targets: [member.name],
-        unreachable: [],
-        // Back with a higher term (etcd 3.4 without --pre-vote), it makes the leader step down.
-        leaderLoss: true,
-        heal: async () => t.lab.heal(member.node)
-      }
-    }
+    inject: isolateMember(follower)
   },
   {
     name: "isolate the etcd leader",
     holdMs: 7_000,
     settleMs: 5_000,
-    inject: async (t) => {
-      const member = await t.leader()
-      t.lab.cut(member.node)
-      return {
-        targets: [member.name],
-        unreachable: [],
-        leaderLoss: true,
-        heal: async () => t.lab.heal(member.node)
-      }
-    }
+    inject: isolateMember((t) => t.leader())
   },
   {
     name: "cut a serve instance off from etcd",
