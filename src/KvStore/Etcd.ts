@@ -9,7 +9,8 @@
  *   2s by default), expired once, in etcd. A put without a TTL detaches the
  *   key from its lease. See `internal/etcd/leases.ts`.
  * - **Totals** (`stats`, `count`) are counted by etcd, never listed: see
- *   `internal/etcd/stats.ts`.
+ *   `internal/etcd/stats.ts`; a cluster's count for the checks of a new
+ *   key is kept between counts (`internal/etcd/counts.ts`).
  * - **Index.** `list` and every watch snapshot carry an etcd revision: the
  *   header revision of the range, or of the watch response that carried the
  *   change. It only grows; unrelated writes elsewhere in etcd bump it too.
@@ -21,6 +22,7 @@
 import { Clock, Config, type ConfigError, Duration, Effect, Layer, type Scope } from "effect"
 import { KvError, KvStore, type KvSnapshot, type KvStoreShape, type TlsFiles } from "../KvStore.js"
 import * as Connection from "../internal/etcd/connection.js"
+import * as Counts from "../internal/etcd/counts.js"
 import * as KeepAlive from "../internal/etcd/keepAlive.js"
 import * as Leases from "../internal/etcd/leases.js"
 import * as Requests from "../internal/etcd/requests.js"
@@ -48,20 +50,25 @@ export interface EtcdKvStore extends KvStoreShape {
    * the last scan's figure: `internal/etcd/stats.ts`); expirations happen in etcd and are not counted here.
    */
   readonly stats: Effect.Effect<EtcdStats, KvError>
-  /** Keys under a prefix, counted by etcd (serializable: may miss the last moments' writes). */
+  /**
+   * Keys under a prefix: etcd's count (serializable), kept for a few seconds and moved by this store's own
+   * writes (`internal/etcd/counts.ts`), so it may miss other instances' writes and expiries that recent.
+   */
   readonly count: (prefix: string) => Effect.Effect<number, KvError>
 }
 
 export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Scope.Scope> =>
   Effect.gen(function* () {
     const timeout = Duration.decode(config.timeout ?? DEFAULT_TIMEOUT)
+    const timeoutMs = Duration.toMillis(timeout)
     const conn = yield* Connection.make({
       endpoints: config.endpoints,
       ...(config.tls ? { tls: config.tls } : {}),
       ...(config.prefix !== undefined ? { prefix: config.prefix } : {}),
       timeout
     })
-    const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn))
+    const counts = Counts.make(Requests.make(conn).count)
+    const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn), counts)
 
     const rangeOf = (prefix: string) =>
       conn
@@ -102,29 +109,17 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       })
 
     const stats = yield* Stats.make(conn)
-    const { count } = Requests.make(conn)
 
     return {
       // A put may take several etcd calls (keep-alive, read, grant, put): the whole of it gets the bound.
-      put: (key, value, options) =>
-        writes.put(key, value, options).pipe(
-          Effect.timeoutFail({
-            duration: timeout,
-            onTimeout: () =>
-              new KvError({
-                store: Connection.STORE,
-                reason: "Timeout",
-                detail: `put ${key}: no answer from ${conn.where} within ${Duration.format(timeout)}`
-              })
-          })
-        ),
+      put: (key, value, options) => Connection.within(timeoutMs)(writes.put(key, value, options)),
       delete: writes.remove,
       deletePrefix: writes.removePrefix,
       list,
       watch: (prefix) => Watch.watch(conn, prefix, rangeOf),
       expiries,
       stats,
-      count
+      count: (prefix) => counts.count(prefix)
     }
   })
 

@@ -132,8 +132,14 @@ const taker = (pools: Map<number, Pool>, calls: LeaseCalls, background: Backgrou
     })
 }
 
+/** A taken lease that waited this long (ms) is kept alive once beside its put. */
+const RENEW_AFTER = 500
+
+/** Whether `renew` has anything to do for this lease. */
+export const needsRenew = (taken: Taken): boolean => taken.waited >= RENEW_AFTER
+
 const renewer = (keepAlive: KeepAlive) => (taken: Taken) =>
-  taken.waited < 500
+  !needsRenew(taken)
     ? Effect.void
     : Effect.flatMap(keepAlive.refresh(taken.id), ({ ttl }) =>
         ttl > 0

@@ -22,6 +22,7 @@ import { EtcdLeaseInvalidError, type IKeyValue } from "etcd3"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
 import * as Background from "./background.js"
 import { type Connection, STORE } from "./connection.js"
+import type { Counts } from "./counts.js"
 import type { KeepAlive } from "./keepAlive.js"
 import * as LeasePool from "./leasePool.js"
 import * as Requests from "./requests.js"
@@ -174,6 +175,15 @@ const liveness = ({ table, granted }: Leases, keepAlive: KeepAlive) => {
 }
 
 type Liveness = ReturnType<typeof liveness>
+
+/**
+ * `write` on a taken lease, which is renewed beside it (one round trip) when it waited. Concurrency only
+ * then: a concurrent `Effect.all` costs more CPU than an etcd request's own client-side work.
+ */
+const withRenew = <A>(pool: LeasePool.LeasePool, taken: LeasePool.Taken, write: Effect.Effect<A, KvError>) =>
+  LeasePool.needsRenew(taken)
+    ? Effect.map(Effect.all([write, pool.renew(taken)], { concurrency: 2 }), ([a]) => a)
+    : write
 type Requests = ReturnType<typeof Requests.make>
 
 /** Writes `key` on `lease`; a lease from the pool that waited is reset to its full TTL beside the put. */
@@ -182,9 +192,7 @@ const writeOn =
   (key: string, value: string, lease: Held) =>
     Effect.gen(function* () {
       const taken = yield* Deferred.await(lease.id)
-      const [written] = yield* Effect.all([write(key, value, taken.id), pool.renew(taken)], {
-        concurrency: 2
-      })
+      const written = yield* withRenew(pool, taken, write(key, value, taken.id))
       lease.verified = { revision: written.revision, value }
       return written.result
     })
@@ -194,15 +202,14 @@ const writeOn =
  * one transaction creates it, or reads it when it exists (then a live lease of the TTL on it is adopted).
  */
 const putFresh =
-  (leases: Leases, { adopt }: Liveness, requests: Requests) =>
+  (leases: Leases, { adopt }: Liveness, requests: Requests, counts: Counts) =>
   (key: string, mapKey: string, value: string, seconds: number, limit: PutOptions["limit"]) =>
     Effect.gen(function* () {
       const { table, pool, grant } = leases
-      const { count, read, createOrRead } = requests
-      const [keys, lease] = yield* Effect.all(
-        [limit === undefined ? Effect.succeed(0) : count(limit.prefix), grant(mapKey, seconds)],
-        { concurrency: 2 }
-      )
+      const { read, createOrRead } = requests
+      // One after the other: both are usually answered at once (a kept count, a spare lease).
+      const keys = limit === undefined ? 0 : yield* counts.count(limit.prefix, limit.max)
+      const lease = yield* grant(mapKey, seconds)
       const giveBack = (): Effect.Effect<void> =>
         lease.users > 1
           ? Effect.void
@@ -213,10 +220,7 @@ const putFresh =
       const taken = yield* Deferred.await(lease.id)
       const attempt = full
         ? Effect.map(read(key), (r) => ({ created: false, ...r }))
-        : Effect.map(
-            Effect.all([createOrRead(key, value, taken.id), pool.renew(taken)], { concurrency: 2 }),
-            ([r]) => r
-          )
+        : withRenew(pool, taken, createOrRead(key, value, taken.id))
       const current = yield* attempt
       if (current.created) {
         lease.verified = { revision: current.revision, value }
@@ -246,8 +250,8 @@ const putFresh =
     })
 
 /** A put with a TTL: a keep-alive of our live lease when the key is unchanged, else a read, adopt or write. */
-const putWithTtl = (conn: Connection, leases: Leases, live: Liveness, requests: Requests) => {
-  const fresh = putFresh(leases, live, requests)
+const putWithTtl = (conn: Connection, leases: Leases, live: Liveness, requests: Requests, counts: Counts) => {
+  const fresh = putFresh(leases, live, requests, counts)
   const writeOnLease = writeOn(leases, requests)
   return (key: string, value: string, ttl: Duration.DurationInput, limit: PutOptions["limit"]) =>
     Effect.gen(function* () {
@@ -291,15 +295,19 @@ const putWithTtl = (conn: Connection, leases: Leases, live: Liveness, requests: 
     })
 }
 
-export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writes, never, Scope.Scope> =>
+export const make = (
+  conn: Connection,
+  keepAlive: KeepAlive,
+  counts: Counts
+): Effect.Effect<Writes, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { call, client } = conn
     const leases = yield* makeLeases(conn, keepAlive)
     const requests = Requests.make(conn)
     const { read, checkLimit, write } = requests
-    const withTtl = putWithTtl(conn, leases, liveness(leases, keepAlive), requests)
+    const withTtl = putWithTtl(conn, leases, liveness(leases, keepAlive), requests, counts)
 
-    const put = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
+    const putAny = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
       options?.ttl !== undefined
         ? withTtl(key, value, options.ttl, options.limit)
         : Effect.gen(function* () {
@@ -310,8 +318,20 @@ export const make = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Writ
             return written.result
           })
 
+    const put = (key: string, value: string, options?: PutOptions) =>
+      Effect.tap(putAny(key, value, options), (result) => {
+        if (result === "created") counts.created(key)
+      })
+
     const forget = (keys: ReadonlyArray<IKeyValue>) =>
-      Effect.forEach(keys, (kv) => leases.release(kv.key.toString()), { discard: true })
+      Effect.forEach(
+        keys,
+        (kv) => {
+          counts.removed(conn.userKey(kv.key))
+          return leases.release(kv.key.toString())
+        },
+        { discard: true }
+      )
 
     const remove = (key: string) =>
       call(`delete ${key}`, () => client.kv.deleteRange({ key: conn.fullKey(key), prev_kv: true })).pipe(

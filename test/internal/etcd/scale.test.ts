@@ -7,8 +7,10 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as Etcd from "../../../src/KvStore/Etcd.js"
 import * as Connection from "../../../src/internal/etcd/connection.js"
+import * as Counts from "../../../src/internal/etcd/counts.js"
 import * as KeepAlive from "../../../src/internal/etcd/keepAlive.js"
 import * as Leases from "../../../src/internal/etcd/leases.js"
+import * as Requests from "../../../src/internal/etcd/requests.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../../support/etcd.js"
 
 const available = etcdAvailable()
@@ -64,7 +66,11 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
           prefix: ns,
           timeout: Duration.seconds(5)
         })
-        const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn))
+        const writes = yield* Leases.make(
+          conn,
+          yield* KeepAlive.make(conn),
+          Counts.make(Requests.make(conn).count)
+        )
         const put = (i: number) => writes.put(`c/10.0.${i >> 8}.${i & 255}:1`, "v", { ttl: "60 seconds" })
         yield* Effect.forEach(
           Array.from({ length: 64 }, (_, i) => i),
@@ -109,7 +115,11 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
             prefix: ns,
             timeout: Duration.seconds(5)
           })
-          const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn))
+          const writes = yield* Leases.make(
+            conn,
+            yield* KeepAlive.make(conn),
+            Counts.make(Requests.make(conn).count)
+          )
           yield* Effect.forEach(
             Array.from({ length: 32 }, (_, i) => i),
             (i) => writes.put(`c/${i}`, "v", { ttl: "60 seconds" }),
