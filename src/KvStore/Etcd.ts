@@ -8,9 +8,9 @@
  *   last put (whole seconds, rounded up; etcd raises it to its minimum, about
  *   2s by default), expired once, in etcd. A put without a TTL detaches the
  *   key from its lease. See `internal/etcd/leases.ts`.
- * - **Totals** (`stats`, `count`) are counted by etcd, never listed: see
- *   `internal/etcd/stats.ts`; a cluster's count for the checks of a new
- *   key is kept between counts (`internal/etcd/counts.ts`).
+ * - **Totals** (`stats`) are kept in memory by one watch of the prefix
+ *   (`internal/etcd/stats.ts`); a cluster's count for the checks of a new
+ *   key is etcd's, kept between counts (`internal/etcd/counts.ts`).
  * - **Index.** `list` and every watch snapshot carry an etcd revision: the
  *   header revision of the range, or of the watch response that carried the
  *   change. It only grows; unrelated writes elsewhere in etcd bump it too.
@@ -46,8 +46,8 @@ export type EtcdStats = Stats.EtcdStats
 
 export interface EtcdKvStore extends KvStoreShape {
   /**
-   * Keys counted by etcd, and clusters from a scan of one small request per cluster (with many clusters,
-   * the last scan's figure: `internal/etcd/stats.ts`); expirations happen in etcd and are not counted here.
+   * Keys and clusters under the prefix, counted once and then kept by a watch (`internal/etcd/stats.ts`):
+   * they follow etcd within the watch's delay, expiries included.
    */
   readonly stats: Effect.Effect<EtcdStats, KvError>
   /**

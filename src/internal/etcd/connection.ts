@@ -11,6 +11,7 @@ import { Duration, Effect, FiberRef, type Scope } from "effect"
 import { Etcd3, type IOptions, isRecoverableError } from "etcd3"
 import { KvError } from "../../KvStore.js"
 import * as TlsFiles from "../tlsFiles.js"
+import * as FaultHandling from "./faultHandling.js"
 
 export const STORE = "etcd"
 
@@ -27,7 +28,9 @@ const deadline = FiberRef.unsafeMake<number | undefined>(undefined)
 export const within =
   (ms: number) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => Effect.locally(effect, deadline, Date.now() + ms))
+    Effect.flatMap(FiberRef.get(deadline), (outer) =>
+      Effect.locally(effect, deadline, Math.min(outer ?? Infinity, Date.now() + ms))
+    )
 
 export interface ConnectionConfig {
   readonly endpoints: ReadonlyArray<string>
@@ -39,6 +42,8 @@ export interface ConnectionConfig {
 export interface Connection {
   readonly client: Etcd3
   readonly hosts: ReadonlyArray<string>
+  /** What one attempt on one member gets of the timeout (the rest is for trying another). */
+  readonly attemptMs: number
   /** `etcd at h1,h2`, for messages. */
   readonly where: string
   readonly fullKey: (key: string) => Buffer
@@ -48,33 +53,7 @@ export interface Connection {
   readonly call: <A>(what: string, f: () => Promise<A>) => Effect.Effect<A, KvError>
 }
 
-type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>
 type Backoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"]>
-
-/**
- * A cockatiel-shaped policy that runs the call up to `attempts` times while it
- * fails with a recoverable (transport) error. The connection pool picks the
- * next endpoint on each attempt. Only `execute` is used by etcd3.
- */
-/** The signal etcd3 is handed (it never reads it): one for all calls, since making one per call shows in profiles. */
-const unused = new AbortController().signal
-
-const retryPolicy = (attempts: number): Policy =>
-  ({
-    execute: async <T>(
-      fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T,
-      signal?: AbortSignal
-    ) => {
-      const context = { signal: signal ?? unused }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await fn(context)
-        } catch (error) {
-          if (attempt >= attempts || !(error instanceof Error) || !isRecoverableError(error)) throw error
-        }
-      }
-    }
-  }) as unknown as Policy
 
 /** Watch streams are re-opened by the store, not by etcd3's own backoff; keep its timer short. */
 const shortBackoff: Backoff = { duration: 250, next: () => shortBackoff } as unknown as Backoff
@@ -114,11 +93,14 @@ const credentialsOf = (tls: TlsFiles.TlsFiles) =>
   )
 
 const reasonOf = (cause: unknown) => {
-  const name = cause instanceof Error ? cause.constructor.name : ""
+  if (!(cause instanceof Error)) return "BadResponse" as const
+  const name = cause.constructor.name
   if (name === "GRPCDeadlineExceededError") return "Timeout" as const
-  return cause instanceof Error && (isRecoverableError(cause) || name === "GRPCUnavailableError")
-    ? ("Unavailable" as const)
-    : ("BadResponse" as const)
+  const unavailable =
+    isRecoverableError(cause) ||
+    cause instanceof FaultHandling.EndpointSkipped ||
+    name === "GRPCUnavailableError"
+  return unavailable ? ("Unavailable" as const) : ("BadResponse" as const)
 }
 
 /** `Connection.call`: each request bounded by the timeout (or the operation's deadline), its failure mapped. */
@@ -172,8 +154,9 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
   Effect.gen(function* () {
     if (config.endpoints.length === 0) return yield* invalid("no etcd endpoint given")
     const { timeout } = config
-    const timeoutMs = Duration.toMillis(timeout)
     const hosts = config.endpoints.map((e) => endpointUrl(e, config.tls !== undefined))
+    const attemptMs = FaultHandling.attemptMillis(Duration.toMillis(timeout), hosts.length)
+    const endpoints = FaultHandling.endpoints(hosts)
     const where = `etcd at ${config.endpoints.join(",")}`
     const namespace = normalizePrefix(config.prefix)
     const credentials = config.tls ? yield* credentialsOf(config.tls) : undefined
@@ -192,10 +175,11 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
               "grpc.keepalive_time_ms": 15_000,
               "grpc.keepalive_timeout_ms": 5_000
             },
-            defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+            // An attempt gets part of the timeout, so a silent member leaves time to retry on another.
+            defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptMs }),
             faultHandling: {
-              host: () => retryPolicy(1),
-              global: retryPolicy(Math.max(2, hosts.length + 1)),
+              host: endpoints.of,
+              global: FaultHandling.retrying(Math.max(2, hosts.length + 1)),
               watchBackoff: shortBackoff
             }
           }),
@@ -209,6 +193,7 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
     return {
       client,
       hosts,
+      attemptMs,
       where,
       fullKey: (key) => Buffer.from(namespace + key),
       userKey: (key) => key.toString().slice(namespace.length),

@@ -16,7 +16,7 @@ import {
   type ILeaseKeepAliveResponse
 } from "etcd3"
 import type { KvError } from "../../KvStore.js"
-import type { Connection } from "./connection.js"
+import { type Connection, within } from "./connection.js"
 
 type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>
 
@@ -80,20 +80,45 @@ export const make = (connection: Connection): Effect.Effect<KeepAlive, never, Sc
       })
     )
 
+    /**
+     * A stream that let a keep-alive time out is dropped: on a member cut off without a reset it would stay
+     * silent until gRPC's keep-alive notices (20 s). Its waiters fail at once (their puts read and write
+     * instead) and the next keep-alive opens a stream, through the pool's choice of a member.
+     */
+    const drop = (stream: Promise<KeepAliveStream>) =>
+      Effect.sync(() => {
+        if (current !== stream) return
+        current = undefined
+        failAll(new Error("a keep-alive went unanswered: the stream was dropped"))
+        void stream.then(
+          (s) => s.cancel(),
+          () => undefined
+        )
+      })
+
     const refresh = (id: string) =>
-      connection.call(
-        `keep lease ${id} alive`,
-        () =>
-          new Promise<Renewed>((resolve, reject) => {
-            current ??= open()
-            current.then((stream) => {
-              const queue = waiting.get(id) ?? []
-              queue.push({ resolve, reject })
-              waiting.set(id, queue)
-              stream.write({ ID: id })
-            }, reject)
-          })
-      )
+      Effect.suspend(() => {
+        const stream = (current ??= open())
+        // An attempt's share of the bound: a put whose keep-alive met a silent member still has time to
+        // read and write through another.
+        return connection
+          .call(
+            `keep lease ${id} alive`,
+            () =>
+              new Promise<Renewed>((resolve, reject) => {
+                stream.then((s) => {
+                  const queue = waiting.get(id) ?? []
+                  queue.push({ resolve, reject })
+                  waiting.set(id, queue)
+                  s.write({ ID: id })
+                }, reject)
+              })
+          )
+          .pipe(
+            within(connection.attemptMs),
+            Effect.tapError((error) => (error.reason === "Timeout" ? drop(stream) : Effect.void))
+          )
+      })
 
     return { refresh }
   })

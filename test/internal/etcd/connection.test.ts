@@ -36,6 +36,21 @@ describe("etcd connection bounds", () => {
     })
   )
 
+  it.scopedLive("a bound inside another never extends it; a shorter one inside it holds", () =>
+    Effect.gen(function* () {
+      const endpoint = yield* silentEndpoint
+      const conn = yield* Connection.make({ endpoints: [endpoint], timeout: Duration.seconds(3) })
+      const get = conn.call("get a", () => conn.client.kv.range({ key: conn.fullKey("a") }))
+      const timed = (effect: typeof get) =>
+        Effect.map(Effect.timed(Effect.flip(effect)), ([d]) => Duration.toMillis(d))
+      const outerWins = yield* timed(Connection.within(300)(Connection.within(2_000)(get)))
+      assert.isBelow(outerWins, 1_000)
+      const innerWins = yield* timed(Connection.within(2_000)(Connection.within(300)(get)))
+      assert.isBelow(innerWins, 1_000)
+      assert.isAtLeast(innerWins, 290)
+    })
+  )
+
   it.scopedLive("a call outside any operation gets the store's timeout", () =>
     Effect.gen(function* () {
       const endpoint = yield* silentEndpoint

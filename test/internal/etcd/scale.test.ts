@@ -4,13 +4,14 @@
  * load, one lease per key however the puts interleave.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import * as Etcd from "../../../src/KvStore/Etcd.js"
 import * as Connection from "../../../src/internal/etcd/connection.js"
 import * as Counts from "../../../src/internal/etcd/counts.js"
 import * as KeepAlive from "../../../src/internal/etcd/keepAlive.js"
 import * as Leases from "../../../src/internal/etcd/leases.js"
 import * as Requests from "../../../src/internal/etcd/requests.js"
+import * as Stats from "../../../src/internal/etcd/stats.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../../support/etcd.js"
 
 const available = etcdAvailable()
@@ -53,6 +54,42 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
       // A second store (another instance) counts the same.
       const other = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
       assert.deepStrictEqual(yield* other.stats, stats)
+    })
+  )
+
+  it.scopedLive("totals are counted once, in pages, then kept by the watch: creates, deletes, expiries", () =>
+    Effect.gen(function* () {
+      const ns = fresh()
+      const kv = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
+      for (let i = 0; i < 7; i++) yield* kv.put(`c${i % 3}/10.0.0.${i}:1`, "x")
+      const conn = yield* Connection.make({
+        endpoints: [server.endpoint],
+        prefix: ns,
+        timeout: Duration.seconds(5)
+      })
+      // Pages of 2 keys: the count must walk four pages at one revision.
+      const stats = yield* Stats.make(conn, 2)
+      assert.deepStrictEqual(yield* stats, { entries: 7, clusters: 3 })
+      const until = (want: Stats.EtcdStats, what: string) =>
+        stats.pipe(
+          Effect.filterOrFail(
+            (got) => got.entries === want.entries && got.clusters === want.clusters,
+            (got) => new Error(`${what}: ${JSON.stringify(got)}`)
+          ),
+          Effect.retry(Schedule.spaced("20 millis")),
+          Effect.timeout("5 seconds"),
+          Effect.orDie
+        )
+      yield* kv.put("d/10.0.0.1:1", "x", { ttl: "2 seconds" })
+      yield* kv.put("c0/10.0.0.0:1", "changed") // an update of a counted key adds nothing
+      yield* until({ entries: 8, clusters: 4 }, "a new cluster")
+      yield* kv.deletePrefix("c1/")
+      yield* until({ entries: 6, clusters: 3 }, "a cluster deleted")
+      yield* until({ entries: 5, clusters: 2 }, "the TTL key expired in etcd")
+      // Another instance's writes arrive by the same watch.
+      const other = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
+      yield* other.put("e/10.0.0.1:1", "x")
+      yield* until({ entries: 6, clusters: 3 }, "another instance's write")
     })
   )
 
