@@ -1,5 +1,6 @@
 // Load processes of the HA scale bench (forked by ha-scale.bench.mjs, one IPC message back when done):
-//   fill ORIGINS ENTRIES CLUSTERS INFLIGHT TTL LIMIT_S   new entries, round-robin over the instances
+//   fill ORIGINS ENTRIES CLUSTERS INFLIGHT TTL LIMIT_S HEARTBEAT_S   new entries, round-robin over the instances;
+//                                                    each registered entry refreshed every HEARTBEAT_S meanwhile
 //   hold ORIGINS ENTRIES CLUSTERS TTL HEARTBEAT_S SECONDS   every entry refreshed once per heartbeat, evenly spread
 //   raw ENDPOINTS INFLIGHT SECONDS                           etcd3 puts of new keys (the baseline)
 // Every request's latency is kept; failures keep their time (ms since the epoch) and status.
@@ -57,8 +58,29 @@ const [mode, ...args] = process.argv.slice(2)
 const CLUSTERS = mode === "raw" ? 1 : Number(args[2])
 
 if (mode === "fill") {
-  const [origins, entries, , inflight, ttl, limit] = [args[0].split(","), ...args.slice(1).map(Number)]
+  const [origins, entries, , inflight, ttl, limit, heartbeat] = [
+    args[0].split(","),
+    ...args.slice(1).map(Number)
+  ]
   const rec = recorder()
+  // Registered entries heart-beat meanwhile (a fill longer than the TTL would otherwise expire its first
+  // entries); those refreshes are counted apart from the fill's figures.
+  const beats = recorder()
+  // Entries in the order of their last registration or refresh (times only grow, so it stays sorted).
+  const queue = []
+  let head = 0
+  let filling = true
+  const beating = (async () => {
+    while (filling) {
+      const due = Date.now() - heartbeat * 1000
+      for (; head < queue.length && queue[head].at <= due; head++) {
+        const k = queue[head].i
+        queue.push({ i: k, at: Date.now() })
+        void beats.timed(origins[k % origins.length], k, ttl)
+      }
+      await sleep(200)
+    }
+  })()
   const started = performance.now()
   const deadline = Date.now() + limit * 1000
   let next = 0
@@ -67,10 +89,18 @@ if (mode === "fill") {
       while (next < entries && Date.now() < deadline) {
         const i = next++
         await rec.timed(origins[i % origins.length], i, ttl)
+        queue.push({ i, at: Date.now() })
       }
     })
   )
-  process.send({ ...rec.summary((performance.now() - started) / 1000), registered: next })
+  filling = false
+  await beating
+  const fillBeats = beats.summary(1)
+  process.send({
+    ...rec.summary((performance.now() - started) / 1000),
+    registered: next,
+    beats: { requests: fillBeats.requests, statuses: fillBeats.statuses }
+  })
 } else if (mode === "hold") {
   const [origins, entries, , ttl, heartbeat, seconds] = [args[0].split(","), ...args.slice(1).map(Number)]
   const rec = recorder()

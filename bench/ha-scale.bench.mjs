@@ -111,7 +111,9 @@ try {
   const pids = [...serves.map((s) => s.proc.pid), ...etcd.procs.map((p) => p.pid)]
 
   const fillMeter = meter(pids)
-  const fill = await load(["fill", origins, ENTRIES, CLUSTERS, INFLIGHT, TTL, FILL_LIMIT].map(String))
+  const fill = await load(
+    ["fill", origins, ENTRIES, CLUSTERS, INFLIGHT, TTL, FILL_LIMIT, HEARTBEAT].map(String)
+  )
   const fillUse = fillMeter.read()
   console.error(
     `fill: ${fill.rate.toFixed(0)}/s, p50 ${fill.p50.toFixed(1)} ms, p99 ${fill.p99.toFixed(1)} ms, ${JSON.stringify(fill.statuses)}`
@@ -162,7 +164,7 @@ try {
       phase: "fill",
       figure: "new entries/s (2 instances)",
       value: fill.rate,
-      note: `${fill.requests} of ${ENTRIES} in ${CLUSTERS} clusters, ${INFLIGHT} in flight`
+      note: `${fill.requests} of ${ENTRIES} in ${CLUSTERS} clusters, ${INFLIGHT} in flight; meanwhile ${fill.beats.requests} heartbeats ${JSON.stringify(fill.beats.statuses)}`
     },
     { phase: "fill", figure: "ratio vs raw etcd3 puts", value: fill.rate / raw.rate, note: "goal >= 0.5" },
     { phase: "fill", figure: "register p50 ms", value: fill.p50, note: "" },

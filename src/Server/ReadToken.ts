@@ -9,17 +9,18 @@
  *   token (a preimage of SHA-256); knowing the cluster's token already allows
  *   everything the read-only one does.
  * - **Stored, so resolvable.** Asking for it stores `read-tokens/<read token>`
- *   → cluster token in the KvStore (no TTL). Resolving a token is one lookup
- *   there, cached in memory once found (the mapping never changes). That a
- *   token is *not* read-only is cached for `NOT_READ_ONLY_MS`, so the hot
- *   paths (a heartbeat, a list with the cluster's own token) skip the store
- *   lookup; a read-only token issued on another HA instance is honoured here
+ *   → cluster token in the KvStore (no TTL). Every instance reads all of
+ *   them at most once per `NOT_READ_ONLY_MS` (one read, whatever the number
+ *   of clusters asked about) and keeps them (a mapping never changes); a
+ *   token not among them is not read-only until the next read. So the hot
+ *   paths (a heartbeat, a list with the cluster's own token) skip the store,
+ *   and a read-only token issued on another HA instance is honoured here
  *   within that time (one issued here, at once).
  * - `read-tokens/` is not a 32-hex token, so it can never be a cluster's prefix.
  *   Stores count its keys among their entries (one per read-only token issued).
  */
 import { createHash } from "node:crypto"
-import { Clock, Effect } from "effect"
+import { Clock, Deferred, Effect, FiberId } from "effect"
 import type { KvError, KvStoreShape } from "../KvStore.js"
 
 /** Where the mappings live in the KvStore (skip it when walking clusters). */
@@ -47,37 +48,49 @@ export interface ReadTokens {
   readonly issue: (token: string) => Effect.Effect<string, KvError>
 }
 
-const CACHE_MAX = 10_000
-/** How long "this token is not read-only" is trusted without asking the store again. */
+/** How long the last read of every read-only token stands: a token not in it is not read-only meanwhile. */
 export const NOT_READ_ONLY_MS = 5_000
 
 export const make = (store: KvStoreShape, writer: KvStoreShape = store): ReadTokens => {
+  /** Every read-only token known, to its cluster (a mapping never changes). */
   const known = new Map<string, string>()
-  /** Tokens looked up and found not read-only, with when that stops being trusted. */
-  const notReadOnly = new Map<string, number>()
-  const remember = (readToken: string, cluster: string) => {
-    if (known.size >= CACHE_MAX) known.clear()
-    known.set(readToken, cluster)
+  /** When every read-only token was last read from the store. */
+  let listedAt: number | undefined
+  /** That read while it runs, shared by every asker. */
+  let listing: Deferred.Deferred<void, KvError> | undefined
+
+  // One read of all read-only tokens (one key per token issued) for every token asked about: a
+  // per-token lookup would cost a store read per cluster every few seconds, which adds up over
+  // thousands of clusters. A daemon, so an asker that goes away does not cancel the others' read.
+  const listAll = (now: number): Effect.Effect<void, KvError> =>
+    Effect.suspend(() => {
+      if (listing !== undefined) return Deferred.await(listing)
+      const done = Deferred.unsafeMake<void, KvError>(FiberId.none)
+      listing = done
+      return store.list(PREFIX).pipe(
+        Effect.map((snapshot) => {
+          for (const { key, value } of snapshot.pairs) known.set(key.slice(PREFIX.length), value)
+          listedAt = now
+        }),
+        Effect.intoDeferred(done),
+        Effect.ensuring(Effect.sync(() => (listing = undefined))),
+        Effect.forkDaemon,
+        Effect.zipRight(Deferred.await(done))
+      )
+    })
+
+  const resolved = (token: string): Resolved => {
+    const cluster = known.get(token)
+    return cluster === undefined ? { cluster: token, readOnly: false } : { cluster, readOnly: true }
   }
 
   const resolve = (token: string): Effect.Effect<Resolved, KvError> => {
-    const cached = known.get(token)
-    if (cached !== undefined) return Effect.succeed({ cluster: cached, readOnly: true })
-    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const until = notReadOnly.get(token)
-      if (until !== undefined && until > now) return Effect.succeed({ cluster: token, readOnly: false })
-      return Effect.map(store.list(PREFIX + token), (snapshot) => {
-        const cluster = snapshot.pairs.find((p) => p.key === PREFIX + token)?.value
-        if (cluster === undefined) {
-          if (notReadOnly.size >= CACHE_MAX) notReadOnly.clear()
-          notReadOnly.set(token, now + NOT_READ_ONLY_MS)
-          return { cluster: token, readOnly: false }
-        }
-        notReadOnly.delete(token)
-        remember(token, cluster)
-        return { cluster, readOnly: true }
-      })
-    })
+    if (known.has(token)) return Effect.succeed(resolved(token))
+    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      listedAt !== undefined && now - listedAt < NOT_READ_ONLY_MS
+        ? Effect.succeed(resolved(token))
+        : Effect.map(listAll(now), () => resolved(token))
+    )
   }
 
   const issue = (token: string): Effect.Effect<string, KvError> => {
@@ -87,8 +100,7 @@ export const make = (store: KvStoreShape, writer: KvStoreShape = store): ReadTok
     return writer.put(PREFIX + readToken, token).pipe(
       Effect.zipRight(writer.deletePrefix(`${readToken}/`)),
       Effect.map(() => {
-        notReadOnly.delete(readToken)
-        remember(readToken, token)
+        known.set(readToken, token)
         return readToken
       })
     )

@@ -41,6 +41,22 @@ describe("ReadToken.resolve", () => {
     })
   )
 
+  it.effect("the tokens of many clusters share one read of the read-only tokens per NOT_READ_ONLY_MS", () =>
+    Effect.gen(function* () {
+      const { shape, lookups } = counted()
+      const readOnly = ReadToken.derive(TOKEN)
+      yield* ReadToken.make(shape).issue(TOKEN)
+      const tokens = ReadToken.make(shape)
+      const clusters = Array.from({ length: 1000 }, (_, i) => i.toString(16).padStart(32, "0"))
+      for (const token of clusters) assert.isFalse((yield* tokens.resolve(token)).readOnly)
+      assert.deepStrictEqual(yield* tokens.resolve(readOnly), { cluster: TOKEN, readOnly: true })
+      assert.strictEqual(lookups.count, 1, "one read for a thousand clusters and a read-only token")
+      yield* TestClock.adjust(Duration.millis(ReadToken.NOT_READ_ONLY_MS))
+      for (const token of clusters) yield* tokens.resolve(token)
+      assert.strictEqual(lookups.count, 2)
+    })
+  )
+
   it.effect("a read-only token issued on another instance resolves here once the cache runs out", () =>
     Effect.gen(function* () {
       const { shape } = counted()
