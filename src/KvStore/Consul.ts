@@ -69,12 +69,26 @@ export interface ConsulConfig {
   readonly maxBodyBytes?: number
 }
 
+/** Keys in the store, and clusters (distinct first path segments). */
+export interface ConsulStats {
+  readonly entries: number
+  readonly clusters: number
+}
+
+export interface ConsulKvStore extends KvStoreShape {
+  /**
+   * Counted from one listing of every key (`?keys`): it costs a request that grows with the keys, so it is
+   * for tools and metrics, not a hot path. Expirations happen in Consul and are not counted here.
+   */
+  readonly stats: Effect.Effect<ConsulStats, KvError>
+}
+
 const maxBodyBytes = (config: ConsulConfig) => config.maxBodyBytes ?? 32 * 1024 * 1024
 
 /** The store over the `HttpClient` in the context. */
 export const makeWithHttpClient = (
   config: ConsulConfig
-): Effect.Effect<KvStoreShape, KvError, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<ConsulKvStore, KvError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function* () {
     const endpoint = yield* Endpoint.resolve(config.address, config.tls)
     const requestTimeout = Duration.decode(config.requestTimeout ?? Duration.seconds(10))
@@ -95,12 +109,13 @@ export const makeWithHttpClient = (
       delete: (key) => client.deadline(`a delete of ${key}`, writes.delete(key)),
       deletePrefix: (prefix) => client.deadline(`a delete of ${prefix}`, writes.deletePrefix(prefix)),
       list: (prefix) => client.deadline(`a list of ${prefix}`, kv.list(Endpoint.normalize(prefix))),
-      watch: (prefix) => Watch.watch(kv, client, Endpoint.normalize(prefix), retry)
-    } satisfies KvStoreShape
+      watch: (prefix) => Watch.watch(kv, client, Endpoint.normalize(prefix), retry),
+      stats: client.deadline("a count of every key", kv.stats)
+    } satisfies ConsulKvStore
   })
 
 /** The store over @effect/platform-node's undici client, with an agent that carries the TLS files. */
-export const make = (config: ConsulConfig): Effect.Effect<KvStoreShape, KvError, Scope.Scope> =>
+export const make = (config: ConsulConfig): Effect.Effect<ConsulKvStore, KvError, Scope.Scope> =>
   Effect.gen(function* () {
     // Checked first, so an http:// address with TLS files fails before any file is read.
     yield* Endpoint.resolve(config.address, config.tls)

@@ -25,6 +25,7 @@
 import { Config, type ConfigError, Duration, Effect, Layer, type Scope } from "effect"
 import { KvError, KvStore, type KvStoreShape, type TlsFiles } from "../KvStore.js"
 import * as Session from "../internal/zookeeper/session.js"
+import * as Stats from "../internal/zookeeper/stats.js"
 import * as Watch from "../internal/zookeeper/watch.js"
 import * as Writes from "../internal/zookeeper/writes.js"
 
@@ -40,9 +41,20 @@ export interface ZookeeperConfig {
 
 export const DEFAULT_TIMEOUT = Duration.seconds(5)
 
+/** Keys in the store, and clusters (top-level znodes with keys below them). */
+export type ZookeeperStats = Stats.ZookeeperStats
+
+export interface ZookeeperKvStore extends KvStoreShape {
+  /**
+   * Counted by reading every znode (a request each), within the timeout: for tools and metrics, not a hot
+   * path. Expirations (ephemeral nodes of ended sessions) happen in ZooKeeper and are not counted here.
+   */
+  readonly stats: Effect.Effect<ZookeeperStats, KvError>
+}
+
 const invalid = (detail: string) => new KvError({ store: Session.STORE, reason: "Invalid", detail })
 
-export const make = (config: ZookeeperConfig): Effect.Effect<KvStoreShape, KvError, Scope.Scope> =>
+export const make = (config: ZookeeperConfig): Effect.Effect<ZookeeperKvStore, KvError, Scope.Scope> =>
   Effect.gen(function* () {
     if (config.tls !== undefined) {
       return yield* invalid(
@@ -58,7 +70,7 @@ export const make = (config: ZookeeperConfig): Effect.Effect<KvStoreShape, KvErr
     })
     const writes = Writes.make(session)
     const reads = Watch.make(session)
-    return { ...writes, list: reads.list, watch: reads.watch }
+    return { ...writes, list: reads.list, watch: reads.watch, stats: Stats.make(session) }
   })
 
 export const layer = (config: ZookeeperConfig): Layer.Layer<KvStore, KvError> =>

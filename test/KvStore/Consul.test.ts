@@ -131,6 +131,25 @@ describe("KvStore/Consul", () => {
     })
   )
 
+  it.scoped("stats: every key, and clusters (first path segments), from one listing; empty is zero", () =>
+    Effect.gen(function* () {
+      const { double, store } = yield* setup()
+      assert.deepStrictEqual(yield* store.stats, { entries: 0, clusters: 0 })
+      const keys = ["a/x", "a/y", "c/10/a", "loose"]
+      for (const k of keys) yield* store.put(k, "v", k === "a/y" ? { ttl: "10 seconds" } : undefined)
+      const clusters = new Set(
+        double
+          .keys()
+          .filter((k) => k.includes("/"))
+          .map((k) => k.split("/")[0])
+      )
+      assert.deepStrictEqual(yield* store.stats, { entries: double.keys().length, clusters: clusters.size })
+      assert.deepStrictEqual(yield* store.stats, { entries: keys.length, clusters: 2 })
+      yield* store.deletePrefix("a/")
+      assert.deepStrictEqual(yield* store.stats, { entries: 2, clusters: 1 })
+    })
+  )
+
   it.scoped("a missing prefix lists empty, with Consul's index", () =>
     Effect.gen(function* () {
       const { double, store } = yield* setup()

@@ -138,6 +138,27 @@ describe.skipIf(!available)("KvStore/Zookeeper (real ZooKeeper)", () => {
     })
   })
 
+  it.scopedLive("stats: keys are znodes with data, clusters the top-level znodes with keys below", () =>
+    Effect.gen(function* () {
+      const kv = yield* store()
+      // The server is shared by this file's tests: count what this test adds.
+      const before = yield* kv.stats
+      const p = fresh()
+      const keys = [`${p}a`, `${p}b`, `${p}deep/c`]
+      for (const [i, k] of keys.entries())
+        yield* kv.put(k, String(i), i === 1 ? { ttl: "10 seconds" } : undefined)
+      const loose = `loose-${process.pid}-${run}`
+      yield* kv.put(loose, "x")
+      assert.deepStrictEqual(yield* kv.stats, {
+        entries: before.entries + keys.length + 1,
+        clusters: before.clusters + 1
+      })
+      yield* kv.deletePrefix(p)
+      yield* kv.delete(loose)
+      assert.deepStrictEqual(yield* kv.stats, before, "an emptied directory is not a key")
+    })
+  )
+
   it.scopedLive("a key that is not a valid znode path is Invalid", () =>
     Effect.gen(function* () {
       const kv = yield* store()

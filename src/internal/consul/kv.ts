@@ -15,6 +15,8 @@ const byKey = (a: KvPair, b: KvPair) => (a.key < b.key ? -1 : a.key > b.key ? 1 
 export interface Kv {
   readonly get: (key: string) => Effect.Effect<Entry | undefined, KvError>
   readonly count: (prefix: string) => Effect.Effect<number, KvError>
+  /** Every key, and the distinct first path segments among keys that have one (clusters): one key listing. */
+  readonly stats: Effect.Effect<{ readonly entries: number; readonly clusters: number }, KvError>
   /** Every pair under the prefix; with `block`, a blocking query that returns once Consul's index passes it. */
   readonly list: (prefix: string, block?: { readonly index: number }) => Effect.Effect<KvSnapshot, KvError>
   readonly put: (key: string, value: string, query?: Query) => Effect.Effect<boolean, KvError>
@@ -42,6 +44,16 @@ export const make = (client: Client, watchWait: Duration.Duration, requestTimeou
     Effect.flatMap(client.request("GET", kvPath(prefix), { query: { keys: true } }), (reply) =>
       reply.status === 404 ? Effect.succeed(0) : Effect.map(decodeKeys(origin, reply), (keys) => keys.length)
     )
+
+  const stats = Effect.flatMap(client.request("GET", kvPath(""), { query: { keys: true } }), (reply) =>
+    reply.status === 404
+      ? Effect.succeed({ entries: 0, clusters: 0 })
+      : Effect.map(decodeKeys(origin, reply), (keys) => ({
+          entries: keys.length,
+          clusters: new Set(keys.filter((k) => k.indexOf("/") > 0).map((k) => k.slice(0, k.indexOf("/"))))
+            .size
+        }))
+  )
 
   const list = (prefix: string, block?: { readonly index: number }) => {
     const query: Query = block ? { recurse: true, index: String(block.index), wait } : { recurse: true }
@@ -77,5 +89,5 @@ export const make = (client: Client, watchWait: Duration.Duration, requestTimeou
       Effect.flatMap(expectStatus(origin, reply, [200]), () => decision(origin, reply))
     )
 
-  return { get, count, list, put, remove, removeTree }
+  return { get, count, stats, list, put, remove, removeTree }
 }
