@@ -73,7 +73,7 @@ export type Dispatch = (
  * event ran about a fifth slower than answering at `setImmediate`, most of it in the socket writes;
  * the durable path (SQLite) already answered after its commit, at the end of the turn.
  */
-export const endOfTurn = (): ((f: () => void) => void) => {
+const endOfTurn = (): ((f: () => void) => void) => {
   let queue: Array<() => void> = []
   const flush = () => {
     const due = queue

@@ -8,6 +8,7 @@ import * as GoDuration from "../../GoDuration.js"
 import type { KvError, KvPair, KvSnapshot } from "../../KvStore.js"
 import { badResponse, decision, decodeEntries, decodeKeys, type Entry, expectStatus } from "./answers.js"
 import type { Client, Query } from "./client.js"
+import { clusterOf } from "../kvPairs.js"
 import { kvPath } from "./endpoint.js"
 
 const byKey = (a: KvPair, b: KvPair) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
@@ -40,20 +41,22 @@ export const make = (client: Client, watchWait: Duration.Duration, requestTimeou
         : Effect.map(decodeEntries(origin, reply), (entries) => entries.find((e) => e.key === key))
     )
 
-  const count = (prefix: string) =>
+  /** The keys under a prefix (Consul answers 404 for none). */
+  const keysUnder = (prefix: string) =>
     Effect.flatMap(client.request("GET", kvPath(prefix), { query: { keys: true } }), (reply) =>
-      reply.status === 404 ? Effect.succeed(0) : Effect.map(decodeKeys(origin, reply), (keys) => keys.length)
+      reply.status === 404 ? Effect.succeed<ReadonlyArray<string>>([]) : decodeKeys(origin, reply)
     )
 
-  const stats = Effect.flatMap(client.request("GET", kvPath(""), { query: { keys: true } }), (reply) =>
-    reply.status === 404
-      ? Effect.succeed({ entries: 0, clusters: 0 })
-      : Effect.map(decodeKeys(origin, reply), (keys) => ({
-          entries: keys.length,
-          clusters: new Set(keys.filter((k) => k.indexOf("/") > 0).map((k) => k.slice(0, k.indexOf("/"))))
-            .size
-        }))
-  )
+  const count = (prefix: string) => Effect.map(keysUnder(prefix), (keys) => keys.length)
+
+  const stats = Effect.map(keysUnder(""), (keys) => {
+    const clusters = new Set<string>()
+    for (const key of keys) {
+      const cluster = clusterOf(key)
+      if (cluster !== undefined) clusters.add(cluster)
+    }
+    return { entries: keys.length, clusters: clusters.size }
+  })
 
   const list = (prefix: string, block?: { readonly index: number }) => {
     const query: Query = block ? { recurse: true, index: String(block.index), wait } : { recurse: true }

@@ -2,10 +2,10 @@
  * The etcd client of one store: endpoints, TLS, fault handling, the key
  * namespace, and `call`, which bounds every request and maps its failure.
  *
- * The etcd3 client retries and trips circuit breakers on its own (via
- * cockatiel). Here each call tries each endpoint about once, every gRPC call
- * carries a deadline, and every operation is bounded by `timeout`, so a dead
- * endpoint fails in bounded time with a clear error.
+ * Which endpoint an attempt goes to, when it is retried on another and when
+ * a failing one is skipped is `faultHandling.ts`. Every call is bounded by
+ * `timeout`, or by the deadline of the operation it belongs to (`within`),
+ * so a dead or silent endpoint fails in bounded time with a clear error.
  */
 import { Duration, Effect, FiberRef, type Scope } from "effect"
 import { Etcd3, type IOptions, isRecoverableError } from "etcd3"

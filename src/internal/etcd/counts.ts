@@ -16,6 +16,7 @@
  */
 import { Clock, Deferred, Duration, Effect } from "effect"
 import type { KvError } from "../../KvStore.js"
+import { clusterOf } from "../kvPairs.js"
 
 /** How long etcd's count of a prefix stands in for it. */
 export const FRESH = Duration.seconds(10)
@@ -35,8 +36,6 @@ export interface Counts {
   /** This store deleted `key`. */
   readonly removed: (key: string) => void
 }
-
-const clusterOf = (key: string) => key.slice(0, key.indexOf("/") + 1)
 
 export const make = (countInEtcd: (prefix: string) => Effect.Effect<number, KvError>): Counts => {
   const fresh = Duration.toMillis(FRESH)
@@ -76,7 +75,8 @@ export const make = (countInEtcd: (prefix: string) => Effect.Effect<number, KvEr
     })
 
   const move = (key: string, by: number) => {
-    const k = known.get(clusterOf(key))
+    const cluster = clusterOf(key)
+    const k = cluster === undefined ? undefined : known.get(`${cluster}/`)
     if (k !== undefined) k.n = Math.max(0, k.n + by)
   }
 

@@ -175,6 +175,7 @@ const liveness = ({ table, granted }: Leases, keepAlive: KeepAlive) => {
 }
 
 type Liveness = ReturnType<typeof liveness>
+type Requests = ReturnType<typeof Requests.make>
 
 /**
  * `write` on a taken lease, which is renewed beside it (one round trip) when it waited. Concurrency only
@@ -184,7 +185,6 @@ const withRenew = <A>(pool: LeasePool.LeasePool, taken: LeasePool.Taken, write: 
   LeasePool.needsRenew(taken)
     ? Effect.map(Effect.all([write, pool.renew(taken)], { concurrency: 2 }), ([a]) => a)
     : write
-type Requests = ReturnType<typeof Requests.make>
 
 /** Writes `key` on `lease`; a lease from the pool that waited is reset to its full TTL beside the put. */
 const writeOn =

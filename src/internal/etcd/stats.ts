@@ -22,6 +22,7 @@
 import { Data, Deferred, Effect, FiberId, Schedule, type Scope, Stream } from "effect"
 import type { IEvent, IWatchResponse } from "etcd3"
 import type { KvError } from "../../KvStore.js"
+import { clusterOf } from "../kvPairs.js"
 import * as TlsFiles from "../tlsFiles.js"
 import type { Connection } from "./connection.js"
 
@@ -45,11 +46,6 @@ interface Tally {
   revision: bigint
 }
 
-const clusterOf = (key: string) => {
-  const slash = key.indexOf("/")
-  return slash > 0 ? key.slice(0, slash) : undefined
-}
-
 const count = (tally: Tally, key: string, by: 1 | -1) => {
   tally.entries += by
   const cluster = clusterOf(key)
@@ -59,17 +55,23 @@ const count = (tally: Tally, key: string, by: 1 | -1) => {
   else tally.clusters.delete(cluster)
 }
 
+/** Every key of the store (etcd takes a `\0` start with an empty namespace). */
+const everyKey = (conn: Connection) => {
+  const all = conn.prefixRange("")
+  return { start: all.key.length === 0 ? Buffer.from([0]) : all.key, end: all.range_end }
+}
+
 /** Every key under the prefix, counted, at one revision. */
 const load = (conn: Connection, pageSize: number): Effect.Effect<Tally, KvError> =>
   Effect.gen(function* () {
-    const all = conn.prefixRange("")
+    const all = everyKey(conn)
     const tally: Tally = { entries: 0, clusters: new Map(), revision: 0n }
-    let from = all.key.length === 0 ? Buffer.from([0]) : all.key
+    let from = all.start
     for (let page = 0; ; page++) {
       const res = yield* conn.call("count keys", () =>
         conn.client.kv.range({
           key: from,
-          range_end: all.range_end,
+          range_end: all.end,
           keys_only: true,
           limit: pageSize,
           ...(page > 0 ? { revision: tally.revision.toString() } : {})
@@ -88,7 +90,6 @@ const follow = (conn: Connection, tally: Tally): Stream.Stream<never, WatchEnded
   Stream.asyncScoped<never, WatchEnded>((emit) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const all = conn.prefixRange("")
         let active = true
         const end = (reload: boolean, cause: unknown) => {
           if (!active) return
@@ -97,7 +98,7 @@ const follow = (conn: Connection, tally: Tally): Stream.Stream<never, WatchEnded
         }
         const w = conn.client
           .watch()
-          .inRange({ start: all.key.length === 0 ? Buffer.from([0]) : all.key, end: all.range_end })
+          .inRange(everyKey(conn))
           .startRevision(String(tally.revision + 1n))
           .watcher()
         w.on("connected", (res: IWatchResponse) => {
