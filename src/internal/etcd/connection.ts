@@ -176,7 +176,7 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
               "grpc.keepalive_timeout_ms": 5_000
             },
             // An attempt gets part of the timeout, so a silent member leaves time to retry on another.
-            defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + attemptMs }),
+            defaultCallOptions: FaultHandling.attemptDeadline(Duration.toMillis(timeout), hosts.length),
             faultHandling: {
               host: endpoints.of,
               global: FaultHandling.retrying(Math.max(2, hosts.length + 1)),

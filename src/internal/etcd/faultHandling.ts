@@ -13,10 +13,14 @@
  *   another endpoint is not skipped; its next attempt after that tells whether
  *   it is back, and a success clears it. With every endpoint failing nothing is
  *   skipped, so an etcd that comes back is used at once.
- * Retried requests may have been applied by the attempt that timed out: the
- * store's writes tolerate that (see `leases.ts`, `createOrRead`).
+ * A request retried after a missed deadline may have been applied by the
+ * attempt that timed out. The create-or-read transaction tolerates that (see
+ * `leases.ts`); a put or a delete would misreport what it did on the retry
+ * ("updated" for the key it created, 404 for the key it deleted), so those
+ * get the whole timeout in one attempt: a silent member costs them a `503`
+ * (outcome unknown), never a wrong answer.
  */
-import { type IOptions, isRecoverableError } from "etcd3"
+import { type CallContext, type IOptions, isRecoverableError } from "etcd3"
 
 type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>
 type Run<T> = (context: { signal: AbortSignal }) => PromiseLike<T> | T
@@ -36,6 +40,15 @@ const MAX_SKIP_MS = 30_000
 /** A request's attempt on one endpoint gets this share of the store's timeout (at least 1 s). */
 export const attemptMillis = (timeoutMs: number, endpoints: number): number =>
   endpoints <= 1 ? timeoutMs : Math.min(timeoutMs, Math.max(1_000, Math.floor(timeoutMs * 0.4)))
+
+/** The gRPC deadline of one attempt: part of the timeout, or all of it for a put or a delete (above). */
+export const attemptDeadline =
+  (timeoutMs: number, endpoints: number) =>
+  (context: CallContext): { deadline?: number } => {
+    if (context.isStream) return {}
+    const whole = context.service === "KV" && (context.method === "put" || context.method === "deleteRange")
+    return { deadline: Date.now() + (whole ? timeoutMs : attemptMillis(timeoutMs, endpoints)) }
+  }
 
 const policy = <T>(execute: (fn: Run<T>) => Promise<T>): Policy =>
   ({ execute: (fn: Run<T>) => execute(fn) }) as unknown as Policy

@@ -32,6 +32,18 @@ describe("etcd endpoint fault handling", () => {
     assert.strictEqual(FaultHandling.attemptMillis(600, 3), 600, "never over the timeout")
   })
 
+  it("a put or a delete gets the whole timeout in one attempt (a retry would misreport it); reads a share", () => {
+    const deadline = FaultHandling.attemptDeadline(5_000, 3)
+    const left = (context: Parameters<typeof deadline>[0]) => (deadline(context).deadline ?? NaN) - Date.now()
+    const read = left({ service: "KV", method: "range", isStream: false, params: {} } as never)
+    const put = left({ service: "KV", method: "put", isStream: false, params: {} } as never)
+    const del = left({ service: "KV", method: "deleteRange", isStream: false, params: {} } as never)
+    assert.approximately(read, FaultHandling.attemptMillis(5_000, 3), 50)
+    assert.approximately(put, 5_000, 50)
+    assert.approximately(del, 5_000, 50)
+    assert.deepStrictEqual(deadline({ service: "Watch", method: "watch", isStream: true } as never), {})
+  })
+
   it("a member that missed a deadline is skipped while another is up, without being called", async () => {
     const { eps, calls, run } = setup()
     await run(hosts[0]!, new GRPCDeadlineExceededError("deadline")).catch(() => undefined)
