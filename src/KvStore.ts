@@ -74,6 +74,12 @@ export interface KvStoreShape {
    * than a list, callers list. May lag the last writes on a distributed store.
    */
   readonly count?: (prefix: string) => Effect.Effect<number, KvError>
+  /**
+   * The bound on one operation of a networked store (etcd, Consul, ZooKeeper). A caller that runs several
+   * operations for one request (the server's registration of a new key) bounds their sum by it, so a
+   * client's answer comes within this time whatever the store does. None for a local store.
+   */
+  readonly timeout?: Duration.Duration
 }
 
 export class KvStore extends Context.Tag("swarm-discovery/KvStore")<KvStore, KvStoreShape>() {}

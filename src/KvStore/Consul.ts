@@ -110,7 +110,8 @@ export const makeWithHttpClient = (
       deletePrefix: (prefix) => client.deadline(`a delete of ${prefix}`, writes.deletePrefix(prefix)),
       list: (prefix) => client.deadline(`a list of ${prefix}`, kv.list(Endpoint.normalize(prefix))),
       watch: (prefix) => Watch.watch(kv, client, Endpoint.normalize(prefix), retry),
-      stats: client.deadline("a count of every key", kv.stats)
+      stats: client.deadline("a count of every key", kv.stats),
+      timeout: requestTimeout
     } satisfies ConsulKvStore
   })
 

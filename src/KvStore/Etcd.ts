@@ -119,7 +119,8 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       watch: (prefix) => Watch.watch(conn, prefix, rangeOf),
       expiries,
       stats,
-      count: (prefix) => counts.count(prefix)
+      count: (prefix) => counts.count(prefix),
+      timeout
     }
   })
 

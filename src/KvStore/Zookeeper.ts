@@ -63,14 +63,15 @@ export const make = (config: ZookeeperConfig): Effect.Effect<ZookeeperKvStore, K
       )
     }
     if (config.hosts.length === 0) return yield* invalid("no ZooKeeper server given")
+    const timeout = Duration.decode(config.timeout ?? DEFAULT_TIMEOUT)
     const session = yield* Session.make({
       hosts: config.hosts,
       sessionTimeout: Math.max(1000, Math.round(Duration.toMillis(Duration.decode(config.sessionTimeout)))),
-      timeout: Duration.decode(config.timeout ?? DEFAULT_TIMEOUT)
+      timeout
     })
     const writes = Writes.make(session)
     const reads = Watch.make(session)
-    return { ...writes, list: reads.list, watch: reads.watch, stats: Stats.make(session) }
+    return { ...writes, list: reads.list, watch: reads.watch, stats: Stats.make(session), timeout }
   })
 
 export const layer = (config: ZookeeperConfig): Layer.Layer<KvStore, KvError> =>

@@ -6,9 +6,9 @@
  * so a registration into one is a *new* key: the check runs only when the
  * store says `created`, off the heartbeat path, and takes the key out again.
  */
-import { Duration, Effect } from "effect"
+import { Clock, Duration, Effect } from "effect"
 import { redactToken } from "../DiscoveryUrl.js"
-import type { KvError, KvStoreShape, PutResult } from "../KvStore.js"
+import { KvError, type KvStoreShape, type PutResult } from "../KvStore.js"
 import * as Api from "./Api.js"
 import * as Registration from "./Console/Registration.js"
 import type * as Metrics from "./Metrics.js"
@@ -67,10 +67,34 @@ const clusterFull = (config: ServerConfig, cluster: string, address: string): An
   cluster
 })
 
+/**
+ * `checks` within what is left of the store's bound on one operation, counted from `start`: a new key's
+ * answer comes within that bound however many store steps its checks take (none for a local store).
+ */
+const withinBudget =
+  (timeout: Duration.Duration | undefined) =>
+  <A>(start: number, checks: Effect.Effect<A, KvError>): Effect.Effect<A, KvError> =>
+    timeout === undefined
+      ? checks
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.timeoutFail(checks, {
+            duration: Math.max(0, start + Duration.toMillis(timeout) - now),
+            onTimeout: () =>
+              new KvError({
+                store: "server",
+                reason: "Timeout",
+                detail:
+                  `a new entry's checks (read-only token, bounds) did not end within the store timeout ` +
+                  `(${Duration.format(timeout)}) counted from the write`
+              })
+          })
+        )
+
 /** A registration: the put with its TTL clamped, and the checks a new key must pass. */
 const registering = (deps: Deps) => {
   const { config, metrics, readTokens, storeProblem, writer } = deps
   const ok = okOf(deps.pending)
+  const bounded = withinBudget(writer.timeout)
 
   const clampTtl = (asked: number | undefined) =>
     Math.min(config.maxTtl, Math.max(config.minTtl, asked ?? config.defaultTtl))
@@ -103,18 +127,18 @@ const registering = (deps: Deps) => {
       return ok("register", cluster)
     }
     // The value carries the TTL for the web console; refreshes keep it equal (see Registration).
-    return writer
-      .put(key, Registration.encode(address, ttl), {
-        ttl: Duration.millis(ttl),
-        limit: { prefix: `${token}/`, max: config.maxEntries }
-      })
-      .pipe(
+    const put = writer.put(key, Registration.encode(address, ttl), {
+      ttl: Duration.millis(ttl),
+      limit: { prefix: `${token}/`, max: config.maxEntries }
+    })
+    return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+      put.pipe(
         // One continuation for both outcomes: this is the hot path of every heartbeat.
         Effect.matchEffect({
           onSuccess: (result): Effect.Effect<Answer> =>
             result === "updated"
               ? Effect.succeed(accepted(result))
-              : admit(token, key, cluster, client).pipe(
+              : bounded(start, admit(token, key, cluster, client)).pipe(
                   Effect.map((refusal) => refusal ?? accepted(result)),
                   Effect.catchAll((error) => storeProblem("register", error))
                 ),
@@ -125,6 +149,7 @@ const registering = (deps: Deps) => {
           }
         })
       )
+    )
   }
 }
 
