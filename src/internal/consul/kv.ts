@@ -5,13 +5,11 @@
  */
 import { Duration, Effect } from "effect"
 import * as GoDuration from "../../GoDuration.js"
-import type { KvError, KvPair, KvSnapshot } from "../../KvStore.js"
+import type { KvError, KvSnapshot } from "../../KvStore.js"
 import { badResponse, decision, decodeEntries, decodeKeys, type Entry, expectStatus } from "./answers.js"
 import type { Client, Query } from "./client.js"
-import { clusterOf } from "../kvPairs.js"
+import { byKey, clusterOf } from "../kvPairs.js"
 import { kvPath } from "./endpoint.js"
-
-const byKey = (a: KvPair, b: KvPair) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 
 export interface Kv {
   readonly get: (key: string) => Effect.Effect<Entry | undefined, KvError>

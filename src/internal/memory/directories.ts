@@ -11,6 +11,7 @@
  */
 import type { KvPair, KvSnapshot } from "../../KvStore.js"
 import * as ChangeSignal from "../changeSignal.js"
+import { byKey } from "../kvPairs.js"
 
 export interface Directory {
   readonly keys: Set<string>
@@ -28,8 +29,6 @@ export const isDirectory = (prefix: string): boolean => prefix === "" || prefix.
 
 /** The directory a prefix lives in: itself, or the one holding a partial name. */
 export const baseOf = (prefix: string): string => (isDirectory(prefix) ? prefix : directoryOf(prefix))
-
-const byKey = (a: KvPair, b: KvPair) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 
 export interface Lookup {
   readonly value: (key: string) => string
