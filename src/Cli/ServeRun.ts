@@ -161,6 +161,9 @@ const openStore = (config: Config) =>
             })
         )
       )
+      // Count the totals now, for the bounds and /metrics, and start their watch: it also spares heartbeats
+      // a read of their key (internal/etcd/followed.ts). A failure here is the first asker's to report.
+      yield* Effect.forkScoped(Effect.ignore(store.stats))
       return {
         store,
         stats: store.stats,

@@ -2,8 +2,9 @@
  * An etcd v3 `KvStore` over the `etcd3` library (gRPC).
  *
  * - **TTL.** One lease per live key, kept alive by each refresh: a heartbeat
- *   costs a keep-alive (and a read when anything was written since), no raft
- *   write, through whichever server of an HA group; a new key costs a put
+ *   costs a keep-alive (and a read of the key when the totals watch cannot
+ *   vouch that it is unchanged), no raft write, through whichever server of
+ *   an HA group; a new key costs a put
  *   (its lease granted ahead under load). A key vanishes its TTL after the
  *   last put (whole seconds, rounded up; etcd raises it to its minimum, about
  *   2s by default), expired once, in etcd. A put without a TTL detaches the
@@ -23,6 +24,7 @@ import { Clock, Config, type ConfigError, Duration, Effect, Layer, type Scope } 
 import { KvError, KvStore, type KvSnapshot, type KvStoreShape, type TlsFiles } from "../KvStore.js"
 import * as Connection from "../internal/etcd/connection.js"
 import * as Counts from "../internal/etcd/counts.js"
+import * as Followed from "../internal/etcd/followed.js"
 import * as KeepAlive from "../internal/etcd/keepAlive.js"
 import * as Leases from "../internal/etcd/leases.js"
 import * as Requests from "../internal/etcd/requests.js"
@@ -68,7 +70,9 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       timeout
     })
     const counts = Counts.make(Requests.make(conn).count)
-    const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn), counts)
+    // The totals watch tells the leases which keys changed, so a heartbeat rarely reads its key.
+    const followed = Followed.make()
+    const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn), counts, followed)
 
     const rangeOf = (prefix: string) =>
       conn
@@ -108,7 +112,7 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
         return out
       })
 
-    const stats = yield* Stats.make(conn)
+    const stats = yield* Stats.make(conn, followed)
 
     return {
       // A put may take several etcd calls (keep-alive, read, grant, put): the whole of it gets the bound.

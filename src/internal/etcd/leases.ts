@@ -5,8 +5,9 @@
  * of a key attaches it to a lease of T (whole seconds, rounded up; from
  * `leasePool.ts`). A refresh sends a keep-alive for that lease, which resets it
  * to T and is no raft write. Its answer carries etcd's revision: when nothing
- * was written since we last saw the key on our lease with this value, that
- * is all. Otherwise the key is read. When it holds this value on a live
+ * was written since we last saw the key on our lease with this value, or the
+ * totals watch has applied every change up to that revision and none touched
+ * the key (`followed.ts`), that is all. Otherwise the key is read. When it holds this value on a live
  * lease of T, whichever server of an HA group attached it, that lease is
  * kept alive and becomes ours: a heartbeat through another instance writes
  * nothing either. Only a changed value, another TTL or a missing key costs a
@@ -23,6 +24,7 @@ import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
 import * as Background from "./background.js"
 import { type Connection, STORE } from "./connection.js"
 import type { Counts } from "./counts.js"
+import type { Followed } from "./followed.js"
 import type { KeepAlive } from "./keepAlive.js"
 import * as LeasePool from "./leasePool.js"
 import * as Requests from "./requests.js"
@@ -36,6 +38,10 @@ interface Held {
   verified: { readonly revision: string; readonly value: string } | undefined
   /** Puts sharing this lease while it is got ready. */
   users: number
+  /** The watch's last applied revision when this entered the table: changes after it are in `changedAt`. */
+  trackedFrom: bigint
+  /** The last change of the key the watch applied while this was in the table (0: none). */
+  changedAt: bigint
 }
 
 export interface Writes {
@@ -60,12 +66,16 @@ const heldOf = (seconds: number, taken: Deferred.Deferred<LeasePool.Taken, KvErr
   id: taken,
   expiresAt: now + seconds * 1000,
   verified: undefined,
-  users: 1
+  users: 1,
+  trackedFrom: 0n,
+  changedAt: 0n
 })
 
 /** The store's leases for keys: the table, the pool they come from, and getting one ready or letting one go. */
 interface Leases {
   readonly table: Map<string, Held>
+  /** Puts `held` in the table for `key`, from where the watch stands (see `unchangedSince`). */
+  readonly track: (key: string, held: Held) => void
   /** The TTL etcd grants for a TTL asked (it raises small ones), as seen on grants. */
   readonly granted: Map<number, number>
   readonly pool: LeasePool.LeasePool
@@ -74,7 +84,11 @@ interface Leases {
   readonly grant: (key: string, seconds: number) => Effect.Effect<Held, KvError>
 }
 
-const makeLeases = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Leases, never, Scope.Scope> =>
+const makeLeases = (
+  conn: Connection,
+  keepAlive: KeepAlive,
+  followed: Followed
+): Effect.Effect<Leases, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const { call, client } = conn
@@ -82,6 +96,15 @@ const makeLeases = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Lease
     const pool = yield* LeasePool.make(conn, keepAlive, background)
     const table = new Map<string, Held>()
     const granted = new Map<number, number>()
+
+    const track = (key: string, held: Held) => {
+      held.trackedFrom = followed.applied
+      table.set(key, held)
+    }
+    followed.onChange = (key, revision) => {
+      const held = table.get(key)
+      if (held !== undefined && revision > held.changedAt) held.changedAt = revision
+    }
 
     const revokeLater = (held: Held) =>
       Deferred.await(held.id).pipe(
@@ -118,7 +141,7 @@ const makeLeases = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Lease
           yield* Deferred.make<LeasePool.Taken, KvError>(),
           yield* Clock.currentTimeMillis
         )
-        table.set(key, held)
+        track(key, held)
         // In the store's scope, so the lease is ready for every waiter even if this put is interrupted.
         yield* pool.take(seconds).pipe(
           Effect.tap((taken) => Effect.sync(() => granted.set(seconds, taken.ttl))),
@@ -130,11 +153,11 @@ const makeLeases = (conn: Connection, keepAlive: KeepAlive): Effect.Effect<Lease
         return held
       })
 
-    return { table, granted, pool, revokeLater, release, grant }
+    return { table, track, granted, pool, revokeLater, release, grant }
   })
 
 /** Keep-alives: of our own lease for a key, and of a lease found on a key that we may take as ours. */
-const liveness = ({ table, granted }: Leases, keepAlive: KeepAlive) => {
+const liveness = ({ table, track, granted }: Leases, keepAlive: KeepAlive) => {
   /** Keeps our lease for `key` alive: etcd's revision then, or none when the lease is gone (or the call broke). */
   const refresh = (key: string, held: Held) =>
     Deferred.await(held.id).pipe(
@@ -164,7 +187,7 @@ const liveness = ({ table, granted }: Leases, keepAlive: KeepAlive) => {
           const held = heldOf(seconds, yield* Deferred.make<LeasePool.Taken, KvError>(), now)
           yield* Deferred.succeed(held.id, { id, ttl, waited: 0 })
           held.verified = { revision, value }
-          table.set(key, held)
+          track(key, held)
           return true
         })
       ),
@@ -249,8 +272,31 @@ const putFresh =
       return yield* writeOn(leases, requests)(key, value, lease)
     })
 
+/**
+ * The key still holds `value` on our lease at etcd's revision `alive` (a keep-alive's answer): nothing was
+ * written since we saw it so, or the totals watch applied every change up to `alive` and none touched the
+ * key since (see `followed.ts`). Else the heartbeat reads the key.
+ */
+const unchanged = (followed: Followed, held: Held, value: string, alive: string) => {
+  const verified = held.verified
+  if (verified === undefined || verified.value !== value) return false
+  if (verified.revision === alive) return true
+  if (followed.from === undefined) return false
+  const at = BigInt(verified.revision)
+  return (
+    at >= followed.from && at >= held.trackedFrom && held.changedAt <= at && followed.applied >= BigInt(alive)
+  )
+}
+
 /** A put with a TTL: a keep-alive of our live lease when the key is unchanged, else a read, adopt or write. */
-const putWithTtl = (conn: Connection, leases: Leases, live: Liveness, requests: Requests, counts: Counts) => {
+const putWithTtl = (
+  conn: Connection,
+  leases: Leases,
+  live: Liveness,
+  requests: Requests,
+  counts: Counts,
+  followed: Followed
+) => {
   const fresh = putFresh(leases, live, requests, counts)
   const writeOnLease = writeOn(leases, requests)
   return (key: string, value: string, ttl: Duration.DurationInput, limit: PutOptions["limit"]) =>
@@ -266,8 +312,8 @@ const putWithTtl = (conn: Connection, leases: Leases, live: Liveness, requests: 
           // A lease of another TTL is revoked once the key has left it (a revoke deletes its keys).
           Effect.tap(() => (held !== undefined && held !== ours ? revokeLater(held) : Effect.void))
         )
-      // The common case, a heartbeat of our own live entry while nothing was written: one keep-alive.
-      if (ours.verified?.value === value && ours.verified.revision === alive) return "updated" as const
+      // The common case, a heartbeat of our own live entry that nothing changed: one keep-alive.
+      if (unchanged(followed, ours, value, alive)) return "updated" as const
       const current = yield* requests.read(key)
       const { id } = yield* Deferred.await(ours.id)
       const kv = current.kv
@@ -298,14 +344,15 @@ const putWithTtl = (conn: Connection, leases: Leases, live: Liveness, requests: 
 export const make = (
   conn: Connection,
   keepAlive: KeepAlive,
-  counts: Counts
+  counts: Counts,
+  followed: Followed
 ): Effect.Effect<Writes, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { call, client } = conn
-    const leases = yield* makeLeases(conn, keepAlive)
+    const leases = yield* makeLeases(conn, keepAlive, followed)
     const requests = Requests.make(conn)
     const { read, checkLimit, write } = requests
-    const withTtl = putWithTtl(conn, leases, liveness(leases, keepAlive), requests, counts)
+    const withTtl = putWithTtl(conn, leases, liveness(leases, keepAlive), requests, counts, followed)
 
     const putAny = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
       options?.ttl !== undefined

@@ -25,6 +25,7 @@ import type { KvError } from "../../KvStore.js"
 import { clusterOf } from "../kvPairs.js"
 import * as TlsFiles from "../tlsFiles.js"
 import type { Connection } from "./connection.js"
+import type { Followed } from "./followed.js"
 
 export interface EtcdStats {
   readonly entries: number
@@ -86,7 +87,7 @@ const load = (conn: Connection, pageSize: number): Effect.Effect<Tally, KvError>
   })
 
 /** One watch of the whole prefix from `tally.revision + 1`, its events applied, until it breaks. */
-const follow = (conn: Connection, tally: Tally): Stream.Stream<never, WatchEnded> =>
+const follow = (conn: Connection, tally: Tally, followed: Followed): Stream.Stream<never, WatchEnded> =>
   Stream.asyncScoped<never, WatchEnded>((emit) =>
     Effect.acquireRelease(
       Effect.sync(() => {
@@ -109,10 +110,12 @@ const follow = (conn: Connection, tally: Tally): Stream.Stream<never, WatchEnded
           for (const e of res.events as ReadonlyArray<IEvent>) {
             if (e.type === "Delete") count(tally, conn.userKey(e.kv.key), -1)
             else if (String(e.kv.version) === "1") count(tally, conn.userKey(e.kv.key), 1)
+            followed.onChange(e.kv.key.toString(), BigInt(e.kv.mod_revision))
           }
-          // Resume after the last event applied (the header's revision may count writes elsewhere).
+          // Resume after the last event applied. Not the header's revision: it counts writes elsewhere, and
+          // a watch catching up is sent etcd's current revision before the rest of its events.
           const last = res.events.at(-1)
-          if (last !== undefined) tally.revision = BigInt(last.kv.mod_revision)
+          if (last !== undefined) followed.applied = tally.revision = BigInt(last.kv.mod_revision)
         })
         w.on("disconnected", (cause: unknown) => end(false, cause))
         w.on("error", (cause: unknown) => end(true, cause))
@@ -123,8 +126,8 @@ const follow = (conn: Connection, tally: Tally): Stream.Stream<never, WatchEnded
   )
 
 /** Follows the watch, resumed after breaks, until it calls for counting again. */
-const untilReload = (conn: Connection, tally: Tally): Effect.Effect<WatchEnded> =>
-  Stream.runDrain(follow(conn, tally)).pipe(
+const untilReload = (conn: Connection, tally: Tally, followed: Followed): Effect.Effect<WatchEnded> =>
+  Stream.runDrain(follow(conn, tally, followed)).pipe(
     Effect.tapError((e) => Effect.logDebug(`etcd totals: watch ended (${TlsFiles.describe(e.cause)})`)),
     Effect.retry({ schedule: Schedule.spaced("250 millis"), while: (e) => !e.reload }),
     Effect.match({
@@ -135,6 +138,7 @@ const untilReload = (conn: Connection, tally: Tally): Effect.Effect<WatchEnded> 
 
 export const make = (
   conn: Connection,
+  followed: Followed,
   pageSize: number = PAGE
 ): Effect.Effect<Effect.Effect<EtcdStats, KvError>, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -142,15 +146,24 @@ export const make = (
     let tally: Tally | undefined
     let loading: Deferred.Deferred<void, KvError> | undefined
 
+    /** Counted at `t.revision`: every change after it is seen from now on. */
+    const install = (t: Tally) => {
+      tally = t
+      followed.applied = t.revision
+      followed.from = t.revision
+    }
+
     /** After the first load: the watch, and a new count whenever it calls for one, for ever. */
     const keepCounting = (first: Tally): Effect.Effect<never> =>
       Effect.gen(function* () {
         let current = first
         for (;;) {
-          const ended = yield* untilReload(conn, current)
+          const ended = yield* untilReload(conn, current, followed)
           yield* Effect.logDebug(`etcd totals: counting again (${TlsFiles.describe(ended.cause)})`)
+          // Changes between the last one applied and the new count are not seen.
+          followed.from = undefined
           current = yield* load(conn, pageSize).pipe(Effect.retry(Schedule.spaced("1 second")), Effect.orDie)
-          tally = current
+          install(current)
         }
       })
 
@@ -161,7 +174,7 @@ export const make = (
       loading = ready
       return load(conn, pageSize).pipe(
         Effect.flatMap((first) => {
-          tally = first
+          install(first)
           return Effect.forkIn(keepCounting(first), scope)
         }),
         Effect.intoDeferred(ready),

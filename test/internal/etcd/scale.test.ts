@@ -8,6 +8,7 @@ import { Duration, Effect, Schedule } from "effect"
 import * as Etcd from "../../../src/KvStore/Etcd.js"
 import * as Connection from "../../../src/internal/etcd/connection.js"
 import * as Counts from "../../../src/internal/etcd/counts.js"
+import * as Followed from "../../../src/internal/etcd/followed.js"
 import * as KeepAlive from "../../../src/internal/etcd/keepAlive.js"
 import * as Leases from "../../../src/internal/etcd/leases.js"
 import * as Requests from "../../../src/internal/etcd/requests.js"
@@ -68,7 +69,7 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
         timeout: Duration.seconds(5)
       })
       // Pages of 2 keys: the count must walk four pages at one revision.
-      const stats = yield* Stats.make(conn, 2)
+      const stats = yield* Stats.make(conn, Followed.make(), 2)
       assert.deepStrictEqual(yield* stats, { entries: 7, clusters: 3 })
       const until = (want: Stats.EtcdStats, what: string) =>
         stats.pipe(
@@ -106,7 +107,8 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
         const writes = yield* Leases.make(
           conn,
           yield* KeepAlive.make(conn),
-          Counts.make(Requests.make(conn).count)
+          Counts.make(Requests.make(conn).count),
+          Followed.make()
         )
         const put = (i: number) => writes.put(`c/10.0.${i >> 8}.${i & 255}:1`, "v", { ttl: "60 seconds" })
         yield* Effect.forEach(
@@ -155,7 +157,8 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
           const writes = yield* Leases.make(
             conn,
             yield* KeepAlive.make(conn),
-            Counts.make(Requests.make(conn).count)
+            Counts.make(Requests.make(conn).count),
+            Followed.make()
           )
           yield* Effect.forEach(
             Array.from({ length: 32 }, (_, i) => i),
