@@ -41,6 +41,11 @@ export interface ConnectionConfig {
 
 export interface Connection {
   readonly client: Etcd3
+  /**
+   * A client of one member alone (`host` one of `hosts`), made when first asked for: for what must reach a
+   * given member, such as keep-alives, which etcd answers cheaply only on its leader (`leader.ts`).
+   */
+  readonly memberClient: (host: string) => Etcd3
   readonly hosts: ReadonlyArray<string>
   /** What one attempt on one member gets of the timeout (the rest is for trying another). */
   readonly attemptMs: number
@@ -160,38 +165,55 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
     const where = `etcd at ${config.endpoints.join(",")}`
     const namespace = normalizePrefix(config.prefix)
     const credentials = config.tls ? yield* credentialsOf(config.tls) : undefined
+    const clientOf = (hostsOf: ReadonlyArray<string>, attempts: number) =>
+      new Etcd3({
+        hosts: [...hostsOf],
+        ...(credentials ? { credentials } : {}),
+        grpcOptions: {
+          // Reconnect quickly after an etcd restart instead of grpc's 1s..120s backoff.
+          "grpc.initial_reconnect_backoff_ms": 100,
+          "grpc.max_reconnect_backoff_ms": 1000,
+          "grpc.use_local_subchannel_pool": 1,
+          // Notice a silently dead peer under a long-lived watch.
+          "grpc.keepalive_time_ms": 15_000,
+          "grpc.keepalive_timeout_ms": 5_000
+        },
+        // An attempt gets part of the timeout, so a silent member leaves time to retry on another.
+        defaultCallOptions: FaultHandling.attemptDeadline(Duration.toMillis(timeout), hosts.length),
+        faultHandling: {
+          host: endpoints.of,
+          global: FaultHandling.retrying(attempts),
+          watchBackoff: shortBackoff
+        }
+      })
     const client = yield* Effect.acquireRelease(
       Effect.try({
-        try: () =>
-          new Etcd3({
-            hosts: [...hosts],
-            ...(credentials ? { credentials } : {}),
-            grpcOptions: {
-              // Reconnect quickly after an etcd restart instead of grpc's 1s..120s backoff.
-              "grpc.initial_reconnect_backoff_ms": 100,
-              "grpc.max_reconnect_backoff_ms": 1000,
-              "grpc.use_local_subchannel_pool": 1,
-              // Notice a silently dead peer under a long-lived watch.
-              "grpc.keepalive_time_ms": 15_000,
-              "grpc.keepalive_timeout_ms": 5_000
-            },
-            // An attempt gets part of the timeout, so a silent member leaves time to retry on another.
-            defaultCallOptions: FaultHandling.attemptDeadline(Duration.toMillis(timeout), hosts.length),
-            faultHandling: {
-              host: endpoints.of,
-              global: FaultHandling.retrying(Math.max(2, hosts.length + 1)),
-              watchBackoff: shortBackoff
-            }
-          }),
+        try: () => clientOf(hosts, Math.max(2, hosts.length + 1)),
         catch: (cause) => invalid(`bad etcd endpoints: ${TlsFiles.describe(cause)}`, cause)
       }),
       (client) => Effect.sync(() => client.close())
     )
+    const members = new Map<string, Etcd3>()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const member of members.values()) member.close()
+        members.clear()
+      })
+    )
+    const memberClient = (host: string) => {
+      let member = members.get(host)
+      if (member === undefined) {
+        member = clientOf([host], 1)
+        members.set(host, member)
+      }
+      return member
+    }
 
     const call = caller(where, timeout)
 
     return {
       client,
+      memberClient,
       hosts,
       attemptMs,
       where,
