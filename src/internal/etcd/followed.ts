@@ -13,8 +13,24 @@ export interface Followed {
   from: bigint | undefined
   /** ... up to this revision (the last change applied). */
   applied: bigint
+  /**
+   * The full keys that exist as of `applied` (meaningful while `from` is defined). A hint, never trusted for
+   * an answer: a heartbeat of a key that exists but that this instance holds no lease for (it came through
+   * another instance) reads it and adopts its lease, instead of the create-or-read transaction, which etcd
+   * runs as a raft write even when it only reads.
+   */
+  present: Set<string>
   /** Told of each change (a put or a delete of the full key) as the watch applies it. */
   onChange: (fullKey: string, revision: bigint) => void
 }
 
-export const make = (): Followed => ({ from: undefined, applied: 0n, onChange: () => {} })
+export const make = (): Followed => ({
+  from: undefined,
+  applied: 0n,
+  present: new Set(),
+  onChange: () => {}
+})
+
+/** Whether the watch says `fullKey` exists now; false when it does not or is not following. */
+export const exists = (followed: Followed, fullKey: string): boolean =>
+  followed.from !== undefined && followed.present.has(fullKey)

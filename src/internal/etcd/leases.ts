@@ -24,7 +24,7 @@ import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
 import * as Background from "./background.js"
 import { type Connection, STORE } from "./connection.js"
 import type { Counts } from "./counts.js"
-import type { Followed } from "./followed.js"
+import * as Followed from "./followed.js"
 import type { KeepAlive } from "./keepAlive.js"
 import * as LeasePool from "./leasePool.js"
 import * as Requests from "./requests.js"
@@ -87,7 +87,7 @@ interface Leases {
 const makeLeases = (
   conn: Connection,
   keepAlive: KeepAlive,
-  followed: Followed
+  followed: Followed.Followed
 ): Effect.Effect<Leases, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
@@ -277,7 +277,7 @@ const putFresh =
  * written since we saw it so, or the totals watch applied every change up to `alive` and none touched the
  * key since (see `followed.ts`). Else the heartbeat reads the key.
  */
-const unchanged = (followed: Followed, held: Held, value: string, alive: string) => {
+const unchanged = (followed: Followed.Followed, held: Held, value: string, alive: string) => {
   const verified = held.verified
   if (verified === undefined || verified.value !== value) return false
   if (verified.revision === alive) return true
@@ -295,10 +295,20 @@ const putWithTtl = (
   live: Liveness,
   requests: Requests,
   counts: Counts,
-  followed: Followed
+  followed: Followed.Followed
 ) => {
   const fresh = putFresh(leases, live, requests, counts)
   const writeOnLease = writeOn(leases, requests)
+  /**
+   * Reads the key and adopts its live lease when it holds `value`: a read and a keep-alive, where the
+   * create-or-read transaction of `fresh` is a raft write even when it only reads. False: `fresh` decides.
+   */
+  const adoptExisting = (key: string, mapKey: string, value: string, seconds: number) =>
+    Effect.flatMap(requests.read(key), ({ kv, revision }) =>
+      kv !== undefined && kv.lease !== "0" && kv.value.toString() === value
+        ? live.adopt(mapKey, kv.lease, seconds, revision, value)
+        : Effect.succeed(false)
+    )
   return (key: string, value: string, ttl: Duration.DurationInput, limit: PutOptions["limit"]) =>
     Effect.gen(function* () {
       const { table, revokeLater } = leases
@@ -306,6 +316,13 @@ const putWithTtl = (
       const seconds = Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(ttl)) / 1000))
       const held = table.get(mapKey)
       const ours = held?.seconds === seconds ? held : undefined
+      // A key that exists but that we hold no lease for: a heartbeat that came through another instance.
+      if (
+        held === undefined &&
+        Followed.exists(followed, mapKey) &&
+        (yield* adoptExisting(key, mapKey, value, seconds))
+      )
+        return "updated" as const
       const alive = ours === undefined ? undefined : yield* live.refresh(mapKey, ours)
       if (ours === undefined || alive === undefined)
         return yield* fresh(key, mapKey, value, seconds, limit).pipe(
@@ -345,7 +362,7 @@ export const make = (
   conn: Connection,
   keepAlive: KeepAlive,
   counts: Counts,
-  followed: Followed
+  followed: Followed.Followed
 ): Effect.Effect<Writes, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { call, client } = conn

@@ -44,6 +44,8 @@ class WatchEnded extends Data.TaggedError("WatchEnded")<{
 interface Tally {
   entries: number
   readonly clusters: Map<string, number>
+  /** The full keys (for `Followed.present`). */
+  readonly keys: Set<string>
   revision: bigint
 }
 
@@ -66,7 +68,7 @@ const everyKey = (conn: Connection) => {
 const load = (conn: Connection, pageSize: number): Effect.Effect<Tally, KvError> =>
   Effect.gen(function* () {
     const all = everyKey(conn)
-    const tally: Tally = { entries: 0, clusters: new Map(), revision: 0n }
+    const tally: Tally = { entries: 0, clusters: new Map(), keys: new Set(), revision: 0n }
     let from = all.start
     for (let page = 0; ; page++) {
       const res = yield* conn.call("count keys", () =>
@@ -79,7 +81,10 @@ const load = (conn: Connection, pageSize: number): Effect.Effect<Tally, KvError>
         })
       )
       if (page === 0) tally.revision = BigInt(res.header.revision)
-      for (const kv of res.kvs) count(tally, conn.userKey(kv.key), 1)
+      for (const kv of res.kvs) {
+        count(tally, conn.userKey(kv.key), 1)
+        tally.keys.add(kv.key.toString())
+      }
       const last = res.kvs.at(-1)
       if (!res.more || last === undefined) return tally
       from = Buffer.concat([last.key, Buffer.from([0])])
@@ -108,9 +113,15 @@ const follow = (conn: Connection, tally: Tally, followed: Followed): Stream.Stre
         w.on("data", (res: IWatchResponse) => {
           if (!active) return
           for (const e of res.events as ReadonlyArray<IEvent>) {
-            if (e.type === "Delete") count(tally, conn.userKey(e.kv.key), -1)
-            else if (String(e.kv.version) === "1") count(tally, conn.userKey(e.kv.key), 1)
-            followed.onChange(e.kv.key.toString(), BigInt(e.kv.mod_revision))
+            const fullKey = e.kv.key.toString()
+            if (e.type === "Delete") {
+              count(tally, conn.userKey(e.kv.key), -1)
+              tally.keys.delete(fullKey)
+            } else if (String(e.kv.version) === "1") {
+              count(tally, conn.userKey(e.kv.key), 1)
+              tally.keys.add(fullKey)
+            }
+            followed.onChange(fullKey, BigInt(e.kv.mod_revision))
           }
           // Resume after the last event applied. Not the header's revision: it counts writes elsewhere, and
           // a watch catching up is sent etcd's current revision before the rest of its events.
@@ -150,6 +161,7 @@ export const make = (
     const install = (t: Tally) => {
       tally = t
       followed.applied = t.revision
+      followed.present = t.keys
       followed.from = t.revision
     }
 

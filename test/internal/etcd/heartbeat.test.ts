@@ -39,6 +39,12 @@ const instance = (prefix: string, watching: boolean) =>
       ranges.count++
       return range(...args)
     }
+    const txns = { count: 0 }
+    const txn = conn.client.kv.txn.bind(conn.client.kv)
+    conn.client.kv.txn = (...args) => {
+      txns.count++
+      return txn(...args)
+    }
     const followed = Followed.make()
     const writes = yield* Leases.make(
       conn,
@@ -57,7 +63,7 @@ const instance = (prefix: string, watching: boolean) =>
         followed.applied >= now ? Effect.void : Effect.fail(new Error(`applied ${followed.applied} < ${now}`))
       ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("5 seconds"), Effect.orDie)
     })
-    return { writes, ranges, caughtUp }
+    return { writes, ranges, txns, caughtUp }
   })
 
 describe.skipIf(!available)("etcd heartbeats checked by the totals watch (real etcd)", () => {
@@ -86,6 +92,38 @@ describe.skipIf(!available)("etcd heartbeats checked by the totals watch (real e
             here.ranges.count - before,
             watching ? 0 : 1,
             `range requests (watching: ${watching})`
+          )
+        }
+      })
+  )
+
+  it.scopedLive(
+    "a heartbeat through an instance that holds no lease for the key: a read and a keep-alive, no transaction",
+    () =>
+      Effect.gen(function* () {
+        const ns = fresh()
+        const first = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
+        for (const watching of [true, false]) {
+          const key = `c/through-${watching}:1`
+          assert.strictEqual(yield* first.put(key, "v", TTL), "created")
+          const here = yield* instance(ns, watching)
+          if (watching) yield* here.caughtUp
+          const before = { ranges: here.ranges.count, txns: here.txns.count }
+          assert.strictEqual(yield* here.writes.put(key, "v", TTL), "updated")
+          // Without the watch this instance cannot tell the key exists: the create-or-read transaction (a
+          // raft write in etcd, even when it only reads).
+          assert.deepStrictEqual(
+            { ranges: here.ranges.count - before.ranges, txns: here.txns.count - before.txns },
+            watching ? { ranges: 1, txns: 0 } : { ranges: 0, txns: 1 },
+            `requests (watching: ${watching})`
+          )
+          // The lease is this instance's now: its next heartbeat is a keep-alive alone.
+          const adopted = { ranges: here.ranges.count, txns: here.txns.count }
+          assert.strictEqual(yield* here.writes.put(key, "v", TTL), "updated")
+          assert.deepStrictEqual(
+            { ranges: here.ranges.count, txns: here.txns.count },
+            adopted,
+            `after adopting (watching: ${watching})`
           )
         }
       })
