@@ -6,7 +6,7 @@
 // keep-alive stream at the leader (src/internal/etcd/leader.ts). Env: LEASES=20000 N=20000 INFLIGHT=64 ROUNDS=2.
 import { spawnSync } from "node:child_process"
 import { loadavg } from "node:os"
-import { report } from "./lib.mjs"
+import { median, report } from "./lib.mjs"
 import { startEtcdCluster, usage } from "./ha-cluster.mjs"
 
 const LEASES = Number(process.env.LEASES ?? 20_000)
@@ -26,11 +26,6 @@ const loadBefore = loadavg()[0]
 const etcd = await startEtcdCluster(3)
 const pids = etcd.procs.map((p) => p.pid)
 const clients = etcd.endpoints.map((e) => new Etcd3({ hosts: [`http://${e}`] }))
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 
 /** `n` calls of `f` at INFLIGHT in flight: rate and etcd CPU (ms) per call. */
 const measure = async (n, f) => {

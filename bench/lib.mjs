@@ -2,7 +2,12 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 
-export const median = (xs) => percentile(xs, 50)
+/** The middle value; for an even count, the mean of the two middle ones. */
+export const median = (xs) => {
+  if (xs.length % 2 === 1 || xs.length === 0) return percentile(xs, 50)
+  const sorted = [...xs].sort((a, b) => a - b)
+  return (sorted[xs.length / 2 - 1] + sorted[xs.length / 2]) / 2
+}
 
 export const percentile = (xs, p) => {
   if (xs.length === 0) return NaN

@@ -69,6 +69,12 @@ const cancel = (line: Line) =>
     () => undefined
   )
 
+/** `line` takes no keep-alive any more, and what waits on it fails with `error`. */
+const shut = (line: Line, error: Error) => {
+  line.retired = true
+  failAll(line, error)
+}
+
 /** No new keep-alive goes on `line`; it closes once nothing waits on it. */
 const retire = (line: Line) => {
   if (line.retired) return
@@ -88,8 +94,7 @@ const openLine = (
   const waiting = new Map<string, Array<Waiter>>()
   const broken = (error: Error) => {
     closed(line)
-    line.retired = true
-    failAll(line, error)
+    shut(line, error)
   }
   const stream = connected.then(({ stream, stale }) => {
     stream.on("data", (res) => {
@@ -161,8 +166,7 @@ export const make = (connection: Connection): Effect.Effect<KeepAlive, never, Sc
     const drop = (line: Line) =>
       Effect.sync(() => {
         closed(line)
-        line.retired = true
-        failAll(line, new Error("a keep-alive went unanswered: the stream was dropped"))
+        shut(line, new Error("a keep-alive went unanswered: the stream was dropped"))
         cancel(line)
       })
 

@@ -3,10 +3,10 @@
  *
  * etcd answers a lease keep-alive from the leader's memory, but a follower
  * forwards each one to the leader over an HTTP request of its own. Measured
- * on a 3-member etcd 3.4 (20,000 leases, one stream, 64 in flight): 0.06 ms of
- * etcd CPU and ~15,000 keep-alives/s on the leader; 0.41–0.52 ms and
- * ~2,500–3,100/s through a follower. Writes and reads cost within 1.2×
- * through either (`bench/etcd-keepalive.bench.mjs`), so only keep-alives are aimed.
+ * (`bench/etcd-keepalive.bench.mjs`: 3-member etcd 3.4, 20,000 leases, one
+ * stream, 64 in flight): 0.06 ms of etcd CPU and ~15,000 keep-alives/s on the
+ * leader, 0.36 ms and ~3,700/s through a follower. Writes and reads cost
+ * within 1.2× through either, so only keep-alives are aimed.
  */
 import type { Connection } from "./connection.js"
 

@@ -42,15 +42,13 @@ class WatchEnded extends Data.TaggedError("WatchEnded")<{
 
 /** Entries per cluster, and where the watch stands. */
 interface Tally {
-  entries: number
   readonly clusters: Map<string, number>
-  /** The full keys (for `Followed.present`). */
+  /** The full keys: the entries, and `Followed.present`. */
   readonly keys: Set<string>
   revision: bigint
 }
 
 const count = (tally: Tally, key: string, by: 1 | -1) => {
-  tally.entries += by
   const cluster = clusterOf(key)
   if (cluster === undefined) return
   const n = (tally.clusters.get(cluster) ?? 0) + by
@@ -68,7 +66,7 @@ const everyKey = (conn: Connection) => {
 const load = (conn: Connection, pageSize: number): Effect.Effect<Tally, KvError> =>
   Effect.gen(function* () {
     const all = everyKey(conn)
-    const tally: Tally = { entries: 0, clusters: new Map(), keys: new Set(), revision: 0n }
+    const tally: Tally = { clusters: new Map(), keys: new Set(), revision: 0n }
     let from = all.start
     for (let page = 0; ; page++) {
       const res = yield* conn.call("count keys", () =>
@@ -197,7 +195,7 @@ export const make = (
       )
     })
 
-    const snapshot = (t: Tally): EtcdStats => ({ entries: t.entries, clusters: t.clusters.size })
+    const snapshot = (t: Tally): EtcdStats => ({ entries: t.keys.size, clusters: t.clusters.size })
     return Effect.suspend(() =>
       tally !== undefined ? Effect.succeed(snapshot(tally)) : Effect.map(start, () => snapshot(tally!))
     )

@@ -6,6 +6,7 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Duration, Effect, Schedule } from "effect"
+import type { KVClient } from "etcd3"
 import * as Etcd from "../../../src/KvStore/Etcd.js"
 import * as Connection from "../../../src/internal/etcd/connection.js"
 import * as Counts from "../../../src/internal/etcd/counts.js"
@@ -22,6 +23,17 @@ let run = 0
 const fresh = () => `h${process.pid}-${++run}`
 const TTL = { ttl: "60 seconds" } as const
 
+/** Counts the calls of `kv[method]` from now on. */
+const counted = (kv: KVClient, method: "range" | "txn") => {
+  const calls = { count: 0 }
+  const original = kv[method].bind(kv) as (...args: Array<unknown>) => Promise<unknown>
+  ;(kv as unknown as Record<string, unknown>)[method] = (...args: Array<unknown>) => {
+    calls.count++
+    return original(...args)
+  }
+  return calls
+}
+
 /**
  * One instance's writes, with its range requests counted; `watching` runs the totals watch (as
  * `swarm serve` does) and hands it the changes.
@@ -33,18 +45,8 @@ const instance = (prefix: string, watching: boolean) =>
       prefix,
       timeout: Duration.seconds(5)
     })
-    const ranges = { count: 0 }
-    const range = conn.client.kv.range.bind(conn.client.kv)
-    conn.client.kv.range = (...args) => {
-      ranges.count++
-      return range(...args)
-    }
-    const txns = { count: 0 }
-    const txn = conn.client.kv.txn.bind(conn.client.kv)
-    conn.client.kv.txn = (...args) => {
-      txns.count++
-      return txn(...args)
-    }
+    const ranges = counted(conn.client.kv, "range")
+    const txns = counted(conn.client.kv, "txn")
     const followed = Followed.make()
     const writes = yield* Leases.make(
       conn,
