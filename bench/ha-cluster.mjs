@@ -35,8 +35,11 @@ const exited = (proc) =>
     ? Promise.resolve()
     : new Promise((r) => proc.once("exit", r))
 
-/** A 3-member etcd on loopback. `leader()` names the member that leads now. */
-export const startEtcdCluster = async (members = 3) => {
+/**
+ * A 3-member etcd on loopback. `leader()` names the member that leads now. `compaction` (e.g. "1m"): etcd's
+ * periodic auto-compaction, keeping that much history.
+ */
+export const startEtcdCluster = async (members = 3, { compaction } = {}) => {
   const dir = mkdtempSync(join(tmpdir(), `swarm-ha-bench-${process.pid}-`))
   const ports = []
   for (let i = 0; i < members; i++) ports.push({ client: await freePort(), peer: await freePort() })
@@ -52,7 +55,10 @@ export const startEtcdCluster = async (members = 3) => {
         ...["--listen-peer-urls", `http://127.0.0.1:${p.peer}`],
         ...["--initial-advertise-peer-urls", `http://127.0.0.1:${p.peer}`],
         ...["--initial-cluster", initial, "--initial-cluster-state", "new"],
-        ...["--logger", "zap", "--log-level", "error"]
+        ...["--logger", "zap", "--log-level", "error"],
+        ...(compaction
+          ? ["--auto-compaction-mode", "periodic", "--auto-compaction-retention", compaction]
+          : [])
       ],
       { stdio: "ignore" }
     )

@@ -6,7 +6,9 @@
 //     registered once with PROBE_TTL and never refreshed (TTL end -> gone from every instance);
 //  4. the etcd leader is killed (SIGKILL) under that load; the 503 window is first to last failed heartbeat.
 // Env: ENTRIES=100000 CLUSTERS=1000 INFLIGHT=64 TTL=180 HEARTBEAT=60 HOLD_SECONDS=600 KILL_SECONDS=30
-// RAW_SECONDS=15 FILL_LIMIT=900 PROFILE=1 (serve with --cpu-prof into bench/results/ha-scale-prof/).
+// RAW_SECONDS=15 FILL_LIMIT=900 PROFILE=1 (serve with --cpu-prof into bench/results/ha-scale-prof/)
+// LEASES=shared (serve with --store-opt kv.leases=shared: leases shared by time, puts in shared transactions)
+// COMPACTION=1m (etcd's periodic auto-compaction keeping that much history; default: none, etcd's default).
 // Run after `npm run build`.
 import { fork, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync } from "node:fs"
@@ -27,6 +29,8 @@ const RAW_SECONDS = env("RAW_SECONDS", 15)
 const FILL_LIMIT = env("FILL_LIMIT", 900)
 const PROBES = env("PROBES", 20)
 const PROBE_TTL = env("PROBE_TTL", Math.min(TTL, Math.floor(HOLD_SECONDS / 2)))
+const LEASES = process.env.LEASES ?? "per-key"
+const COMPACTION = process.env.COMPACTION
 
 const countBy = (xs, f) => xs.reduce((acc, x) => ({ ...acc, [f(x)]: (acc[f(x)] ?? 0) + 1 }), {})
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -99,13 +103,14 @@ if (spawnSync("etcd", ["--version"]).status !== 0) {
 const profileDir = process.env.PROFILE ? "bench/results/ha-scale-prof" : undefined
 if (profileDir) mkdirSync(profileDir, { recursive: true })
 const loadBefore = loadavg()[0]
-const etcd = await startEtcdCluster()
+const etcd = await startEtcdCluster(3, { compaction: COMPACTION })
 const serves = []
 try {
   const raw = await load(["raw", etcd.endpoints.join(","), String(INFLIGHT), String(RAW_SECONDS)])
   console.error(`raw: ${raw.rate.toFixed(0)}/s`)
   const args = ["--max-total-entries", String(ENTRIES * 2), "--max-clusters", String(CLUSTERS * 2)]
   args.push("--max-new-clusters-per-minute", "1000000", "--min-ttl", "1s")
+  if (LEASES !== "per-key") args.push("--store-opt", `kv.leases=${LEASES}`)
   for (let i = 0; i < 2; i++) serves.push(await startServe(etcd.endpoints, { profileDir, args }))
   const origins = serves.map((s) => s.origin).join(",")
   const pids = [...serves.map((s) => s.proc.pid), ...etcd.procs.map((p) => p.pid)]
@@ -260,7 +265,7 @@ try {
       note: `leader m${leader} SIGKILL; ${afterKill.length} failed: ${JSON.stringify(countBy(afterKill, (f) => f.status))}`
     }
   ]
-  report("ha-scale", rows, {
+  report(LEASES === "per-key" ? "ha-scale" : `ha-scale-${LEASES}`, rows, {
     load: `loadavg before ${loadBefore.toFixed(2)}, after ${loadavg()[0].toFixed(2)} (2 cores, shared)`,
     config: JSON.stringify({
       ENTRIES,
@@ -270,7 +275,9 @@ try {
       HEARTBEAT,
       HOLD_SECONDS,
       KILL_SECONDS,
-      PROBE_TTL
+      PROBE_TTL,
+      LEASES,
+      COMPACTION
     }),
     fillFailures: JSON.stringify(fill.failures.slice(0, 3)),
     killFailures: JSON.stringify(afterKill.slice(0, 3))

@@ -34,6 +34,8 @@ export type StoreChoice =
       readonly endpoints: ReadonlyArray<string>
       readonly prefix: string
       readonly tls?: TlsFiles
+      /** `--store-opt kv.leases=shared`; absent: one lease per key. */
+      readonly leases?: "per-key" | "shared"
     }
 
 export interface TlsChoice {
@@ -107,7 +109,8 @@ export const parseListen = (
   return Either.right({ host: parsed.right.host, port: zero ? 0 : parsed.right.port })
 }
 
-const STORE_OPTS = ["kv.cacertfile", "kv.certfile", "kv.keyfile"]
+const STORE_OPTS = ["kv.cacertfile", "kv.certfile", "kv.keyfile", "kv.leases"]
+const LEASE_MODES = ["per-key", "shared"] as const
 
 const parseSqlite = (
   rest: string,
@@ -143,17 +146,23 @@ const parseEtcd = (
     const key = eq <= 0 ? "" : opt.slice(0, eq).trim()
     if (!STORE_OPTS.includes(key)) {
       return fail(
-        `--store-opt ${JSON.stringify(opt)}: expected ${STORE_OPTS.map((k) => `${k}=/path`).join(", ")}`
+        `--store-opt ${JSON.stringify(opt)}: expected kv.cacertfile=/path, kv.certfile=/path, kv.keyfile=/path or kv.leases=${LEASE_MODES.join("|")}`
       )
     }
     opts[key] = opt.slice(eq + 1)
   }
-  const tls = tlsFiles(opts)
+  const { "kv.leases": leases, ...files } = opts
+  const mode = LEASE_MODES.find((m) => m === leases?.trim())
+  if (leases !== undefined && mode === undefined) {
+    return fail(`--store-opt kv.leases=${JSON.stringify(leases)}: expected ${LEASE_MODES.join(" or ")}`)
+  }
+  const tls = tlsFiles(files)
   return Either.right({
     kind: "etcd",
     endpoints: location.right.hosts,
     prefix: location.right.prefix,
-    ...(tls ? { tls } : {})
+    ...(tls ? { tls } : {}),
+    ...(mode ? { leases: mode } : {})
   })
 }
 

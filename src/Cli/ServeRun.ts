@@ -149,10 +149,15 @@ const openStore = (config: Config) =>
       }
     }
     if (config.store.kind === "etcd") {
-      const { endpoints, prefix, tls } = config.store
+      const { endpoints, prefix, tls, leases } = config.store
       // An internal module: its static import of etcd3 is bundled, and loaded only here.
       const Etcd = yield* Driver.load("etcd3", "the etcd store", () => import("../KvStore/Etcd.js"))
-      const store = yield* Etcd.make({ endpoints, prefix, ...(tls ? { tls } : {}) }).pipe(
+      const store = yield* Etcd.make({
+        endpoints,
+        prefix,
+        ...(tls ? { tls } : {}),
+        ...(leases ? { leases } : {})
+      }).pipe(
         Effect.mapError(
           (error) =>
             new Common.RunFailure({

@@ -1,14 +1,15 @@
 /**
  * An etcd v3 `KvStore` over the `etcd3` library (gRPC).
  *
- * - **TTL.** One lease per live key, kept alive by each refresh: a heartbeat
+ * - **TTL.** By default one lease per live key, kept alive by each refresh: a heartbeat
  *   costs a keep-alive (and a read of the key when the totals watch cannot
  *   vouch that it is unchanged), no raft write, through whichever server of
  *   an HA group; a new key costs a put
  *   (its lease granted ahead under load). A key vanishes its TTL after the
  *   last put (whole seconds, rounded up; etcd raises it to its minimum, about
  *   2s by default), expired once, in etcd. A put without a TTL detaches the
- *   key from its lease. See `internal/etcd/leases.ts`.
+ *   key from its lease. See `internal/etcd/leases.ts`; `leases: "shared"` puts
+ *   keys on leases shared by time instead (`internal/etcd/sharedLeases.ts`).
  * - **Totals** (`stats`) are kept in memory by one watch of the prefix
  *   (`internal/etcd/stats.ts`); a cluster's count for the checks of a new
  *   key is etcd's, kept between counts (`internal/etcd/counts.ts`).
@@ -27,7 +28,9 @@ import * as Counts from "../internal/etcd/counts.js"
 import * as Followed from "../internal/etcd/followed.js"
 import * as KeepAlive from "../internal/etcd/keepAlive.js"
 import * as Leases from "../internal/etcd/leases.js"
+import * as ListIndex from "../internal/etcd/listIndex.js"
 import * as Requests from "../internal/etcd/requests.js"
+import * as SharedLeases from "../internal/etcd/sharedLeases.js"
 import * as Stats from "../internal/etcd/stats.js"
 import * as Watch from "../internal/etcd/watch.js"
 
@@ -39,7 +42,17 @@ export interface EtcdConfig {
   readonly prefix?: string
   /** Bound on each operation (and on each gRPC call). Default 5s. */
   readonly timeout?: Duration.DurationInput
+  /**
+   * How keys with a TTL hold their leases. `"per-key"` (the default): one lease per key, a heartbeat is a
+   * keep-alive. `"shared"`: one lease per TTL per second per instance, every put (heartbeats too) is a put
+   * committed in shared transactions; much cheaper new keys, a key may outlive its TTL by up to 1s more
+   * (`internal/etcd/sharedLeases.ts`). Every instance sharing the etcd prefix must use the same.
+   */
+  readonly leases?: LeaseMode
 }
+
+export type LeaseMode = "per-key" | "shared"
+export const LEASE_MODES: ReadonlyArray<LeaseMode> = ["per-key", "shared"]
 
 export const DEFAULT_TIMEOUT = Duration.seconds(5)
 
@@ -72,22 +85,30 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
     const counts = Counts.make(Requests.make(conn).count)
     // The totals watch tells the leases which keys changed, so a heartbeat rarely reads its key.
     const followed = Followed.make()
-    const writes = yield* Leases.make(conn, yield* KeepAlive.make(conn), counts, followed)
+    const writes =
+      config.leases === "shared"
+        ? yield* SharedLeases.make(conn, counts, followed)
+        : yield* Leases.make(conn, yield* KeepAlive.make(conn), counts, followed)
 
+    // Shared leases put at every heartbeat: their index must not follow etcd's revision (`listIndex.ts`).
+    // `list` and every watch take it from one place, so no answer of this instance goes back.
+    const indexOf: ListIndex.ListIndex =
+      config.leases === "shared" ? ListIndex.make() : (_prefix, _pairs, revision) => Number(revision)
     const rangeOf = (prefix: string) =>
       conn
         .call(`list ${prefix}`, () =>
           conn.client.kv.range({ ...conn.prefixRange(prefix), sort_order: "Ascend", sort_target: "Key" })
         )
         .pipe(
-          Effect.map((res) => ({
-            pairs: res.kvs.map((kv) => ({ key: conn.userKey(kv.key), value: kv.value.toString() })),
-            revision: BigInt(res.header.revision)
-          }))
+          Effect.map((res) => {
+            const pairs = res.kvs.map((kv) => ({ key: conn.userKey(kv.key), value: kv.value.toString() }))
+            const revision = BigInt(res.header.revision)
+            return { pairs, revision, index: indexOf(prefix, pairs, revision) }
+          })
         )
 
     const list = (prefix: string) =>
-      Effect.map(rangeOf(prefix), ({ pairs, revision }): KvSnapshot => ({ pairs, index: Number(revision) }))
+      Effect.map(rangeOf(prefix), ({ pairs, index }): KvSnapshot => ({ pairs, index }))
 
     // From the leases themselves (whole seconds), so every instance sharing the etcd agrees.
     const expiries = (prefix: string): Effect.Effect<ReadonlyMap<string, number>, KvError> =>

@@ -84,6 +84,18 @@ describe("serve flags", () => {
       if (Either.isLeft(parsed)) assert.include(parsed.left.reason, "--store-opt only applies to")
     }
     assert.isTrue(Either.isRight(Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, opt)))
+    // kv.leases picks the etcd store's lease mode; anything else is named with what would be right.
+    const shared = Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, ["kv.leases=shared"])
+    assert.deepStrictEqual(
+      shared,
+      Either.right({ kind: "etcd", endpoints: ["h1:2379"], prefix: "swarm", leases: "shared" })
+    )
+    const bad = Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, ["kv.leases=pooled"])
+    assert.isTrue(Either.isLeft(bad))
+    if (Either.isLeft(bad)) {
+      assert.include(bad.left.reason, '"pooled"')
+      assert.include(bad.left.reason, "per-key or shared")
+    }
   })
 
   it.effect("defaults", () =>

@@ -29,83 +29,88 @@ const TTL_SECONDS = 8
 const WAIT_MS = 3_000
 const STEADY_MS = 8_000
 
-describe.skipIf(!ready)("HA under faults: swarm serve over a 3-member etcd", () => {
-  const dir = tempDir("ha")
-  let lab: Lab | undefined
-  let topology: Topology | undefined
-  let clients: ManagedProcess | undefined
+// Both lease modes of the etcd store: one lease per entry (the default), and leases shared by time.
+describe.skipIf(!ready).each(["per-key", "shared"] as const)(
+  "HA under faults (etcd leases: %s): swarm serve over a 3-member etcd",
+  (leases) => {
+    const dir = tempDir(`ha-${leases}`)
+    let lab: Lab | undefined
+    let topology: Topology | undefined
+    let clients: ManagedProcess | undefined
 
-  afterAll(async () => {
-    await clients?.stop("SIGKILL")
-    await topology?.stop()
-    lab?.dispose()
-    removeDir(dir)
-  })
+    afterAll(async () => {
+      await clients?.stop("SIGKILL")
+      await topology?.stop()
+      lab?.dispose()
+      removeDir(dir)
+    })
 
-  it("keeps every property through partitions, kills and pauses", async () => {
-    requireBuilt()
-    lab = makeLab("ha")
-    topology = await build(lab, dir, { instances: 3 })
-    const t = topology
-    const create = (origin: string) =>
-      t.lab.exec(t.client, "curl", ["-s", "-f", "--max-time", "5", "-X", "POST", `${origin}/v1/clusters`])
-    const clusters = [create(t.instances[0]!.origin), create(t.instances[1]!.origin)]
-    for (const token of clusters) assert.match(token, /^[0-9a-f]{32}$/)
+    it("keeps every property through partitions, kills and pauses", async () => {
+      requireBuilt()
+      lab = makeLab(leases === "shared" ? "has" : "ha")
+      topology = await build(lab, dir, { instances: 3, leases })
+      const t = topology
+      const create = (origin: string) =>
+        t.lab.exec(t.client, "curl", ["-s", "-f", "--max-time", "5", "-X", "POST", `${origin}/v1/clusters`])
+      const clusters = [create(t.instances[0]!.origin), create(t.instances[1]!.origin)]
+      for (const token of clusters) assert.match(token, /^[0-9a-f]{32}$/)
 
-    const out = join(dir, "history.jsonl")
-    const config: ClientConfig = {
-      instances: Object.fromEntries(t.instances.map((i) => [i.name, i.origin])),
-      clusters,
-      clients: 6,
-      ttlSeconds: TTL_SECONDS,
-      waitMs: WAIT_MS,
-      out,
-      seed: Date.now() % 1_000_000
-    }
-    clients = t.lab.process(
-      t.client,
-      process.execPath,
-      ["--import", "tsx", here("./client.ts"), JSON.stringify(config)],
-      join(dir, "client.log")
-    )
-    clients.start()
-    console.log(`ha suite: seed ${config.seed}, logs in ${dir}`)
-    await sleep(STEADY_MS)
-    const faults = await Nemesis.run(t, Nemesis.STEPS, (line) => console.log(`ha suite: ${line}`))
-    await clients.stop("SIGTERM", 40_000)
+      const out = join(dir, "history.jsonl")
+      const config: ClientConfig = {
+        instances: Object.fromEntries(t.instances.map((i) => [i.name, i.origin])),
+        clusters,
+        clients: 6,
+        ttlSeconds: TTL_SECONDS,
+        waitMs: WAIT_MS,
+        out,
+        seed: Date.now() % 1_000_000
+      }
+      clients = t.lab.process(
+        t.client,
+        process.execPath,
+        ["--import", "tsx", here("./client.ts"), JSON.stringify(config)],
+        join(dir, "client.log")
+      )
+      clients.start()
+      console.log(`ha suite (leases ${leases}): seed ${config.seed}, logs in ${dir}`)
+      await sleep(STEADY_MS)
+      const faults = await Nemesis.run(t, Nemesis.STEPS, (line) => console.log(`ha suite: ${line}`))
+      await clients.stop("SIGTERM", 40_000)
 
-    const ops = readFileSync(out, "utf8")
-      .split("\n")
-      .filter((line) => line !== "")
-      .map((line) => JSON.parse(line) as Op)
-    const history: History = { ops, faults }
-    const violations = check(history)
-    const report = summarize(
-      history,
-      violations,
-      t.instances.map((i) => i.name)
-    )
-    console.log(`ha suite run report:\n${format(report)}`)
-    const stamp = new Date().toISOString().replace(/[:.]/g, "-")
-    save(here(`./artifacts/run-${stamp}.json`), report)
-    // What a failed run leaves to look into: every operation, fault and violation.
-    if (violations.length > 0) save(here(`./artifacts/history-${stamp}.json`), { ...history, violations })
+      const ops = readFileSync(out, "utf8")
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => JSON.parse(line) as Op)
+      const history: History = { ops, faults }
+      const violations = check(history)
+      const report = summarize(
+        history,
+        violations,
+        t.instances.map((i) => i.name)
+      )
+      console.log(`ha suite run report:\n${format(report)}`)
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-")
+      save(here(`./artifacts/run-${leases}-${stamp}.json`), report)
+      // What a failed run leaves to look into: every operation, fault and violation.
+      if (violations.length > 0)
+        save(here(`./artifacts/history-${leases}-${stamp}.json`), { ...history, violations })
 
-    // The load ran: every kind of operation happened and most succeeded.
-    const kinds = new Set(ops.map((op) => op.kind))
-    for (const kind of ["register", "refresh", "delete", "list", "poll"] as const)
-      assert.isTrue(kinds.has(kind), kind)
-    assert.isAbove(report.totals.outcomes.ok, ops.length / 2, clients.logTail())
-    // The final lists (after every heal) answered on every instance.
-    const finals = ops.filter((op) => op.client === -1)
-    assert.strictEqual(finals.length, clusters.length * t.instances.length)
-    assert.isTrue(
-      finals.every((op) => op.outcome === "ok"),
-      JSON.stringify(finals.filter((op) => op.outcome !== "ok"))
-    )
-    for (const property of PROPERTIES) {
-      const found = violations.filter((v) => v.property === property)
-      assert.strictEqual(found.length, 0, `${property}: ${JSON.stringify(found.slice(0, 3), null, 1)}`)
-    }
-  }, 420_000)
-})
+      // The load ran: every kind of operation happened and most succeeded.
+      const kinds = new Set(ops.map((op) => op.kind))
+      for (const kind of ["register", "refresh", "delete", "list", "poll"] as const)
+        assert.isTrue(kinds.has(kind), kind)
+      assert.isAbove(report.totals.outcomes.ok, ops.length / 2, clients.logTail())
+      // The final lists (after every heal) answered on every instance.
+      const finals = ops.filter((op) => op.client === -1)
+      assert.strictEqual(finals.length, clusters.length * t.instances.length)
+      assert.isTrue(
+        finals.every((op) => op.outcome === "ok"),
+        JSON.stringify(finals.filter((op) => op.outcome !== "ok"))
+      )
+      for (const property of PROPERTIES) {
+        const found = violations.filter((v) => v.property === property)
+        assert.strictEqual(found.length, 0, `${property}: ${JSON.stringify(found.slice(0, 3), null, 1)}`)
+      }
+    }, 420_000)
+  }
+)

@@ -59,7 +59,11 @@ const envCommand = (command: string, args: ReadonlyArray<string>) => [
 export const build = async (
   lab: Lab,
   dir: string,
-  options: { readonly instances: number }
+  options: {
+    readonly instances: number
+    /** The etcd store's lease mode (`--store-opt kv.leases=…`); default one lease per key. */
+    readonly leases?: "per-key" | "shared"
+  }
 ): Promise<Topology> => {
   const memberNodes = ["e1", "e2", "e3"].map((name) => lab.node(name, [BACK]))
   const instanceNodes = Array.from({ length: options.instances }, (_, i) =>
@@ -94,7 +98,16 @@ export const build = async (
   const store = `etcd://${endpoints.join(",")}/ha`
   const instances: Array<Instance> = instanceNodes.map((node) => {
     const listen = `${node.address(FRONT)}:${SERVE_PORT}`
-    const argv = envCommand(process.execPath, [SWARM, "serve", "--store", store, "--listen", listen])
+    const leases = options.leases === "shared" ? ["--store-opt", "kv.leases=shared"] : []
+    const argv = envCommand(process.execPath, [
+      SWARM,
+      "serve",
+      "--store",
+      store,
+      ...leases,
+      "--listen",
+      listen
+    ])
     return {
       name: node.name,
       node,

@@ -19,8 +19,8 @@
  * leader by moments, which bounds how stale "unchanged" can be.
  */
 import { Clock, Deferred, Duration, Effect, Schedule, type Scope } from "effect"
-import { EtcdLeaseInvalidError, type IKeyValue } from "etcd3"
-import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
+import { EtcdLeaseInvalidError } from "etcd3"
+import { KvError, type PutOptions } from "../../KvStore.js"
 import * as Background from "./background.js"
 import { type Connection, STORE } from "./connection.js"
 import type { Counts } from "./counts.js"
@@ -28,6 +28,7 @@ import * as Followed from "./followed.js"
 import type { KeepAlive } from "./keepAlive.js"
 import * as LeasePool from "./leasePool.js"
 import * as Requests from "./requests.js"
+import * as Writes from "./writes.js"
 
 interface Held {
   /** Granted for this many seconds (as asked). */
@@ -42,16 +43,6 @@ interface Held {
   trackedFrom: bigint
   /** The last change of the key the watch applied while this was in the table (0: none). */
   changedAt: bigint
-}
-
-export interface Writes {
-  readonly put: (key: string, value: string, options?: PutOptions) => Effect.Effect<PutResult, KvError>
-  readonly remove: (key: string) => Effect.Effect<boolean, KvError>
-  readonly removePrefix: (prefix: string) => Effect.Effect<number, KvError>
-  /** How many leases this store holds for keys (a figure for tests and metrics). */
-  readonly held: () => number
-  /** Spare leases granted ahead of need (a figure for tests). */
-  readonly spares: () => number
 }
 
 const limitExceeded = (limit: NonNullable<PutOptions["limit"]>) =>
@@ -363,53 +354,14 @@ export const make = (
   keepAlive: KeepAlive,
   counts: Counts,
   followed: Followed.Followed
-): Effect.Effect<Writes, never, Scope.Scope> =>
+): Effect.Effect<Writes.Writes, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const { call, client } = conn
     const leases = yield* makeLeases(conn, keepAlive, followed)
     const requests = Requests.make(conn)
-    const { read, checkLimit, write } = requests
-    const withTtl = putWithTtl(conn, leases, liveness(leases, keepAlive), requests, counts, followed)
-
-    const putAny = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
-      options?.ttl !== undefined
-        ? withTtl(key, value, options.ttl, options.limit)
-        : Effect.gen(function* () {
-            const limit = options?.limit
-            if (limit !== undefined && (yield* read(key)).kv === undefined) yield* checkLimit(limit)
-            const written = yield* write(key, value)
-            yield* leases.release(conn.fullKey(key).toString())
-            return written.result
-          })
-
-    const put = (key: string, value: string, options?: PutOptions) =>
-      Effect.tap(putAny(key, value, options), (result) => {
-        if (result === "created") counts.created(key)
-      })
-
-    const forget = (keys: ReadonlyArray<IKeyValue>) =>
-      Effect.forEach(
-        keys,
-        (kv) => {
-          counts.removed(conn.userKey(kv.key))
-          return leases.release(kv.key.toString())
-        },
-        { discard: true }
-      )
-
-    const remove = (key: string) =>
-      call(`delete ${key}`, () => client.kv.deleteRange({ key: conn.fullKey(key), prev_kv: true })).pipe(
-        Effect.tap((res) => forget(res.prev_kvs ?? [])),
-        Effect.map((res) => Number(res.deleted) > 0)
-      )
-
-    const removePrefix = (prefix: string) =>
-      call(`delete ${prefix}*`, () =>
-        client.kv.deleteRange({ ...conn.prefixRange(prefix), prev_kv: true })
-      ).pipe(
-        Effect.tap((res) => forget(res.prev_kvs ?? [])),
-        Effect.map((res) => Number(res.deleted))
-      )
-
-    return { put, remove, removePrefix, held: () => leases.table.size, spares: leases.pool.spares }
+    return Writes.make(conn, counts, requests, {
+      putWithTtl: putWithTtl(conn, leases, liveness(leases, keepAlive), requests, counts, followed),
+      released: leases.release,
+      held: () => leases.table.size,
+      spares: leases.pool.spares
+    })
   })

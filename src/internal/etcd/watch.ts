@@ -31,6 +31,8 @@ class WatchEnded extends Data.TaggedError("WatchEnded")<{
 export interface Range {
   readonly pairs: ReadonlyArray<KvPair>
   readonly revision: bigint
+  /** The index to give these pairs (the store's `list` gives the same): etcd's revision by default. */
+  readonly index: number
 }
 
 /** Try each endpoint quickly, then back off up to 2s while none answers. Reset by each connection. */
@@ -46,6 +48,32 @@ interface Cursor {
   revision: bigint
   emitted: KvSnapshot
   relist: boolean
+  /** The last revision told to read: a range is due while it is past `revision`. */
+  told: bigint
+}
+
+/**
+ * Events that change nothing in `emitted`: puts of the value a key already has there (a refresh that
+ * wrote, as every heartbeat does on leases shared by time), with no range due, so `emitted` is the state
+ * just before them. Those need no range: under leases shared by time a watched cluster would otherwise be
+ * read at every heartbeat of each of its entries.
+ */
+const changesNothing = (conn: Connection, cursor: Cursor, events: IWatchResponse["events"]): boolean => {
+  if (cursor.relist || cursor.told > cursor.revision) return false
+  const values = valuesOf(cursor.emitted.pairs)
+  return events.every(
+    (event) => event.type === "Put" && values.get(conn.userKey(event.kv.key)) === event.kv.value.toString()
+  )
+}
+
+const byKey = new WeakMap<ReadonlyArray<KvPair>, ReadonlyMap<string, string>>()
+/** A snapshot's values by key, made once per snapshot. */
+const valuesOf = (pairs: ReadonlyArray<KvPair>): ReadonlyMap<string, string> => {
+  const known = byKey.get(pairs)
+  if (known !== undefined) return known
+  const made = new Map(pairs.map((p) => [p.key, p.value]))
+  byKey.set(pairs, made)
+  return made
 }
 
 /** One etcd watch from `cursor.revision + 1`, until its stream breaks or etcd cancels it. */
@@ -77,7 +105,9 @@ const session = (
             } else if (active) void emit.single(CONNECTED)
           })
           w.on("data", (res: IWatchResponse) => {
-            if (active && res.events.length > 0) void emit.single(BigInt(res.header.revision))
+            if (!active || res.events.length === 0 || changesNothing(conn, cursor, res.events)) return
+            cursor.told = BigInt(res.header.revision)
+            void emit.single(cursor.told)
           })
           w.on("disconnected", (cause: unknown) => end("Disconnected", cause))
           w.on("error", (cause: unknown) => end("Canceled", cause))
@@ -106,7 +136,7 @@ const readChange =
         // The revision, kept growing even if etcd's went back (a rebuilt cluster).
         cursor.emitted = {
           pairs: listed.pairs,
-          index: Math.max(Number(listed.revision), cursor.emitted.index + 1)
+          index: Math.max(listed.index, cursor.emitted.index + 1)
         }
         return Option.some(cursor.emitted)
       })
@@ -165,8 +195,9 @@ export const watch = (
     Effect.map(rangeOf(prefix), (initial) => {
       const cursor: Cursor = {
         revision: initial.revision,
-        emitted: { pairs: initial.pairs, index: Number(initial.revision) },
-        relist: false
+        emitted: { pairs: initial.pairs, index: initial.index },
+        relist: false,
+        told: initial.revision
       }
       return Stream.concat(Stream.make(cursor.emitted), resumed(conn, prefix, rangeOf, cursor))
     })

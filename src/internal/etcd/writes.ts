@@ -1,0 +1,86 @@
+/**
+ * The writes both lease modes share (`leases.ts`, `sharedLeases.ts`): a put
+ * without a TTL, deletes, and the kept counts they move. Each mode brings its
+ * put with a TTL and what a key's leaving its lease costs.
+ */
+import type { IKeyValue } from "etcd3"
+import { type Duration, Effect } from "effect"
+import type { KvError, PutOptions, PutResult } from "../../KvStore.js"
+import type { Connection } from "./connection.js"
+import type { Counts } from "./counts.js"
+import type * as Requests from "./requests.js"
+
+export interface Writes {
+  readonly put: (key: string, value: string, options?: PutOptions) => Effect.Effect<PutResult, KvError>
+  readonly remove: (key: string) => Effect.Effect<boolean, KvError>
+  readonly removePrefix: (prefix: string) => Effect.Effect<number, KvError>
+  /** How many leases this store holds for keys (a figure for tests and metrics). */
+  readonly held: () => number
+  /** Spare leases granted ahead of need (a figure for tests). */
+  readonly spares: () => number
+}
+
+export interface LeaseMode {
+  readonly putWithTtl: (
+    key: string,
+    value: string,
+    ttl: Duration.DurationInput,
+    limit: PutOptions["limit"]
+  ) => Effect.Effect<PutResult, KvError>
+  /** The full key left its lease (deleted, or put without a TTL). */
+  readonly released: (fullKey: string) => Effect.Effect<void>
+  readonly held: () => number
+  readonly spares: () => number
+}
+
+export const make = (
+  conn: Connection,
+  counts: Counts,
+  requests: ReturnType<typeof Requests.make>,
+  mode: LeaseMode
+): Writes => {
+  const { call, client } = conn
+  const { read, checkLimit, write } = requests
+
+  const putAny = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
+    options?.ttl !== undefined
+      ? mode.putWithTtl(key, value, options.ttl, options.limit)
+      : Effect.gen(function* () {
+          const limit = options?.limit
+          if (limit !== undefined && (yield* read(key)).kv === undefined) yield* checkLimit(limit)
+          const written = yield* write(key, value)
+          yield* mode.released(conn.fullKey(key).toString())
+          return written.result
+        })
+
+  const put = (key: string, value: string, options?: PutOptions) =>
+    Effect.tap(putAny(key, value, options), (result) => {
+      if (result === "created") counts.created(key)
+    })
+
+  const forget = (keys: ReadonlyArray<IKeyValue>) =>
+    Effect.forEach(
+      keys,
+      (kv) => {
+        counts.removed(conn.userKey(kv.key))
+        return mode.released(kv.key.toString())
+      },
+      { discard: true }
+    )
+
+  const remove = (key: string) =>
+    call(`delete ${key}`, () => client.kv.deleteRange({ key: conn.fullKey(key), prev_kv: true })).pipe(
+      Effect.tap((res) => forget(res.prev_kvs ?? [])),
+      Effect.map((res) => Number(res.deleted) > 0)
+    )
+
+  const removePrefix = (prefix: string) =>
+    call(`delete ${prefix}*`, () =>
+      client.kv.deleteRange({ ...conn.prefixRange(prefix), prev_kv: true })
+    ).pipe(
+      Effect.tap((res) => forget(res.prev_kvs ?? [])),
+      Effect.map((res) => Number(res.deleted))
+    )
+
+  return { put, remove, removePrefix, held: mode.held, spares: mode.spares }
+}
