@@ -21,7 +21,9 @@ const FOREIGN: Readonly<Record<string, string>> = {
   "--no-create-home": "useradd",
   "--now": "systemctl enable",
   "--client-cert-auth": "etcd",
-  "--pre-vote": "etcd"
+  "--pre-vote": "etcd",
+  "--auto-compaction-mode": "etcd",
+  "--auto-compaction-retention": "etcd"
 }
 
 const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*/g
