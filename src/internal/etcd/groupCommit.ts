@@ -11,7 +11,14 @@
  * (smaller batches, more transactions).
  *
  * The lease of each put is asked for when its batch is committed, so a lease
- * shared by time (`sharedLeases.ts`) is never older than that batch.
+ * shared by time (`sharedLeases.ts`) is never older than that batch. And a
+ * transaction applies only if none of its keys was written after the last
+ * revision this instance knew when it sent it: etcd may apply a transaction
+ * late (an attempt that timed out, a retry on another member, a proposal
+ * forwarded across a partition), and a late put would move a key back to an
+ * older lease than a later put acknowledged, which then expires too soon.
+ * A batch refused so (a key written meanwhile) is sent again knowing etcd's
+ * revision then, on the lease of that moment.
  */
 import { Deferred, Effect, Queue, type Scope } from "effect"
 import { KvError } from "../../KvStore.js"
@@ -19,6 +26,8 @@ import { type Connection, STORE } from "./connection.js"
 
 /** etcd refuses a transaction of more than 128 operations by default (--max-txn-ops). */
 export const MAX_BATCH = 64
+/** Sends of one batch whose keys keep being written by others meanwhile, before its puts fail. */
+const MAX_SENDS = 4
 
 export interface Committed {
   readonly created: boolean
@@ -52,9 +61,13 @@ const rounds = (batch: ReadonlyArray<Pending>): Array<Array<Pending>> => {
 
 export const make = (
   { call, client }: Connection,
-  leaseFor: (seconds: number) => Effect.Effect<string, KvError>
+  leaseFor: (seconds: number) => Effect.Effect<string, KvError>,
+  /** The last revision this instance saw elsewhere (its totals watch), if it follows one. */
+  followed: () => bigint = () => 0n
 ): Effect.Effect<GroupCommit, never, Scope.Scope> =>
   Effect.gen(function* () {
+    /** The last revision etcd answered this committer with. */
+    let answered = 0n
     const queue = yield* Queue.unbounded<Pending>()
     // Puts still waiting when the store closes are answered, not left hanging.
     const closing = new KvError({ store: STORE, reason: "Unavailable", detail: "the etcd store is closing" })
@@ -67,24 +80,48 @@ export const make = (
       )
     )
 
-    const commit = (round: ReadonlyArray<Pending>) =>
+    /** One send of `round`: undefined when etcd refused it (a key written after what we knew). */
+    const send = (round: ReadonlyArray<Pending>) =>
       Effect.gen(function* () {
         const leases = new Map<number, string>()
         for (const { seconds } of round)
           if (!leases.has(seconds)) leases.set(seconds, yield* leaseFor(seconds))
+        const known = answered > followed() ? answered : followed()
         const res = yield* call(`put ${round.length} keys`, () =>
           client.kv.txn({
-            compare: [],
+            compare: round.map((p) => ({
+              key: p.key,
+              target: "Mod",
+              result: "Less",
+              mod_revision: String(known + 1n)
+            })),
             success: round.map((p) => ({
               request_put: { key: p.key, value: p.value, lease: leases.get(p.seconds)!, prev_kv: true }
             })),
             failure: []
           })
         )
+        const revision = BigInt(res.header.revision)
+        if (revision > answered) answered = revision
+        if (!res.succeeded) return undefined
         return round.map((_, i) => ({
           created: !res.responses[i]?.response_put?.prev_kv,
           revision: res.header.revision
         }))
+      })
+
+    const commit = (round: ReadonlyArray<Pending>) =>
+      Effect.gen(function* () {
+        for (let sends = 1; ; sends++) {
+          const results = yield* send(round)
+          if (results !== undefined) return results
+          if (sends >= MAX_SENDS)
+            return yield* new KvError({
+              store: STORE,
+              reason: "Unavailable",
+              detail: `${round.length} puts not committed: their keys were written by others ${sends} times meanwhile`
+            })
+        }
       }).pipe(
         Effect.matchEffect({
           onFailure: (error) => Effect.forEach(round, (p) => Deferred.fail(p.done, error), { discard: true }),

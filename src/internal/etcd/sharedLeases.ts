@@ -82,7 +82,7 @@ export const make = (
   Effect.gen(function* () {
     const requests = Requests.make(conn)
     const leases = yield* buckets(conn)
-    const commits = yield* GroupCommit.make(conn, leases.leaseFor)
+    const commits = yield* GroupCommit.make(conn, leases.leaseFor, () => followed.applied)
 
     const putWithTtl = (
       key: string,
