@@ -59,8 +59,42 @@ const rounds = (batch: ReadonlyArray<Pending>): Array<Array<Pending>> => {
   return out.map((r) => r.items)
 }
 
+/** One send of `round`: undefined when etcd refused it (a key written after the revision known). */
+const sender =
+  (
+    { call, client }: Connection,
+    leaseFor: (seconds: number) => Effect.Effect<string, KvError>,
+    revisions: { readonly known: () => bigint; readonly answered: (revision: bigint) => void }
+  ) =>
+  (round: ReadonlyArray<Pending>) =>
+    Effect.gen(function* () {
+      const leases = new Map<number, string>()
+      for (const { seconds } of round) if (!leases.has(seconds)) leases.set(seconds, yield* leaseFor(seconds))
+      const known = revisions.known()
+      const res = yield* call(`put ${round.length} keys`, () =>
+        client.kv.txn({
+          compare: round.map((p) => ({
+            key: p.key,
+            target: "Mod",
+            result: "Less",
+            mod_revision: String(known + 1n)
+          })),
+          success: round.map((p) => ({
+            request_put: { key: p.key, value: p.value, lease: leases.get(p.seconds)!, prev_kv: true }
+          })),
+          failure: []
+        })
+      )
+      revisions.answered(BigInt(res.header.revision))
+      if (!res.succeeded) return undefined
+      return round.map((_, i) => ({
+        created: !res.responses[i]?.response_put?.prev_kv,
+        revision: res.header.revision
+      }))
+    })
+
 export const make = (
-  { call, client }: Connection,
+  conn: Connection,
   leaseFor: (seconds: number) => Effect.Effect<string, KvError>,
   /** The last revision this instance saw elsewhere (its totals watch), if it follows one. */
   followed: () => bigint = () => 0n
@@ -80,35 +114,12 @@ export const make = (
       )
     )
 
-    /** One send of `round`: undefined when etcd refused it (a key written after what we knew). */
-    const send = (round: ReadonlyArray<Pending>) =>
-      Effect.gen(function* () {
-        const leases = new Map<number, string>()
-        for (const { seconds } of round)
-          if (!leases.has(seconds)) leases.set(seconds, yield* leaseFor(seconds))
-        const known = answered > followed() ? answered : followed()
-        const res = yield* call(`put ${round.length} keys`, () =>
-          client.kv.txn({
-            compare: round.map((p) => ({
-              key: p.key,
-              target: "Mod",
-              result: "Less",
-              mod_revision: String(known + 1n)
-            })),
-            success: round.map((p) => ({
-              request_put: { key: p.key, value: p.value, lease: leases.get(p.seconds)!, prev_kv: true }
-            })),
-            failure: []
-          })
-        )
-        const revision = BigInt(res.header.revision)
+    const send = sender(conn, leaseFor, {
+      known: () => (answered > followed() ? answered : followed()),
+      answered: (revision) => {
         if (revision > answered) answered = revision
-        if (!res.succeeded) return undefined
-        return round.map((_, i) => ({
-          created: !res.responses[i]?.response_put?.prev_kv,
-          revision: res.header.revision
-        }))
-      })
+      }
+    })
 
     const commit = (round: ReadonlyArray<Pending>) =>
       Effect.gen(function* () {
