@@ -15,6 +15,7 @@ import { parseLocation } from "../Discovery/Kv.js"
 import * as Entry from "../Entry.js"
 import * as GoDuration from "../GoDuration.js"
 import { fromOptions as tlsFiles, type TlsFiles } from "../internal/tlsFiles.js"
+import type { LeaseMode } from "../KvStore/Etcd.js"
 import * as ServerConfig from "../Server/Config.js"
 import * as Common from "./Common.js"
 
@@ -35,7 +36,7 @@ export type StoreChoice =
       readonly prefix: string
       readonly tls?: TlsFiles
       /** `--store-opt kv.leases=shared`; absent: one lease per key. */
-      readonly leases?: "per-key" | "shared"
+      readonly leases?: LeaseMode
     }
 
 export interface TlsChoice {
@@ -110,7 +111,7 @@ export const parseListen = (
 }
 
 const STORE_OPTS = ["kv.cacertfile", "kv.certfile", "kv.keyfile", "kv.leases"]
-const LEASE_MODES = ["per-key", "shared"] as const
+const LEASE_MODES: ReadonlyArray<LeaseMode> = ["per-key", "shared"]
 
 const parseSqlite = (
   rest: string,

@@ -52,7 +52,6 @@ export interface EtcdConfig {
 }
 
 export type LeaseMode = "per-key" | "shared"
-export const LEASE_MODES: ReadonlyArray<LeaseMode> = ["per-key", "shared"]
 
 export const DEFAULT_TIMEOUT = Duration.seconds(5)
 
@@ -85,15 +84,16 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
     const counts = Counts.make(Requests.make(conn).count)
     // The totals watch tells the leases which keys changed, so a heartbeat rarely reads its key.
     const followed = Followed.make()
-    const writes =
-      config.leases === "shared"
-        ? yield* SharedLeases.make(conn, counts, followed)
-        : yield* Leases.make(conn, yield* KeepAlive.make(conn), counts, followed)
+    const shared = config.leases === "shared"
+    const writes = shared
+      ? yield* SharedLeases.make(conn, counts, followed)
+      : yield* Leases.make(conn, yield* KeepAlive.make(conn), counts, followed)
 
     // Shared leases put at every heartbeat: their index must not follow etcd's revision (`listIndex.ts`).
     // `list` and every watch take it from one place, so no answer of this instance goes back.
-    const indexOf: ListIndex.ListIndex =
-      config.leases === "shared" ? ListIndex.make() : (_prefix, _pairs, revision) => Number(revision)
+    const indexOf: ListIndex.ListIndex = shared
+      ? ListIndex.make()
+      : (_prefix, _pairs, revision) => Number(revision)
     const rangeOf = (prefix: string) =>
       conn
         .call(`list ${prefix}`, () =>

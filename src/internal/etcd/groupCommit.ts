@@ -31,8 +31,6 @@ const MAX_SENDS = 4
 
 export interface Committed {
   readonly created: boolean
-  /** etcd's revision after the transaction. */
-  readonly revision: string
 }
 
 interface Pending {
@@ -87,10 +85,7 @@ const sender =
       )
       revisions.answered(BigInt(res.header.revision))
       if (!res.succeeded) return undefined
-      return round.map((_, i) => ({
-        created: !res.responses[i]?.response_put?.prev_kv,
-        revision: res.header.revision
-      }))
+      return round.map((_, i) => ({ created: !res.responses[i]?.response_put?.prev_kv }))
     })
 
 export const make = (

@@ -53,11 +53,10 @@ export interface LeasePool {
   readonly spares: () => number
 }
 
-/** etcd's lease calls: a grant, and a revoke now or in the background. */
-const leaseCalls = ({ call, client }: Connection, background: Background) => {
-  const revokeNow = (id: string) =>
-    call(`revoke lease ${id}`, () => client.leaseClient.leaseRevoke({ ID: id })).pipe(Effect.ignore)
-  const grant = (seconds: number) =>
+/** A lease of `seconds` from etcd: its id, and the TTL etcd granted. */
+export const grant =
+  ({ call, client }: Connection) =>
+  (seconds: number): Effect.Effect<{ readonly id: string; readonly ttl: number }, KvError> =>
     call(`grant a ${seconds}s lease`, () => client.leaseClient.leaseGrant({ TTL: seconds, ID: 0 })).pipe(
       Effect.flatMap((res) =>
         res.error
@@ -67,7 +66,12 @@ const leaseCalls = ({ call, client }: Connection, background: Background) => {
           : Effect.succeed({ id: res.ID, ttl: Number(res.TTL) })
       )
     )
-  return { grant, revokeNow, revoke: (id: string) => background.run(revokeNow(id)) }
+
+/** etcd's lease calls: a grant, and a revoke now or in the background. */
+const leaseCalls = (conn: Connection, background: Background) => {
+  const revokeNow = (id: string) =>
+    conn.call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id })).pipe(Effect.ignore)
+  return { grant: grant(conn), revokeNow, revoke: (id: string) => background.run(revokeNow(id)) }
 }
 
 type LeaseCalls = ReturnType<typeof leaseCalls>

@@ -22,7 +22,7 @@ import { Clock, Deferred, Duration, Effect, Schedule, type Scope } from "effect"
 import { EtcdLeaseInvalidError } from "etcd3"
 import { KvError, type PutOptions } from "../../KvStore.js"
 import * as Background from "./background.js"
-import { type Connection, STORE } from "./connection.js"
+import type { Connection } from "./connection.js"
 import type { Counts } from "./counts.js"
 import * as Followed from "./followed.js"
 import type { KeepAlive } from "./keepAlive.js"
@@ -44,13 +44,6 @@ interface Held {
   /** The last change of the key the watch applied while this was in the table (0: none). */
   changedAt: bigint
 }
-
-const limitExceeded = (limit: NonNullable<PutOptions["limit"]>) =>
-  new KvError({
-    store: STORE,
-    reason: "LimitExceeded",
-    detail: `${limit.prefix} already holds ${limit.max} keys`
-  })
 
 const heldOf = (seconds: number, taken: Deferred.Deferred<LeasePool.Taken, KvError>, now: number): Held => ({
   seconds,
@@ -258,7 +251,7 @@ const putFresh =
       if (kv === undefined) {
         if (table.get(mapKey) === lease) table.delete(mapKey)
         yield* giveBack()
-        return yield* limitExceeded(limit!)
+        return yield* Requests.limitExceeded(limit!)
       }
       return yield* writeOn(leases, requests)(key, value, lease)
     })

@@ -7,7 +7,8 @@
  * same pairs keep its index, other pairs get etcd's revision (or one past the
  * last index, whichever is larger). A prefix listed again after it was dropped
  * gets etcd's revision then, past any index it had: on this instance an index
- * never goes back. The watch keeps its own (`watch.ts`).
+ * never goes back. The watch takes its snapshots' index from here too (its
+ * ranges are the store's), so a list and a long-poll agree.
  */
 import type { KvPair } from "../../KvStore.js"
 import { samePairs } from "../kvPairs.js"

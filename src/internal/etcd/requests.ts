@@ -4,6 +4,14 @@ import { Effect } from "effect"
 import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
 import { type Connection, STORE } from "./connection.js"
 
+/** A new key refused: its prefix holds `limit.max` keys already. */
+export const limitExceeded = (limit: NonNullable<PutOptions["limit"]>) =>
+  new KvError({
+    store: STORE,
+    reason: "LimitExceeded",
+    detail: `${limit.prefix} already holds ${limit.max} keys`
+  })
+
 export const make = (conn: Connection) => {
   const { call, client } = conn
   const read = (key: string) =>
@@ -23,17 +31,7 @@ export const make = (conn: Connection) => {
   const checkLimit = (limit: PutOptions["limit"]) =>
     limit === undefined
       ? Effect.void
-      : count(limit.prefix).pipe(
-          Effect.flatMap((n) =>
-            n < limit.max
-              ? Effect.void
-              : new KvError({
-                  store: STORE,
-                  reason: "LimitExceeded",
-                  detail: `${limit.prefix} already holds ${limit.max} keys`
-                })
-          )
-        )
+      : count(limit.prefix).pipe(Effect.flatMap((n) => (n < limit.max ? Effect.void : limitExceeded(limit))))
 
   const write = (key: string, value: string, lease?: string) =>
     call(`put ${key}`, () =>

@@ -17,11 +17,12 @@
  * shared lease alive when it adopts it.
  */
 import { Clock, Deferred, Duration, Effect, type Scope } from "effect"
-import { KvError, type PutOptions } from "../../KvStore.js"
-import { type Connection, STORE } from "./connection.js"
+import type { KvError, PutOptions } from "../../KvStore.js"
+import type { Connection } from "./connection.js"
 import type { Counts } from "./counts.js"
 import * as Followed from "./followed.js"
 import * as GroupCommit from "./groupCommit.js"
+import * as LeasePool from "./leasePool.js"
 import * as Requests from "./requests.js"
 import * as Writes from "./writes.js"
 
@@ -39,16 +40,7 @@ const buckets = (conn: Connection) =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const current = new Map<number, Bucket>()
-    const grant = (seconds: number) =>
-      conn
-        .call(`grant a ${seconds}s lease`, () => conn.client.leaseClient.leaseGrant({ TTL: seconds, ID: 0 }))
-        .pipe(
-          Effect.flatMap((res) =>
-            res.error
-              ? new KvError({ store: STORE, reason: "BadResponse", detail: `lease grant: ${res.error}` })
-              : Effect.succeed(res.ID)
-          )
-        )
+    const grant = LeasePool.grant(conn)
     const leaseFor = (seconds: number) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
@@ -58,6 +50,7 @@ const buckets = (conn: Connection) =>
         current.set(seconds, next)
         // In the store's scope: every put of this second waits for it, whichever asked first.
         yield* grant(seconds + BUCKET_MS / 1000).pipe(
+          Effect.map(({ id }) => id),
           Effect.tapError(() => Effect.sync(() => current.get(seconds) === next && current.delete(seconds))),
           Effect.intoDeferred(next.id),
           Effect.forkIn(scope)
@@ -65,13 +58,6 @@ const buckets = (conn: Connection) =>
         return yield* Deferred.await(next.id)
       })
     return { leaseFor, count: () => current.size }
-  })
-
-const limitExceeded = (limit: NonNullable<PutOptions["limit"]>) =>
-  new KvError({
-    store: STORE,
-    reason: "LimitExceeded",
-    detail: `${limit.prefix} already holds ${limit.max} keys`
   })
 
 export const make = (
@@ -97,7 +83,7 @@ export const make = (
         if (limit !== undefined && !Followed.exists(followed, fullKey.toString())) {
           const keys = yield* counts.count(limit.prefix, limit.max)
           if (keys >= limit.max && (yield* requests.read(key)).kv === undefined)
-            return yield* limitExceeded(limit)
+            return yield* Requests.limitExceeded(limit)
         }
         const { created } = yield* commits.put(fullKey, value, seconds)
         return created ? ("created" as const) : ("updated" as const)

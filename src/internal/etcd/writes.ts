@@ -20,7 +20,8 @@ export interface Writes {
   readonly spares: () => number
 }
 
-export interface LeaseMode {
+/** What a lease mode brings: its put with a TTL, and what a key leaving its lease costs. */
+export interface Mode {
   readonly putWithTtl: (
     key: string,
     value: string,
@@ -37,7 +38,7 @@ export const make = (
   conn: Connection,
   counts: Counts,
   requests: ReturnType<typeof Requests.make>,
-  mode: LeaseMode
+  mode: Mode
 ): Writes => {
   const { call, client } = conn
   const { read, checkLimit, write } = requests
