@@ -54,7 +54,11 @@ beforeAll(async () => {
   })
 })
 
+/** Each page's context, closing after its page: awaited before the browser goes (else it rejects, unhandled). */
+const closing: Array<Promise<void>> = []
+
 afterAll(async () => {
+  await Promise.all(closing)
   await browser?.close()
   await stopAll()
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
@@ -77,7 +81,7 @@ const open = async (url: string, options: { readonly clipboard?: boolean } = {})
     ...(options.clipboard ? { permissions: ["clipboard-read", "clipboard-write"] } : {})
   })
   const page = await context.newPage()
-  page.once("close", () => void context.close())
+  page.once("close", () => closing.push(context.close()))
   const problems: Array<string> = []
   const failed: Array<string> = []
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
