@@ -101,7 +101,9 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
         )
         .pipe(
           Effect.map((res) => {
-            const pairs = res.kvs.map((kv) => ({ key: conn.userKey(kv.key), value: kv.value.toString() }))
+            const pairs = res.kvs
+              .filter((kv) => !conn.isReserved(kv.key))
+              .map((kv) => ({ key: conn.userKey(kv.key), value: kv.value.toString() }))
             const revision = BigInt(res.header.revision)
             return { pairs, revision, index: indexOf(prefix, pairs, revision) }
           })
@@ -119,7 +121,7 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
         const now = yield* Clock.currentTimeMillis
         const out = new Map<string, number>()
         yield* Effect.forEach(
-          res.kvs.filter((kv) => kv.lease !== "0"),
+          res.kvs.filter((kv) => kv.lease !== "0" && !conn.isReserved(kv.key)),
           (kv) =>
             conn
               .call(`lease ${kv.lease}`, () => conn.client.leaseClient.leaseTimeToLive({ ID: kv.lease }))

@@ -131,6 +131,36 @@ describe.skipIf(!available)("KvStore/Etcd with shared leases (real etcd)", () =>
       })
   )
 
+  it.scopedLive("the commit fence is kept beside the entries, never counted or listed as one", () =>
+    Effect.gen(function* () {
+      const prefix = `fence${process.pid}`
+      const kv = yield* Etcd.make({
+        endpoints: [server.endpoint],
+        timeout: "3 seconds",
+        leases: "shared",
+        prefix
+      })
+      yield* kv.put("c1/a", "v", { ttl: "30 seconds" })
+      yield* kv.put("c2/b", "v", { ttl: "30 seconds" })
+      const stored = (yield* Effect.promise(() =>
+        server.etcdctl("get", `${prefix}/`, "--prefix", "--keys-only")
+      ))
+        .split("\n")
+        .filter((line) => line.length > 0)
+      assert.strictEqual(
+        stored.length,
+        3,
+        `the two entries and this instance's fence: ${JSON.stringify(stored)}`
+      )
+      assert.deepStrictEqual(
+        (yield* kv.list("")).pairs.map((p) => p.key),
+        ["c1/a", "c2/b"]
+      )
+      assert.deepStrictEqual(yield* kv.stats, { entries: 2, clusters: 2 })
+      assert.deepStrictEqual([...(yield* kv.expiries!("")).keys()].sort(), ["c1/a", "c2/b"])
+    })
+  )
+
   it.scopedLive("a watched prefix is not read again for a heartbeat: only for a change", () =>
     Effect.gen(function* () {
       const kv = yield* store()

@@ -54,6 +54,12 @@ export interface Connection {
   readonly fullKey: (key: string) => Buffer
   readonly userKey: (key: Buffer) => string
   readonly prefixRange: (prefix: string) => { readonly key: Buffer; readonly range_end: Buffer }
+  /**
+   * A key the store keeps for itself under the namespace (a commit fence, `groupCommit.ts`). It starts with a
+   * NUL byte, which no entry's key does, so lists and totals can tell it apart (`isReserved`).
+   */
+  readonly reservedKey: (name: string) => Buffer
+  readonly isReserved: (fullKey: Buffer) => boolean
   /** One etcd request, bounded by the timeout, its failure a `KvError` naming `what` and the endpoints. */
   readonly call: <A>(what: string, f: () => Promise<A>) => Effect.Effect<A, KvError>
 }
@@ -164,6 +170,7 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
     const endpoints = FaultHandling.endpoints(hosts)
     const where = `etcd at ${config.endpoints.join(",")}`
     const namespace = normalizePrefix(config.prefix)
+    const namespaceBytes = Buffer.byteLength(namespace)
     const credentials = config.tls ? yield* credentialsOf(config.tls) : undefined
     const clientOf = (hostsOf: ReadonlyArray<string>, attempts: number) =>
       new Etcd3({
@@ -223,6 +230,8 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
         const start = Buffer.from(namespace + prefix)
         return { key: start, range_end: prefixEnd(start) }
       },
+      reservedKey: (name) => Buffer.from(`${namespace}\u0000${name}`),
+      isReserved: (key) => key.length > namespaceBytes && key[namespaceBytes] === 0,
       call
     }
   })

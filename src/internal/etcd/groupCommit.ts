@@ -19,15 +19,30 @@
  * older lease than a later put acknowledged, which then expires too soon.
  * A batch refused so (a key written meanwhile) is sent again knowing etcd's
  * revision then, on the lease of that moment.
+ *
+ * That compare cannot see a key deleted after the batch was sent (a missing
+ * key's mod_revision is 0), so a late copy of a batch that did commit would
+ * bring back an entry whose DELETE was acknowledged since (the HA suite found
+ * one: a transaction to the isolated etcd leader, retried on another member
+ * and acknowledged, was applied again when the partition healed). Each
+ * committer therefore also writes a fence key of its own in every
+ * transaction, and compares it with the revision its last one left: of the
+ * copies of one send at most one applies, and a copy arriving after any later
+ * commit of this committer is refused. A refused send learns the fence's
+ * revision from the answer and goes again.
  */
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
 import { Deferred, Effect, Queue, type Scope } from "effect"
 import { KvError } from "../../KvStore.js"
 import { type Connection, STORE } from "./connection.js"
 
 /** etcd refuses a transaction of more than 128 operations by default (--max-txn-ops). */
 export const MAX_BATCH = 64
-/** Sends of one batch whose keys keep being written by others meanwhile, before its puts fail. */
+/** Sends of one batch refused because its keys (or its fence) kept being written meanwhile, before its puts fail. */
 const MAX_SENDS = 4
+/** What a fence holds: who wrote it, for an operator reading etcd. */
+const FENCE_VALUE = Buffer.from(`swarm serve commit fence, ${hostname()} pid ${process.pid}`)
 
 export interface Committed {
   readonly created: boolean
@@ -57,34 +72,55 @@ const rounds = (batch: ReadonlyArray<Pending>): Array<Array<Pending>> => {
   return out.map((r) => r.items)
 }
 
-/** One send of `round`: undefined when etcd refused it (a key written after the revision known). */
+/** This committer's own key, written by each of its transactions, and its mod_revision after the last one. */
+interface Fence {
+  readonly key: Buffer
+  revision: bigint
+}
+
+const putOf = (key: Buffer, value: Buffer, lease: string) => ({
+  request_put: { key, value, lease, prev_kv: true }
+})
+
+/** One send of `round`: undefined when etcd refused it (its fence moved, or a key written after the revision known). */
 const sender =
   (
     { call, client }: Connection,
     leaseFor: (seconds: number) => Effect.Effect<string, KvError>,
-    revisions: { readonly known: () => bigint; readonly answered: (revision: bigint) => void }
+    revisions: { readonly known: () => bigint; readonly answered: (revision: bigint) => void },
+    fence: Fence
   ) =>
   (round: ReadonlyArray<Pending>) =>
     Effect.gen(function* () {
       const leases = new Map<number, string>()
       for (const { seconds } of round) if (!leases.has(seconds)) leases.set(seconds, yield* leaseFor(seconds))
+      // The fence goes when this committer has been idle for the longest TTL it was given.
+      const fenceLease = leases.get(Math.max(...leases.keys()))!
       const known = revisions.known()
       const res = yield* call(`put ${round.length} keys`, () =>
         client.kv.txn({
-          compare: round.map((p) => ({
-            key: p.key,
-            target: "Mod",
-            result: "Less",
-            mod_revision: String(known + 1n)
-          })),
-          success: round.map((p) => ({
-            request_put: { key: p.key, value: p.value, lease: leases.get(p.seconds)!, prev_kv: true }
-          })),
-          failure: []
+          compare: [
+            { key: fence.key, target: "Mod", result: "Equal", mod_revision: String(fence.revision) },
+            ...round.map((p) => ({
+              key: p.key,
+              target: "Mod" as const,
+              result: "Less" as const,
+              mod_revision: String(known + 1n)
+            }))
+          ],
+          success: [
+            ...round.map((p) => putOf(p.key, p.value, leases.get(p.seconds)!)),
+            putOf(fence.key, FENCE_VALUE, fenceLease)
+          ],
+          failure: [{ request_range: { key: fence.key } }]
         })
       )
       revisions.answered(BigInt(res.header.revision))
-      if (!res.succeeded) return undefined
+      if (!res.succeeded) {
+        fence.revision = BigInt(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? "0")
+        return undefined
+      }
+      fence.revision = BigInt(res.header.revision)
       return round.map((_, i) => ({ created: !res.responses[i]?.response_put?.prev_kv }))
     })
 
@@ -109,12 +145,18 @@ export const make = (
       )
     )
 
-    const send = sender(conn, leaseFor, {
-      known: () => (answered > followed() ? answered : followed()),
-      answered: (revision) => {
-        if (revision > answered) answered = revision
-      }
-    })
+    const fence: Fence = { key: conn.reservedKey(`commit-fence/${randomUUID()}`), revision: 0n }
+    const send = sender(
+      conn,
+      leaseFor,
+      {
+        known: () => (answered > followed() ? answered : followed()),
+        answered: (revision) => {
+          if (revision > answered) answered = revision
+        }
+      },
+      fence
+    )
 
     const commit = (round: ReadonlyArray<Pending>) =>
       Effect.gen(function* () {
@@ -125,7 +167,7 @@ export const make = (
             return yield* new KvError({
               store: STORE,
               reason: "Unavailable",
-              detail: `${round.length} puts not committed: their keys were written by others ${sends} times meanwhile`
+              detail: `${round.length} puts not committed: refused ${sends} times, their keys (or this committer's fence) written meanwhile`
             })
         }
       }).pipe(

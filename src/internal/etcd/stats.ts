@@ -80,6 +80,7 @@ const load = (conn: Connection, pageSize: number): Effect.Effect<Tally, KvError>
       )
       if (page === 0) tally.revision = BigInt(res.header.revision)
       for (const kv of res.kvs) {
+        if (conn.isReserved(kv.key)) continue
         count(tally, conn.userKey(kv.key), 1)
         tally.keys.add(kv.key.toString())
       }
@@ -112,10 +113,11 @@ const follow = (conn: Connection, tally: Tally, followed: Followed): Stream.Stre
           if (!active) return
           for (const e of res.events as ReadonlyArray<IEvent>) {
             const fullKey = e.kv.key.toString()
-            if (e.type === "Delete") {
+            const entry = !conn.isReserved(e.kv.key) // not a commit fence
+            if (entry && e.type === "Delete") {
               count(tally, conn.userKey(e.kv.key), -1)
               tally.keys.delete(fullKey)
-            } else if (String(e.kv.version) === "1") {
+            } else if (entry && String(e.kv.version) === "1") {
               count(tally, conn.userKey(e.kv.key), 1)
               tally.keys.add(fullKey)
             }
