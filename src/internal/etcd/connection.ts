@@ -60,6 +60,12 @@ export interface Connection {
    */
   readonly reservedKey: (name: string) => Buffer
   readonly isReserved: (fullKey: Buffer) => boolean
+  /**
+   * The newest revision any answer to `call` carried (0 before the first): etcd had applied at least this
+   * much before anything sent from now on. A write compares its keys with it, so a late copy of the write
+   * cannot undo one acknowledged after it (`groupCommit.ts`, `writes.ts`).
+   */
+  readonly revision: () => bigint
   /** One etcd request, bounded by the timeout, its failure a `KvError` naming `what` and the endpoints. */
   readonly call: <A>(what: string, f: () => Promise<A>) => Effect.Effect<A, KvError>
 }
@@ -114,8 +120,21 @@ const reasonOf = (cause: unknown) => {
   return unavailable ? ("Unavailable" as const) : ("BadResponse" as const)
 }
 
+/** The newest revision etcd answered with, kept from every answer that carries one (`Connection.revision`). */
+const revisionTracker = () => {
+  let newest = 0n
+  return {
+    newest: () => newest,
+    saw: (answer: unknown) => {
+      const revision = (answer as { readonly header?: { readonly revision?: unknown } } | undefined)?.header
+        ?.revision
+      if (typeof revision === "string" && BigInt(revision) > newest) newest = BigInt(revision)
+    }
+  }
+}
+
 /** `Connection.call`: each request bounded by the timeout (or the operation's deadline), its failure mapped. */
-const caller = (where: string, timeout: Duration.Duration) => {
+const caller = (where: string, timeout: Duration.Duration, saw: (answer: unknown) => void) => {
   const timeoutMs = Duration.toMillis(timeout)
   const failed = (what: string, cause: unknown) => {
     const reason = reasonOf(cause)
@@ -146,7 +165,7 @@ const caller = (where: string, timeout: Duration.Duration) => {
       const timer = setTimeout(() => settle(Effect.fail(timedOut(what))), Math.max(0, ms))
       try {
         f().then(
-          (a) => settle(Effect.succeed(a)),
+          (a) => (saw(a), settle(Effect.succeed(a))),
           (cause: unknown) => settle(Effect.fail(failed(what, cause)))
         )
       } catch (cause) {
@@ -216,7 +235,8 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
       return member
     }
 
-    const call = caller(where, timeout)
+    const revisions = revisionTracker()
+    const call = caller(where, timeout, revisions.saw)
 
     return {
       client,
@@ -232,6 +252,7 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
       },
       reservedKey: (name) => Buffer.from(`${namespace}\u0000${name}`),
       isReserved: (key) => key.length > namespaceBytes && key[namespaceBytes] === 0,
+      revision: revisions.newest,
       call
     }
   })

@@ -87,7 +87,7 @@ const sender =
   (
     { call, client }: Connection,
     leaseFor: (seconds: number) => Effect.Effect<string, KvError>,
-    revisions: { readonly known: () => bigint; readonly answered: (revision: bigint) => void },
+    known: () => bigint,
     fence: Fence
   ) =>
   (round: ReadonlyArray<Pending>) =>
@@ -96,7 +96,7 @@ const sender =
       for (const { seconds } of round) if (!leases.has(seconds)) leases.set(seconds, yield* leaseFor(seconds))
       // The fence goes when this committer has been idle for the longest TTL it was given.
       const fenceLease = leases.get(Math.max(...leases.keys()))!
-      const known = revisions.known()
+      const revision = known()
       const res = yield* call(`put ${round.length} keys`, () =>
         client.kv.txn({
           compare: [
@@ -105,7 +105,7 @@ const sender =
               key: p.key,
               target: "Mod" as const,
               result: "Less" as const,
-              mod_revision: String(known + 1n)
+              mod_revision: String(revision + 1n)
             }))
           ],
           success: [
@@ -115,7 +115,6 @@ const sender =
           failure: [{ request_range: { key: fence.key } }]
         })
       )
-      revisions.answered(BigInt(res.header.revision))
       if (!res.succeeded) {
         fence.revision = BigInt(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? "0")
         return undefined
@@ -131,8 +130,6 @@ export const make = (
   followed: () => bigint = () => 0n
 ): Effect.Effect<GroupCommit, never, Scope.Scope> =>
   Effect.gen(function* () {
-    /** The last revision etcd answered this committer with. */
-    let answered = 0n
     const queue = yield* Queue.unbounded<Pending>()
     // Puts still waiting when the store closes are answered, not left hanging.
     const closing = new KvError({ store: STORE, reason: "Unavailable", detail: "the etcd store is closing" })
@@ -146,17 +143,8 @@ export const make = (
     )
 
     const fence: Fence = { key: conn.reservedKey(`commit-fence/${randomUUID()}`), revision: 0n }
-    const send = sender(
-      conn,
-      leaseFor,
-      {
-        known: () => (answered > followed() ? answered : followed()),
-        answered: (revision) => {
-          if (revision > answered) answered = revision
-        }
-      },
-      fence
-    )
+    const known = () => (conn.revision() > followed() ? conn.revision() : followed())
+    const send = sender(conn, leaseFor, known, fence)
 
     const commit = (round: ReadonlyArray<Pending>) =>
       Effect.gen(function* () {

@@ -351,7 +351,7 @@ export const make = (
   Effect.gen(function* () {
     const leases = yield* makeLeases(conn, keepAlive, followed)
     const requests = Requests.make(conn)
-    return Writes.make(conn, counts, requests, {
+    return Writes.make(conn, counts, requests, followed, {
       putWithTtl: putWithTtl(conn, leases, liveness(leases, keepAlive), requests, counts, followed),
       released: leases.release,
       held: () => leases.table.size,

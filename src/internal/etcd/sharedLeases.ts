@@ -89,7 +89,7 @@ export const make = (
         return created ? ("created" as const) : ("updated" as const)
       })
 
-    return Writes.make(conn, counts, requests, {
+    return Writes.make(conn, counts, requests, followed, {
       putWithTtl,
       // A shared lease runs out on its own; a key leaving it changes nothing for the others.
       released: () => Effect.void,

@@ -5,9 +5,10 @@
  */
 import type { IKeyValue } from "etcd3"
 import { type Duration, Effect } from "effect"
-import type { KvError, PutOptions, PutResult } from "../../KvStore.js"
-import type { Connection } from "./connection.js"
+import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
+import { type Connection, STORE } from "./connection.js"
 import type { Counts } from "./counts.js"
+import type { Followed } from "./followed.js"
 import type * as Requests from "./requests.js"
 
 export interface Writes {
@@ -34,10 +35,14 @@ export interface Mode {
   readonly spares: () => number
 }
 
+/** Sends of one delete refused because its key kept being written meanwhile, before it fails. */
+const MAX_SENDS = 4
+
 export const make = (
   conn: Connection,
   counts: Counts,
   requests: ReturnType<typeof Requests.make>,
+  followed: Followed,
   mode: Mode
 ): Writes => {
   const { call, client } = conn
@@ -69,19 +74,42 @@ export const make = (
       { discard: true }
     )
 
-  const remove = (key: string) =>
-    call(`delete ${key}`, () => client.kv.deleteRange({ key: conn.fullKey(key), prev_kv: true })).pipe(
-      Effect.tap((res) => forget(res.prev_kvs ?? [])),
-      Effect.map((res) => Number(res.deleted) > 0)
-    )
+  const known = () => (conn.revision() > followed.applied ? conn.revision() : followed.applied)
 
-  const removePrefix = (prefix: string) =>
-    call(`delete ${prefix}*`, () =>
-      client.kv.deleteRange({ ...conn.prefixRange(prefix), prev_kv: true })
-    ).pipe(
-      Effect.tap((res) => forget(res.prev_kvs ?? [])),
-      Effect.map((res) => Number(res.deleted))
-    )
+  /**
+   * Deletes the keys of `range` only if none was written after the revision this instance knew: etcd may
+   * apply a late copy of a delete that was acknowledged through another attempt, and it must not take away a
+   * put acknowledged since (a register right after a DELETE would be lost). Refused (a key written
+   * meanwhile), it is sent again knowing etcd's revision. How many keys it deleted.
+   */
+  const deleteUnlessWritten = (what: string, range: { readonly key: Buffer; readonly range_end?: Buffer }) =>
+    Effect.gen(function* () {
+      for (let sends = 1; ; sends++) {
+        const res = yield* call(what, () =>
+          client.kv.txn({
+            compare: [{ ...range, target: "Mod", result: "Less", mod_revision: String(known() + 1n) }],
+            success: [{ request_delete_range: { ...range, prev_kv: true } }],
+            failure: []
+          })
+        )
+        const deleted = res.responses[0]?.response_delete_range
+        if (res.succeeded && deleted !== undefined) {
+          yield* forget(deleted.prev_kvs ?? [])
+          return Number(deleted.deleted)
+        }
+        if (sends >= MAX_SENDS)
+          return yield* new KvError({
+            store: STORE,
+            reason: "Unavailable",
+            detail: `${what} not committed: refused ${sends} times, its keys written meanwhile`
+          })
+      }
+    })
+
+  const remove = (key: string) =>
+    Effect.map(deleteUnlessWritten(`delete ${key}`, { key: conn.fullKey(key) }), (n) => n > 0)
+
+  const removePrefix = (prefix: string) => deleteUnlessWritten(`delete ${prefix}*`, conn.prefixRange(prefix))
 
   return { put, remove, removePrefix, held: mode.held, spares: mode.spares }
 }
