@@ -140,8 +140,9 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
     return {
       // A put may take several etcd calls (keep-alive, read, grant, put): the whole of it gets the bound.
       put: (key, value, options) => Connection.within(timeoutMs)(writes.put(key, value, options)),
-      delete: writes.remove,
-      deletePrefix: writes.removePrefix,
+      // A delete refused (its key written meanwhile) is sent again: all of it within the bound too.
+      delete: (key) => Connection.within(timeoutMs)(writes.remove(key)),
+      deletePrefix: (prefix) => Connection.within(timeoutMs)(writes.removePrefix(prefix)),
       list,
       watch: (prefix) => Watch.watch(conn, prefix, rangeOf),
       expiries,

@@ -41,13 +41,23 @@ const MAX_SKIP_MS = 30_000
 export const attemptMillis = (timeoutMs: number, endpoints: number): number =>
   endpoints <= 1 ? timeoutMs : Math.min(timeoutMs, Math.max(1_000, Math.floor(timeoutMs * 0.4)))
 
+/**
+ * Whether a call deletes keys or puts one outside a transaction: a retry of it would misreport what it did
+ * (above). A delete in a transaction (`writes.ts` guards its deletes so) counts; the group commit's puts do
+ * not: it tolerates a retry (its fence, `groupCommit.ts`) and reports only created or updated.
+ */
+const notRetried = (context: CallContext): boolean => {
+  if (context.service !== "KV") return false
+  if (context.method === "put" || context.method === "deleteRange") return true
+  return context.method === "txn" && context.params.success?.some((op) => op.request_delete_range) === true
+}
+
 /** The gRPC deadline of one attempt: part of the timeout, or all of it for a put or a delete (above). */
 export const attemptDeadline =
   (timeoutMs: number, endpoints: number) =>
   (context: CallContext): { deadline?: number } => {
     if (context.isStream) return {}
-    const whole = context.service === "KV" && (context.method === "put" || context.method === "deleteRange")
-    return { deadline: Date.now() + (whole ? timeoutMs : attemptMillis(timeoutMs, endpoints)) }
+    return { deadline: Date.now() + (notRetried(context) ? timeoutMs : attemptMillis(timeoutMs, endpoints)) }
   }
 
 const policy = <T>(execute: (fn: Run<T>) => Promise<T>): Policy =>

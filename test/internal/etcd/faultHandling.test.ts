@@ -32,7 +32,7 @@ describe("etcd endpoint fault handling", () => {
     assert.strictEqual(FaultHandling.attemptMillis(600, 3), 600, "never over the timeout")
   })
 
-  it("a put or a delete gets the whole timeout in one attempt (a retry would misreport it); reads a share", () => {
+  it("a put or a delete (a transaction's too) gets the whole timeout in one attempt (a retry would misreport it); reads and group commits a share", () => {
     const deadline = FaultHandling.attemptDeadline(5_000, 3)
     const left = (context: Parameters<typeof deadline>[0]) => (deadline(context).deadline ?? NaN) - Date.now()
     const read = left({ service: "KV", method: "range", isStream: false, params: {} } as never)
@@ -41,6 +41,19 @@ describe("etcd endpoint fault handling", () => {
     assert.approximately(read, FaultHandling.attemptMillis(5_000, 3), 50)
     assert.approximately(put, 5_000, 50)
     assert.approximately(del, 5_000, 50)
+    // A delete guarded by a compare is a transaction (writes.ts); a group commit's puts are retried.
+    const deleteTxn = { success: [{ request_delete_range: { key: Buffer.from("k") } }] }
+    const putTxn = { success: [{ request_put: { key: Buffer.from("k"), value: Buffer.from("v") } }] }
+    assert.approximately(
+      left({ service: "KV", method: "txn", isStream: false, params: deleteTxn } as never),
+      5_000,
+      50
+    )
+    assert.approximately(
+      left({ service: "KV", method: "txn", isStream: false, params: putTxn } as never),
+      FaultHandling.attemptMillis(5_000, 3),
+      50
+    )
     assert.deepStrictEqual(deadline({ service: "Watch", method: "watch", isStream: true } as never), {})
   })
 
