@@ -103,6 +103,29 @@ describe("HA history checker", () => {
     assert.deepStrictEqual(found([register(0), list(past + 6_000, [A])], [after]), ["lateExpiry"])
   })
 
+  it("lateExpiry: stretched by every election etcd logged while the entry lived, asked for by a fault or not", () => {
+    const { expiryGraceMs, leaseExtendMs } = DEFAULT_BOUNDS
+    // Elected 5 s after the write (a member back with a higher term forced it): renewed to TTL + extend.
+    const electedAt = 5_000
+    const renewedUntil = electedAt + leaseExtendMs + TTL * 1000 + expiryGraceMs
+    const history = (reads: ReadonlyArray<Op>): History => ({
+      ops: [register(0), ...reads],
+      faults: [],
+      elections: [electedAt]
+    })
+    const verdict = (at: number) => check(history([list(at, [A])])).map((v) => v.property)
+    assert.deepStrictEqual(verdict(renewedUntil - 100), [])
+    assert.deepStrictEqual(verdict(renewedUntil + 100), ["lateExpiry"])
+    assert.strictEqual(deadline(register(0), [], DEFAULT_BOUNDS, [electedAt]), renewedUntil)
+    // An election before the write, or after the entry was due to go, renews nothing of it.
+    const plain = deadline(register(0), [], DEFAULT_BOUNDS)
+    assert.strictEqual(deadline(register(1_000), [], DEFAULT_BOUNDS, [500]), plain + 1_000)
+    assert.strictEqual(deadline(register(0), [], DEFAULT_BOUNDS, [plain + 1]), plain)
+    // Renewed into a second election, renewed again by it.
+    const second = renewedUntil - 1_000
+    assert.isAbove(deadline(register(0), [], DEFAULT_BOUNDS, [second, electedAt]), renewedUntil)
+  })
+
   it("phantom: an entry nobody wrote", () => {
     assert.deepStrictEqual(found([register(0), list(100, [A, "10.9.9.9:1"])]), ["phantom"])
     // Written only after the list answered: a phantom too.

@@ -38,6 +38,8 @@ export interface Bounds {
   readonly expiryGraceMs: number
   /** After etcd loses its leader, leases are renewed to their full TTL by the next one within this. */
   readonly electionMs: number
+  /** What a new leader adds to every lease's TTL when it renews them: etcd's election timeout. */
+  readonly leaseExtendMs: number
   readonly propagationMs: number
   readonly pollBoundMs: number
   readonly answerBoundMs: number
@@ -49,6 +51,8 @@ export const DEFAULT_BOUNDS: Bounds = {
   expiryGraceMs: 2_000,
   // The suite's etcd elects within 2-4 s (election timeout 2 s, randomized up to twice), plus a loaded machine's slack.
   electionMs: 6_000,
+  // The suite's members run with --election-timeout 2000 (topology.ts).
+  leaseExtendMs: 2_000,
   propagationMs: 1_000,
   // Two store steps of 5 s at most (the token check before the wait, the list that answers its end),
   // plus slack for a loaded machine.
@@ -101,9 +105,14 @@ const readWindow = (op: Op, faults: ReadonlyArray<Fault>, bounds: Bounds) => ({
  * The latest moment an entry written by `write` may still be listed: its
  * TTL after the write could last take effect, plus the grace, stretched by
  * every leader loss that began while it was alive (the next leader renews
- * each lease to its full TTL).
+ * each lease to its full TTL), and by every election etcd logged meanwhile.
  */
-export const deadline = (write: Op, faults: ReadonlyArray<Fault>, bounds: Bounds): number => {
+export const deadline = (
+  write: Op,
+  faults: ReadonlyArray<Fault>,
+  bounds: Bounds,
+  elections: ReadonlyArray<number> = []
+): number => {
   const ttlMs = (write.ttl ?? 0) * 1000
   const last = write.outcome === "ok" ? write.completedAt : write.invokedAt + bounds.unknownWindowMs
   let until = last + ttlMs + bounds.expiryGraceMs
@@ -111,6 +120,13 @@ export const deadline = (write: Op, faults: ReadonlyArray<Fault>, bounds: Bounds
   for (const fault of losses) {
     if (fault.startedAt < until && fault.healedAt > write.invokedAt) {
       until = Math.max(until, fault.healedAt + bounds.electionMs + ttlMs + bounds.expiryGraceMs)
+    }
+  }
+  // Each election etcd logged while the entry may have been alive renewed its lease (in time order: a
+  // renewal may keep it alive into the next one).
+  for (const electedAt of [...elections].sort((a, b) => a - b)) {
+    if (electedAt > write.invokedAt && electedAt < until) {
+      until = Math.max(until, electedAt + bounds.leaseExtendMs + ttlMs + bounds.expiryGraceMs)
     }
   }
   return until
@@ -127,6 +143,7 @@ const judgeEntry = (
   listed: boolean,
   timeline: Timeline | undefined,
   faults: ReadonlyArray<Fault>,
+  elections: ReadonlyArray<number>,
   bounds: Bounds
 ): Violation | undefined => {
   const { from: at, to } = readWindow(read, faults, bounds)
@@ -141,13 +158,13 @@ const judgeEntry = (
       const pending = before.filter(
         (w) => w.kind !== "delete" && w.outcome === "unknown" && w.invokedAt < deleted.completedAt
       )
-      if (!pending.some((w) => at <= deadline(w, faults, bounds))) {
+      if (!pending.some((w) => at <= deadline(w, faults, bounds, elections))) {
         return { property: "resurrected", op: read, detail: `${address} deleted at ${deleted.completedAt}` }
       }
       return undefined
     }
     const puts = before.filter((w) => w.kind !== "delete")
-    const until = Math.max(...puts.map((w) => deadline(w, faults, bounds)))
+    const until = Math.max(...puts.map((w) => deadline(w, faults, bounds, elections)))
     return at > until
       ? { property: "lateExpiry", op: read, detail: `${address} listed ${at - until}ms past its deadline` }
       : undefined
@@ -193,6 +210,7 @@ const checkReads = (history: History, bounds: Bounds): Array<Violation> => {
         listed.has(address),
         cluster.get(address),
         history.faults,
+        history.elections ?? [],
         bounds
       )
       if (violation !== undefined) out.push(violation)

@@ -81,7 +81,9 @@ describe.skipIf(!ready).each(["per-key", "shared"] as const)(
         .split("\n")
         .filter((line) => line !== "")
         .map((line) => JSON.parse(line) as Op)
-      const history: History = { ops, faults }
+      const elections = t.elections()
+      console.log(`ha suite: etcd elected a leader ${elections.length} times (the first at start-up)`)
+      const history: History = { ops, faults, elections }
       const violations = check(history)
       const report = summarize(
         history,

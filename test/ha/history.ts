@@ -63,4 +63,10 @@ export interface Fault {
 export interface History {
   readonly ops: ReadonlyArray<Op>
   readonly faults: ReadonlyArray<Fault>
+  /**
+   * When etcd elected a leader (ms since the epoch), as its members logged it. The new leader renews every
+   * lease to its full TTL plus its election timeout, so an entry may outlive its TTL by that much after any
+   * election, including one no fault asked for (a member back with a higher term forces one).
+   */
+  readonly elections?: ReadonlyArray<number>
 }

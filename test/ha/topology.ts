@@ -5,6 +5,7 @@
  * client node on "front" only. So an instance cut from "back" is cut off
  * from etcd while its clients still reach it.
  */
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { ManagedProcess, waitUntil } from "../support/kv-server.js"
 import type { Lab, Node } from "../support/netns.js"
@@ -41,6 +42,12 @@ export interface Topology {
   readonly startMember: (member: Member) => Promise<void>
   /** Starts `instance` again and waits until its clients get /healthz. */
   readonly startInstance: (instance: Instance) => Promise<void>
+  /**
+   * When a member became etcd's leader (ms since the epoch), every time, from the members' own logs. A new
+   * leader renews every lease to its full TTL plus etcd's election timeout, whatever caused the election (a
+   * fault, a member coming back with a higher term, a starved machine): the checker needs the real ones.
+   */
+  readonly elections: () => ReadonlyArray<number>
   /** Stops every process (SIGKILL). */
   readonly stop: () => Promise<void>
 }
@@ -85,7 +92,8 @@ export const build = async (
       // A loaded two-core machine starves etcd now and then: a 2 s election timeout keeps it from electing
       // a new leader when no fault asked for one (leader changes stretch TTLs, see checker.ts).
       ...["--heartbeat-interval", "200", "--election-timeout", "2000"],
-      ...["--logger", "zap", "--log-level", "warn"]
+      // Info, for the "became leader" lines (`elections`); etcd is quiet at info otherwise.
+      ...["--logger", "zap", "--log-level", "info"]
     ]
     return {
       name: node.name,
@@ -173,6 +181,15 @@ export const build = async (
     return found!
   }
 
+  const elections = () =>
+    members
+      .flatMap((m) =>
+        existsSync(m.process.logFile) ? readFileSync(m.process.logFile, "utf8").split("\n") : []
+      )
+      .filter((line) => line.includes("became leader at term"))
+      .map((line) => Date.parse((JSON.parse(line) as { ts: string }).ts))
+      .sort((a, b) => a - b)
+
   const stop = async () => {
     await Promise.all([...instances, ...members].map((p) => p.process.stop("SIGKILL")))
   }
@@ -185,5 +202,5 @@ export const build = async (
     await stop()
     throw error
   }
-  return { lab, members, instances, client, leader, startMember, startInstance, stop }
+  return { lab, members, instances, client, leader, startMember, startInstance, elections, stop }
 }
