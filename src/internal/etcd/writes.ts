@@ -77,17 +77,18 @@ export const make = (
   const known = () => (conn.revision() > followed.applied ? conn.revision() : followed.applied)
 
   /**
-   * Deletes the keys of `range` only if none was written after the revision this instance knew: etcd may
-   * apply a late copy of a delete that was acknowledged through another attempt, and it must not take away a
-   * put acknowledged since (a register right after a DELETE would be lost). Refused (a key written
+   * Deletes the keys of `range` only if none was created after the revision this instance knew: etcd may
+   * apply a late copy of a delete that was acknowledged through another attempt, and it must not take away
+   * a registration acknowledged since (a register right after a DELETE would be lost). Keys only written
+   * again since (heartbeats, which put in the shared lease mode) do not hold it up. Refused (a key created
    * meanwhile), it is sent again knowing etcd's revision. How many keys it deleted.
    */
-  const deleteUnlessWritten = (what: string, range: { readonly key: Buffer; readonly range_end?: Buffer }) =>
+  const deleteUnlessCreated = (what: string, range: { readonly key: Buffer; readonly range_end?: Buffer }) =>
     Effect.gen(function* () {
       for (let sends = 1; ; sends++) {
         const res = yield* call(what, () =>
           client.kv.txn({
-            compare: [{ ...range, target: "Mod", result: "Less", mod_revision: String(known() + 1n) }],
+            compare: [{ ...range, target: "Create", result: "Less", create_revision: String(known() + 1n) }],
             success: [{ request_delete_range: { ...range, prev_kv: true } }],
             failure: []
           })
@@ -101,15 +102,15 @@ export const make = (
           return yield* new KvError({
             store: STORE,
             reason: "Unavailable",
-            detail: `${what} not committed: refused ${sends} times, its keys written meanwhile`
+            detail: `${what} not committed: refused ${sends} times, keys created under it meanwhile`
           })
       }
     })
 
   const remove = (key: string) =>
-    Effect.map(deleteUnlessWritten(`delete ${key}`, { key: conn.fullKey(key) }), (n) => n > 0)
+    Effect.map(deleteUnlessCreated(`delete ${key}`, { key: conn.fullKey(key) }), (n) => n > 0)
 
-  const removePrefix = (prefix: string) => deleteUnlessWritten(`delete ${prefix}*`, conn.prefixRange(prefix))
+  const removePrefix = (prefix: string) => deleteUnlessCreated(`delete ${prefix}*`, conn.prefixRange(prefix))
 
   return { put, remove, removePrefix, held: mode.held, spares: mode.spares }
 }

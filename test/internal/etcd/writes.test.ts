@@ -97,4 +97,23 @@ describe.skipIf(!available)("internal/etcd/writes: deletes (real etcd)", () => {
       )
     })
   )
+
+  it.scopedLive(
+    "a key only written again since the revision known (a heartbeat) does not hold a delete up",
+    () =>
+      Effect.gen(function* () {
+        const real = yield* Connection.make({ endpoints: [server.endpoint], timeout: Duration.seconds(3) })
+        const { client } = real
+        const key = Buffer.from(`w${process.pid}/beating`)
+        yield* Effect.promise(() => client.kv.put({ key, value: Buffer.from("v") }))
+        const sent: Array<TxnRequest> = []
+        const writes = writesOver(recording(real, sent))
+        // Any answer tells the connection etcd's revision, which is past the key's creation.
+        assert.isFalse(yield* writes.remove(`w${process.pid}/absent`))
+        // A heartbeat puts the key again (the shared lease mode writes at every heartbeat).
+        yield* Effect.promise(() => client.kv.put({ key, value: Buffer.from("v") }))
+        assert.isTrue(yield* writes.remove(key.toString()))
+        assert.strictEqual(sent.length, 2, "one send for each delete: none refused")
+      })
+  )
 })
