@@ -8,6 +8,8 @@
  * the heartbeat needs no read. Every write in an HA group moves R, so without
  * this nearly every heartbeat read its key.
  */
+import type { Connection } from "./connection.js"
+
 export interface Followed {
   /** Every change under the prefix from this revision on has been seen; undefined while counting (again). */
   from: bigint | undefined
@@ -30,6 +32,13 @@ export const make = (): Followed => ({
   present: new Set(),
   onChange: () => {}
 })
+
+/**
+ * The newest revision this instance knows etcd reached: from its answers (`Connection.revision`) or its
+ * watch (`applied`). A write compares its keys with it (`groupCommit.ts`, `writes.ts`).
+ */
+export const known = (conn: Pick<Connection, "revision">, applied: bigint): bigint =>
+  conn.revision() > applied ? conn.revision() : applied
 
 /** Whether the watch says `fullKey` exists now; false when it does not or is not following. */
 export const exists = (followed: Followed, fullKey: string): boolean =>

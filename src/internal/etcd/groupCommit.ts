@@ -36,11 +36,11 @@ import { hostname } from "node:os"
 import { Deferred, Effect, Queue, type Scope } from "effect"
 import { KvError } from "../../KvStore.js"
 import { type Connection, STORE } from "./connection.js"
+import * as Followed from "./followed.js"
+import * as Requests from "./requests.js"
 
 /** etcd refuses a transaction of more than 128 operations by default (--max-txn-ops). */
 export const MAX_BATCH = 64
-/** Sends of one batch refused because its keys (or its fence) kept being written meanwhile, before its puts fail. */
-const MAX_SENDS = 4
 /** What a fence holds: who wrote it, for an operator reading etcd. */
 const FENCE_VALUE = Buffer.from(`swarm serve commit fence, ${hostname()} pid ${process.pid}`)
 
@@ -143,22 +143,15 @@ export const make = (
     )
 
     const fence: Fence = { key: conn.reservedKey(`commit-fence/${randomUUID()}`), revision: 0n }
-    const known = () => (conn.revision() > followed() ? conn.revision() : followed())
+    const known = () => Followed.known(conn, followed())
     const send = sender(conn, leaseFor, known, fence)
 
     const commit = (round: ReadonlyArray<Pending>) =>
-      Effect.gen(function* () {
-        for (let sends = 1; ; sends++) {
-          const results = yield* send(round)
-          if (results !== undefined) return results
-          if (sends >= MAX_SENDS)
-            return yield* new KvError({
-              store: STORE,
-              reason: "Unavailable",
-              detail: `${round.length} puts not committed: refused ${sends} times, their keys (or this committer's fence) written meanwhile`
-            })
-        }
-      }).pipe(
+      Requests.resending(
+        send(round),
+        (sends) =>
+          `${round.length} puts not committed: refused ${sends} times, their keys (or this committer's fence) written meanwhile`
+      ).pipe(
         Effect.matchEffect({
           onFailure: (error) => Effect.forEach(round, (p) => Deferred.fail(p.done, error), { discard: true }),
           onSuccess: (results) =>

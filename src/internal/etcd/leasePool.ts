@@ -12,7 +12,7 @@
  * `MAX_DEPTH`); a lease that waits past half its TTL is revoked and the depth
  * halves. A quiet store grants on demand and holds no spare lease.
  */
-import { Clock, Effect, type Scope } from "effect"
+import { Clock, Duration, Effect, type Scope } from "effect"
 import { KvError } from "../../KvStore.js"
 import { type Connection, STORE } from "./connection.js"
 import type { Background } from "./background.js"
@@ -52,6 +52,10 @@ export interface LeasePool {
   /** Spare leases held now (a figure for tests). */
   readonly spares: () => number
 }
+
+/** The lease length for a TTL: whole seconds, rounded up, at least 1. */
+export const seconds = (ttl: Duration.DurationInput): number =>
+  Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(ttl)) / 1000))
 
 /** A lease of `seconds` from etcd: its id, and the TTL etcd granted. */
 export const grant =

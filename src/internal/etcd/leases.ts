@@ -297,7 +297,7 @@ const putWithTtl = (
     Effect.gen(function* () {
       const { table, revokeLater } = leases
       const mapKey = conn.fullKey(key).toString()
-      const seconds = Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(ttl)) / 1000))
+      const seconds = LeasePool.seconds(ttl)
       const held = table.get(mapKey)
       const ours = held?.seconds === seconds ? held : undefined
       // A key that exists but that we hold no lease for: a heartbeat that came through another instance.

@@ -12,6 +12,26 @@ export const limitExceeded = (limit: NonNullable<PutOptions["limit"]>) =>
     detail: `${limit.prefix} already holds ${limit.max} keys`
   })
 
+/** Sends of one write that etcd keeps refusing (what it compares was written meanwhile), before it fails. */
+const MAX_SENDS = 4
+
+/**
+ * Sends `send` again while etcd refuses it (it gives undefined); each send compares with what this instance
+ * knows then, so a refusal teaches the next one. After `MAX_SENDS` refusals it fails, `refused` saying why.
+ */
+export const resending = <A>(
+  send: Effect.Effect<A | undefined, KvError>,
+  refused: (sends: number) => string
+): Effect.Effect<A, KvError> =>
+  Effect.gen(function* () {
+    for (let sends = 1; ; sends++) {
+      const result = yield* send
+      if (result !== undefined) return result
+      if (sends >= MAX_SENDS)
+        return yield* new KvError({ store: STORE, reason: "Unavailable", detail: refused(sends) })
+    }
+  })
+
 export const make = (conn: Connection) => {
   const { call, client } = conn
   const read = (key: string) =>

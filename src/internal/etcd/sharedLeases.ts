@@ -78,7 +78,7 @@ export const make = (
     ) =>
       Effect.gen(function* () {
         const fullKey = conn.fullKey(key)
-        const seconds = Math.max(1, Math.ceil(Duration.toMillis(Duration.decode(ttl)) / 1000))
+        const seconds = LeasePool.seconds(ttl)
         // A key the totals watch does not know may be new: its bound is checked first (a kept count).
         if (limit !== undefined && !Followed.exists(followed, fullKey.toString())) {
           const keys = yield* counts.count(limit.prefix, limit.max)

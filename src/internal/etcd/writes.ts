@@ -5,11 +5,11 @@
  */
 import type { IKeyValue } from "etcd3"
 import { type Duration, Effect } from "effect"
-import { KvError, type PutOptions, type PutResult } from "../../KvStore.js"
-import { type Connection, STORE } from "./connection.js"
+import type { KvError, PutOptions, PutResult } from "../../KvStore.js"
+import type { Connection } from "./connection.js"
 import type { Counts } from "./counts.js"
-import type { Followed } from "./followed.js"
-import type * as Requests from "./requests.js"
+import * as Followed from "./followed.js"
+import * as Requests from "./requests.js"
 
 export interface Writes {
   readonly put: (key: string, value: string, options?: PutOptions) => Effect.Effect<PutResult, KvError>
@@ -35,14 +35,11 @@ export interface Mode {
   readonly spares: () => number
 }
 
-/** Sends of one delete refused because its key kept being written meanwhile, before it fails. */
-const MAX_SENDS = 4
-
 export const make = (
   conn: Connection,
   counts: Counts,
   requests: ReturnType<typeof Requests.make>,
-  followed: Followed,
+  followed: Followed.Followed,
   mode: Mode
 ): Writes => {
   const { call, client } = conn
@@ -74,8 +71,6 @@ export const make = (
       { discard: true }
     )
 
-  const known = () => (conn.revision() > followed.applied ? conn.revision() : followed.applied)
-
   /**
    * Deletes the keys of `range` only if none was created after the revision this instance knew: etcd may
    * apply a late copy of a delete that was acknowledged through another attempt, and it must not take away
@@ -84,28 +79,29 @@ export const make = (
    * meanwhile), it is sent again knowing etcd's revision. How many keys it deleted.
    */
   const deleteUnlessCreated = (what: string, range: { readonly key: Buffer; readonly range_end?: Buffer }) =>
-    Effect.gen(function* () {
-      for (let sends = 1; ; sends++) {
+    Requests.resending(
+      Effect.gen(function* () {
         const res = yield* call(what, () =>
           client.kv.txn({
-            compare: [{ ...range, target: "Create", result: "Less", create_revision: String(known() + 1n) }],
+            compare: [
+              {
+                ...range,
+                target: "Create",
+                result: "Less",
+                create_revision: String(Followed.known(conn, followed.applied) + 1n)
+              }
+            ],
             success: [{ request_delete_range: { ...range, prev_kv: true } }],
             failure: []
           })
         )
         const deleted = res.responses[0]?.response_delete_range
-        if (res.succeeded && deleted !== undefined) {
-          yield* forget(deleted.prev_kvs ?? [])
-          return Number(deleted.deleted)
-        }
-        if (sends >= MAX_SENDS)
-          return yield* new KvError({
-            store: STORE,
-            reason: "Unavailable",
-            detail: `${what} not committed: refused ${sends} times, keys created under it meanwhile`
-          })
-      }
-    })
+        if (!res.succeeded || deleted === undefined) return undefined
+        yield* forget(deleted.prev_kvs ?? [])
+        return Number(deleted.deleted)
+      }),
+      (sends) => `${what} not committed: refused ${sends} times, keys created under it meanwhile`
+    )
 
   const remove = (key: string) =>
     Effect.map(deleteUnlessCreated(`delete ${key}`, { key: conn.fullKey(key) }), (n) => n > 0)
