@@ -15,7 +15,7 @@ import * as Join from "../../src/Join.js"
 import { conformance } from "../support/conformance.js"
 import { type EtcdServer, type EtcdTls, etcdAvailable, makeEtcdTls, startEtcd } from "../support/etcd.js"
 import { removeDir, tcpProxy, tempDir } from "../support/kv-server.js"
-import { freePort } from "../support/net.js"
+import { freePort, refusedPort } from "../support/net.js"
 import { gates } from "../support/gate.js"
 import { startZookeeper, type ZookeeperServer, zookeeperAvailable } from "../support/zookeeper.js"
 
@@ -164,7 +164,7 @@ describe.skipIf(!haveEtcd)("etcd:// discovery (real etcd)", () => {
 
   it.scopedLive("etcd://dead,live/prefix works through the live host", () =>
     Effect.gen(function* () {
-      const dead = `127.0.0.1:${yield* Effect.promise(() => freePort())}`
+      const dead = `127.0.0.1:${yield* Effect.promise(() => refusedPort())}`
       const prefix = fresh()
       const discovery = yield* Discovery.make(`etcd://${dead},${server.endpoint}/${prefix}`, {
         ttl: "10 seconds"
@@ -378,7 +378,7 @@ describe.skipIf(!haveZk)("zk:// discovery (real ZooKeeper)", () => {
 
   it.scopedLive("zk://dead,live/prefix works through the live server", () =>
     Effect.gen(function* () {
-      const dead = `127.0.0.1:${yield* Effect.promise(() => freePort())}`
+      const dead = `127.0.0.1:${yield* Effect.promise(() => refusedPort())}`
       const discovery = yield* Discovery.make(`zk://${dead},${server.endpoint}/${fresh()}`, {
         ttl: "5 seconds"
       })

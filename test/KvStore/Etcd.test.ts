@@ -10,7 +10,7 @@ import * as Etcd from "../../src/KvStore/Etcd.js"
 import { endpointUrl, prefixEnd } from "../../src/internal/etcd/connection.js"
 import * as DiscoveryServer from "../../src/Server/Server.js"
 import { type EtcdServer, type EtcdTls, etcdAvailable, makeEtcdTls, startEtcd } from "../support/etcd.js"
-import { freePort } from "../support/net.js"
+import { refusedPort } from "../support/net.js"
 import { gates } from "../support/gate.js"
 import { removeDir, tempDir } from "../support/kv-server.js"
 import { subjectOf, testStore } from "../support/KvStoreSuite.js"
@@ -248,7 +248,7 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
 
   it.scopedLive("an unreachable endpoint fails fast with Unavailable naming it", () =>
     Effect.gen(function* () {
-      const port = yield* Effect.promise(() => freePort())
+      const port = yield* Effect.promise(() => refusedPort())
       const kv = yield* Etcd.make({ endpoints: [`127.0.0.1:${port}`], timeout: "5 seconds" })
       const started = Date.now()
       const result = yield* Effect.either(kv.list("x/"))
@@ -288,7 +288,7 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
 
   it.scopedLive("several endpoints: a dead one is skipped", () =>
     Effect.gen(function* () {
-      const dead = `127.0.0.1:${yield* Effect.promise(() => freePort())}`
+      const dead = `127.0.0.1:${yield* Effect.promise(() => refusedPort())}`
       const kv = yield* Etcd.make({
         endpoints: [dead, server.endpoint, `http://${dead}`],
         timeout: "3 seconds"

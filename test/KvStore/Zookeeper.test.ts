@@ -9,7 +9,7 @@ import { Duration, Effect, Either, Logger, LogLevel, Queue, Stream } from "effec
 import type { KvSnapshot, KvStoreShape } from "../../src/KvStore.js"
 import * as Zookeeper from "../../src/KvStore/Zookeeper.js"
 import { keyToPath, prefixToDirectory } from "../../src/internal/zookeeper/paths.js"
-import { freePort } from "../support/net.js"
+import { refusedPort } from "../support/net.js"
 import { tcpProxy } from "../support/kv-server.js"
 import { subjectOf, testStore } from "../support/KvStoreSuite.js"
 import { startZookeeper, type ZookeeperServer, zookeeperAvailable } from "../support/zookeeper.js"
@@ -315,7 +315,7 @@ describe.skipIf(!available)("KvStore/Zookeeper (real ZooKeeper)", () => {
 
   it.scopedLive("an unreachable server: list fails with Unavailable naming it, within the timeout", () =>
     Effect.gen(function* () {
-      const port = yield* promise(() => freePort())
+      const port = yield* promise(() => refusedPort())
       const kv = yield* Zookeeper.make({
         hosts: [`127.0.0.1:${port}`],
         sessionTimeout: "3 seconds",

@@ -11,6 +11,7 @@ import { createServer as createTcpServer, type Server as TcpServer } from "node:
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assertBuilt, runSwarm, stopAll } from "../support/cli.js"
+import { refusedPort } from "../support/net.js"
 
 const COMMANDS = ["join", "list", "watch", "create", "serve"] as const
 const FILLER = [/user-defined piece of text/i, /this setting is optional/i, /may be repeated zero or more/i]
@@ -26,10 +27,7 @@ let failingPort: number
 beforeAll(async () => {
   assertBuilt()
   // A port nobody listens on: connections are refused.
-  const probe = createTcpServer()
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve))
-  closed = (probe.address() as { port: number }).port
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  closed = await refusedPort()
   // A service that accepts and never answers; one that answers every request with a 500.
   silent = createTcpServer(() => {})
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))

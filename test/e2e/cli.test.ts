@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { assertBuilt, runSwarm, spawnSwarm, stopAll } from "../support/cli.js"
-import { freePort } from "../support/net.js"
+import { refusedPort } from "../support/net.js"
 
 const ANSI = /\u001b\[/
 const lines = (text: string) => text.split("\n").filter((l) => l !== "")
@@ -85,14 +85,14 @@ describe("swarm list", () => {
     // A port that accepts connections and never answers.
     const { createServer } = await import("node:net")
     const server = createServer(() => {})
-    const port = await freePort()
-    await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const port = (server.address() as { port: number }).port
     try {
       const token = "0123456789abcdef0123456789abcdef"
       // The same list against a port that refuses at once: the same start and code path, without the wait.
-      const refusedPort = await freePort()
+      const closed = await refusedPort()
       const refused = () =>
-        runSwarm(["list", "--timeout", "1s", `token://http://127.0.0.1:${refusedPort}/v1/${token}`])
+        runSwarm(["list", "--timeout", "1s", `token://http://127.0.0.1:${closed}/v1/${token}`])
       const before = await refused()
       const result = await runSwarm([
         "list",

@@ -12,7 +12,7 @@ import { createRequire } from "node:module"
 import { assertBuilt, runSwarm, spawnSwarm, startCost, stopAll, type SwarmProcess } from "../support/cli.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../support/etcd.js"
 import { sleep } from "../support/kv-server.js"
-import { freePort } from "../support/net.js"
+import { freePort, refusedPort } from "../support/net.js"
 import { startZookeeper, type ZookeeperServer, zookeeperAvailable } from "../support/zookeeper.js"
 
 const haveEtcd = etcdAvailable()
@@ -258,7 +258,7 @@ describe.skipIf(!haveZk)("e2e: zk://", () => {
   }, 60_000)
 
   it("an unreachable ZooKeeper: list fails with a message naming it", async () => {
-    const port = await freePort()
+    const port = await refusedPort()
     const listed = await runSwarm(["list", `zk://127.0.0.1:${port}/x`])
     assert.notStrictEqual(listed.code, 0)
     assert.include(listed.stderr, `127.0.0.1:${port}`)

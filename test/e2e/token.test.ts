@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { freePort } from "../support/net.js"
+import { freePort, refusedPort } from "../support/net.js"
 import { gates } from "../support/gate.js"
 import { makeTestPki, type TestPki } from "../support/tls.js"
 import {
@@ -144,7 +144,7 @@ describe("token:// end to end over http", () => {
   })
 
   it("create against nothing fails with a clear error and prints nothing on stdout", async () => {
-    const dead = await freePort()
+    const dead = await refusedPort()
     const failed = await runSwarm(["create", "--url", `http://127.0.0.1:${dead}/v1`])
     assert.notStrictEqual(failed.code, 0)
     assert.strictEqual(failed.stdout, "")
