@@ -18,7 +18,7 @@ import { check, PROPERTIES } from "./checker.js"
 import type { ClientConfig } from "./client.js"
 import type { History, Op } from "./history.js"
 import * as Nemesis from "./nemesis.js"
-import { format, save, summarize } from "./report.js"
+import { format, keepLogs, save, summarize } from "./report.js"
 import { build, type Topology } from "./topology.js"
 
 const ready = netnsAvailable() && etcdAvailable()
@@ -94,8 +94,10 @@ describe.skipIf(!ready).each(["per-key", "shared"] as const)(
       const stamp = new Date().toISOString().replace(/[:.]/g, "-")
       save(here(`./artifacts/run-${leases}-${stamp}.json`), report)
       // What a failed run leaves to look into: every operation, fault and violation.
-      if (violations.length > 0)
+      if (violations.length > 0) {
         save(here(`./artifacts/history-${leases}-${stamp}.json`), { ...history, violations })
+        keepLogs(dir, here(`./artifacts/logs-${leases}-${stamp}`))
+      }
 
       // The load ran: every kind of operation happened and most succeeded.
       const kinds = new Set(ops.map((op) => op.kind))

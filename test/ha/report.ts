@@ -4,8 +4,8 @@
  * checker's verdict per property, and how long the instances took to serve
  * again after the heal.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
-import { dirname } from "node:path"
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { PROPERTIES, type Property, type Violation } from "./checker.js"
 import type { Fault, History, Op, OpKind, Outcome } from "./history.js"
 
@@ -150,4 +150,11 @@ export const format = (report: RunReport): string => {
 export const save = (path: string, report: unknown): void => {
   mkdirSync(dirname(path), { recursive: true })
   writeFileSync(path, JSON.stringify(report, null, 2))
+}
+
+/** Copies every process's log (`*.log`) from the run's directory, which is removed afterwards, to `into`. */
+export const keepLogs = (dir: string, into: string): void => {
+  mkdirSync(into, { recursive: true })
+  for (const name of readdirSync(dir))
+    if (name.endsWith(".log")) copyFileSync(join(dir, name), join(into, name))
 }
