@@ -126,6 +126,39 @@ describe("HA history checker", () => {
     assert.isAbove(deadline(register(0), [], DEFAULT_BOUNDS, [second, electedAt]), renewedUntil)
   })
 
+  it("staleLessor: with keep-alive leases on a buggy etcd, a refresh near a leader change may not renew", () => {
+    const { staleLessorMs } = DEFAULT_BOUNDS
+    const refresh = (at: number) => ({ ...register(at), kind: "refresh" as const })
+    // Registered at 0, refreshed at 6 s, one second after an election; gone at 10 s (before 6 s + TTL).
+    const electedAt = 5_000
+    const ops = [register(0), refresh(6_000), list(10_000, [])]
+    const verdict = (history: Partial<History>) =>
+      check({ ops, faults: [], elections: [electedAt], ...history }).map((v) => v.property)
+    assert.deepStrictEqual(verdict({ staleLessor: true }), ["staleLessor"])
+    // On an etcd without the bug, or with leases not renewed by keep-alives: lost.
+    assert.deepStrictEqual(verdict({}), ["lost"])
+    // A refresh far from any election renews for sure: lost again.
+    assert.deepStrictEqual(verdict({ staleLessor: true, elections: [6_000 - staleLessorMs - 100] }), ["lost"])
+    // A leader-loss fault spanning the election keeps the old leader's clock suspect until after its heal.
+    const paused = fault({ leaderLoss: true, startedAt: 0, healedAt: 8_000 })
+    const late = [register(0), refresh(electedAt + staleLessorMs + 1_000), list(14_000, [])]
+    const lateVerdict = (faults: ReadonlyArray<Fault>) =>
+      check({ ops: late, faults, elections: [electedAt], staleLessor: true }).map((v) => v.property)
+    assert.deepStrictEqual(lateVerdict([paused]), ["staleLessor"])
+    assert.deepStrictEqual(lateVerdict([]), ["lost"])
+    // A registration writes a lease through raft: it protects whatever the lessor does.
+    const registered = check({
+      ops: [register(0), register(6_000), list(10_000, [])],
+      faults: [],
+      elections: [electedAt],
+      staleLessor: true
+    })
+    assert.deepStrictEqual(
+      registered.map((v) => v.property),
+      ["lost"]
+    )
+  })
+
   it("phantom: an entry nobody wrote", () => {
     assert.deepStrictEqual(found([register(0), list(100, [A, "10.9.9.9:1"])]), ["phantom"])
     // Written only after the list answered: a phantom too.

@@ -10,11 +10,11 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { etcdAvailable } from "../support/etcd.js"
+import { etcdAvailable, etcdHasStaleLessor, etcdVersion } from "../support/etcd.js"
 import { type ManagedProcess, removeDir, tempDir } from "../support/kv-server.js"
 import { type Lab, makeLab, netnsAvailable } from "../support/netns.js"
 import { requireBuilt } from "../support/token-e2e.js"
-import { check, PROPERTIES } from "./checker.js"
+import { check, REQUIRED } from "./checker.js"
 import type { ClientConfig } from "./client.js"
 import type { History, Op } from "./history.js"
 import * as Nemesis from "./nemesis.js"
@@ -83,7 +83,9 @@ describe.skipIf(!ready).each(["per-key", "shared"] as const)(
         .map((line) => JSON.parse(line) as Op)
       const elections = t.elections()
       console.log(`ha suite: etcd elected a leader ${elections.length} times (the first at start-up)`)
-      const history: History = { ops, faults, elections }
+      // Entries renewed by keep-alives meet etcd's stale-lessor bug on the etcd versions that have it.
+      const staleLessor = leases === "per-key" && etcdHasStaleLessor(etcdVersion())
+      const history: History = { ops, faults, elections, staleLessor }
       const violations = check(history)
       const report = summarize(
         history,
@@ -111,7 +113,7 @@ describe.skipIf(!ready).each(["per-key", "shared"] as const)(
         finals.every((op) => op.outcome === "ok"),
         JSON.stringify(finals.filter((op) => op.outcome !== "ok"))
       )
-      for (const property of PROPERTIES) {
+      for (const property of REQUIRED) {
         const found = violations.filter((v) => v.property === property)
         assert.strictEqual(found.length, 0, `${property}: ${JSON.stringify(found.slice(0, 3), null, 1)}`)
       }

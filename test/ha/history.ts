@@ -69,4 +69,11 @@ export interface History {
    * election, including one no fault asked for (a member back with a higher term forces one).
    */
   readonly elections?: ReadonlyArray<number>
+  /**
+   * The run's entries are renewed by keep-alives (etcd leases per key) on an etcd whose old leader may act
+   * on its stale lease clock after a leader change: it answers keep-alives the new leader never sees, and
+   * once it runs again it revokes leases it thinks expired (etcd #15247, fixed in 3.4.28 and 3.5.11).
+   * A refresh acknowledged near a leader change may then not have renewed its entry (`checker.ts`).
+   */
+  readonly staleLessor?: boolean
 }

@@ -6,7 +6,7 @@
  */
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { PROPERTIES, type Property, type Violation } from "./checker.js"
+import { PROPERTIES, REQUIRED, type Property, type Violation } from "./checker.js"
 import type { Fault, History, Op, OpKind, Outcome } from "./history.js"
 
 export interface WindowReport {
@@ -124,7 +124,8 @@ export const summarize = (
 export const format = (report: RunReport): string => {
   const lines = report.windows.map((w) => {
     const o = w.outcomes
-    const bad = PROPERTIES.filter((p) => w.verdict[p] > 0).map((p) => `${p}=${w.verdict[p]}`)
+    const bad = REQUIRED.filter((p) => w.verdict[p] > 0).map((p) => `${p}=${w.verdict[p]}`)
+    const etcdBug = w.verdict.staleLessor > 0 ? `  (etcd #15247, stale lessor: ${w.verdict.staleLessor})` : ""
     const recovery = Object.entries(w.recoveryMs)
       .map(([instance, ms]) => `${instance}:${ms === null ? "-" : `${ms}ms`}`)
       .join(" ")
@@ -133,7 +134,7 @@ export const format = (report: RunReport): string => {
       .join(" ")
     return (
       `${w.fault.padEnd(34)} ${String(w.operations).padStart(5)} ops  ok ${o.ok} fail ${o.fail} unknown ${o.unknown}` +
-      `  ${bad.length === 0 ? "all properties hold" : `VIOLATIONS ${bad.join(" ")}`}` +
+      `  ${bad.length === 0 ? "all properties hold" : `VIOLATIONS ${bad.join(" ")}`}${etcdBug}` +
       (recovery === "" ? "" : `  recovery ${recovery}`) +
       (w.max503Ms === 0 ? "" : `  slowest 503 ${w.max503Ms}ms`) +
       (statuses === "" ? "" : `  [${statuses}]`)

@@ -3,7 +3,7 @@
  * with a temporary data dir, for tests. `stop`/`kill` and `start` keep the
  * ports and the data, so a test can restart etcd under a running client.
  */
-import { execFile } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { freePort } from "./net.js"
@@ -16,6 +16,22 @@ const run = promisify(execFile)
 /** True when etcd can run here; throws with CI=true when it cannot, warns and returns false otherwise. */
 export const etcdAvailable = (): boolean =>
   gate("etcd", onPath("etcd") && onPath("etcdctl", ["version"]), "apt-get install etcd-server etcd-client")
+
+/** The version of the `etcd` on the path, as `[major, minor, patch]`. */
+export const etcdVersion = (): readonly [number, number, number] => {
+  const text = execFileSync("etcd", ["--version"], { encoding: "utf8" })
+  const found = /etcd Version: (\d+)\.(\d+)\.(\d+)/.exec(text)
+  if (found === null) throw new Error(`etcd --version printed no version: ${text}`)
+  return [Number(found[1]), Number(found[2]), Number(found[3])]
+}
+
+/**
+ * Whether an etcd of this version has the stale-lessor bug (etcd #15247): after a leader change the old
+ * leader may still answer keep-alives, and revoke leases by its own clock, until it catches up. Fixed in
+ * 3.4.28, 3.5.11 and 3.6.
+ */
+export const etcdHasStaleLessor = ([major, minor, patch]: readonly [number, number, number]): boolean =>
+  major < 3 || (major === 3 && (minor < 4 || (minor === 4 && patch < 28) || (minor === 5 && patch < 11)))
 
 /** Server and client certificates for an etcd with mutual TLS. */
 export interface EtcdTls {
