@@ -11,8 +11,8 @@
  *   key from its lease. See `internal/etcd/leases.ts`; `leases: "shared"` puts
  *   keys on leases shared by time instead (`internal/etcd/sharedLeases.ts`).
  * - **Totals** (`stats`) are kept in memory by one watch of the prefix
- *   (`internal/etcd/stats.ts`); a cluster's count for the checks of a new
- *   key is etcd's, kept between counts (`internal/etcd/counts.ts`).
+ *   (`internal/etcd/stats.ts`), a cluster's count for the checks of a new
+ *   key too once that watch follows (`internal/etcd/counts.ts`).
  * - **Index.** `list` and every watch snapshot carry an etcd revision: the
  *   header revision of the range, or of the watch response that carried the
  *   change. It only grows; unrelated writes elsewhere in etcd bump it too.
@@ -65,8 +65,9 @@ export interface EtcdKvStore extends KvStoreShape {
    */
   readonly stats: Effect.Effect<EtcdStats, KvError>
   /**
-   * Keys under a prefix: etcd's count (serializable), kept for a few seconds and moved by this store's own
-   * writes (`internal/etcd/counts.ts`), so it may miss other instances' writes and expiries that recent.
+   * Keys under a prefix: a cluster's from the totals watch while it follows (behind etcd by its delay, this
+   * store's own creates counted at once), else etcd's count kept for a few seconds and moved by this store's
+   * own writes (`internal/etcd/counts.ts`), which may miss other instances' writes and expiries that recent.
    */
   readonly count: (prefix: string) => Effect.Effect<number, KvError>
 }
@@ -81,9 +82,11 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       ...(config.prefix !== undefined ? { prefix: config.prefix } : {}),
       timeout
     })
-    const counts = Counts.make(Requests.make(conn).count)
-    // The totals watch tells the leases which keys changed, so a heartbeat rarely reads its key.
+    // The totals watch tells the leases which keys changed, so a heartbeat rarely reads its key, and keeps
+    // each cluster's count for the checks of a new key.
     const followed = Followed.make()
+    const totals = yield* Stats.make(conn, followed)
+    const counts = Counts.make(Requests.make(conn).count, totals)
     const shared = config.leases === "shared"
     const writes = shared
       ? yield* SharedLeases.make(conn, counts, followed)
@@ -135,8 +138,6 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
         return out
       })
 
-    const stats = yield* Stats.make(conn, followed)
-
     return {
       // A put may take several etcd calls (keep-alive, read, grant, put): the whole of it gets the bound.
       put: (key, value, options) => Connection.within(timeoutMs)(writes.put(key, value, options)),
@@ -146,7 +147,7 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       list,
       watch: (prefix) => Watch.watch(conn, prefix, rangeOf),
       expiries,
-      stats,
+      stats: totals.stats,
       count: (prefix) => counts.count(prefix),
       timeout
     }

@@ -4,15 +4,19 @@
  *
  * Every new entry asks twice (its cluster's `--max-entries` bound before the
  * write, and "first in its cluster?" after it): at a thousand new entries a
- * second that was two thousand etcd requests, as many as the writes. Here
- * etcd's count of a prefix is kept for `FRESH` and moved by this store's own
- * creates and deletes since. It is trusted while it is fresh and, when a
- * bound is checked, below half that bound; nearer the bound etcd counts
- * again (one count per prefix at a time, shared). So a bound is exact where
- * it matters, and what another instance wrote in the last `FRESH` is missed
- * only while a cluster is far from its bound. Expiries in etcd are not seen
- * until the next count: a cluster that emptied may still count as non-empty
- * for `FRESH`.
+ * second that was two thousand etcd requests, as many as the writes.
+ *
+ * - **While the totals watch follows** (`stats.ts`), a cluster's count is its
+ *   tally: no etcd request, behind etcd by the watch's delay (milliseconds),
+ *   this instance's own creates counted at once.
+ * - **Otherwise** (not loaded yet, counting again, or a prefix that is not one
+ *   cluster) etcd's count of a prefix is kept for `FRESH` and moved by this
+ *   store's own creates and deletes since. What another instance wrote in the
+ *   last `FRESH` is missed, and expiries are not seen until the next count.
+ *
+ * Either is trusted, when a bound is checked, only below half that bound;
+ * nearer the bound etcd counts (one count per prefix at a time, shared), so a
+ * bound is exact where it matters.
  */
 import { Clock, Deferred, Duration, Effect } from "effect"
 import type { KvError } from "../../KvStore.js"
@@ -37,7 +41,22 @@ export interface Counts {
   readonly removed: (key: string) => void
 }
 
-export const make = (countInEtcd: (prefix: string) => Effect.Effect<number, KvError>): Counts => {
+/** A cluster's count kept by a watch (`Stats.Totals`). */
+export interface Watched {
+  /** Keys in `cluster`; undefined while the watch is not following. */
+  readonly inCluster: (cluster: string) => number | undefined
+  /** This store created `key`. */
+  readonly created: (key: string) => void
+}
+
+/** The cluster a prefix is all of (`abc/`), if it is one. */
+const clusterPrefix = (prefix: string): string | undefined =>
+  prefix.indexOf("/") === prefix.length - 1 && prefix.length > 1 ? prefix.slice(0, -1) : undefined
+
+export const make = (
+  countInEtcd: (prefix: string) => Effect.Effect<number, KvError>,
+  watched?: Watched
+): Counts => {
   const fresh = Duration.toMillis(FRESH)
   const known = new Map<string, Known>()
   const counting = new Map<string, Deferred.Deferred<number, KvError>>()
@@ -67,11 +86,16 @@ export const make = (countInEtcd: (prefix: string) => Effect.Effect<number, KvEr
     })
   }
 
-  const count = (prefix: string, max?: number) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const k = known.get(prefix)
-      const trusted = k !== undefined && now - k.at < fresh && (max === undefined || k.n < max / 2)
-      return trusted ? Effect.succeed(k.n) : recount(prefix, now)
+  const count = (prefix: string, max?: number): Effect.Effect<number, KvError> =>
+    Effect.suspend(() => {
+      const cluster = clusterPrefix(prefix)
+      const tallied = cluster === undefined ? undefined : watched?.inCluster(cluster)
+      if (tallied !== undefined && (max === undefined || tallied < max / 2)) return Effect.succeed(tallied)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const k = known.get(prefix)
+        const trusted = k !== undefined && now - k.at < fresh && (max === undefined || k.n < max / 2)
+        return trusted ? Effect.succeed(k.n) : recount(prefix, now)
+      })
     })
 
   const move = (key: string, by: number) => {
@@ -80,5 +104,12 @@ export const make = (countInEtcd: (prefix: string) => Effect.Effect<number, KvEr
     if (k !== undefined) k.n = Math.max(0, k.n + by)
   }
 
-  return { count, created: (key) => move(key, 1), removed: (key) => move(key, -1) }
+  return {
+    count,
+    created: (key) => {
+      move(key, 1)
+      watched?.created(key)
+    },
+    removed: (key) => move(key, -1)
+  }
 }

@@ -18,6 +18,9 @@
  *   compacted past it (or answers from an older revision), the keys are read
  *   again. Answers lag etcd by the watch's delay (milliseconds; more while
  *   the instance is cut off from etcd).
+ * - **A cluster's count** for the checks of a new key (`counts.ts`) is the
+ *   tally's while the watch follows, plus this instance's own creates the
+ *   watch has not applied yet: the check after a create must count that key.
  */
 import { Data, Deferred, Effect, FiberId, Schedule, type Scope, Stream } from "effect"
 import type { IEvent, IWatchResponse } from "etcd3"
@@ -26,10 +29,22 @@ import { clusterOf } from "../kvPairs.js"
 import * as TlsFiles from "../tlsFiles.js"
 import type { Connection } from "./connection.js"
 import type { Followed } from "./followed.js"
+import * as OwnCreates from "./ownCreates.js"
 
 export interface EtcdStats {
   readonly entries: number
   readonly clusters: number
+}
+
+export interface Totals {
+  readonly stats: Effect.Effect<EtcdStats, KvError>
+  /**
+   * Keys in `cluster` as the watch has applied them, plus this instance's creates it has not applied yet;
+   * undefined while it is not following (not loaded yet, or counting again).
+   */
+  readonly inCluster: (cluster: string) => number | undefined
+  /** This instance created `key` (a user key), acknowledged by etcd at or before `Connection.revision()`. */
+  readonly created: (key: string) => void
 }
 
 /** Keys read per request while loading (a whole answer must stay under gRPC's 4 MB message limit). */
@@ -151,11 +166,12 @@ export const make = (
   conn: Connection,
   followed: Followed,
   pageSize: number = PAGE
-): Effect.Effect<Effect.Effect<EtcdStats, KvError>, never, Scope.Scope> =>
+): Effect.Effect<Totals, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     let tally: Tally | undefined
     let loading: Deferred.Deferred<void, KvError> | undefined
+    const own = OwnCreates.make()
 
     /** Counted at `t.revision`: every change after it is seen from now on. */
     const install = (t: Tally) => {
@@ -198,7 +214,20 @@ export const make = (
     })
 
     const snapshot = (t: Tally): EtcdStats => ({ entries: t.keys.size, clusters: t.clusters.size })
-    return Effect.suspend(() =>
-      tally !== undefined ? Effect.succeed(snapshot(tally)) : Effect.map(start, () => snapshot(tally!))
-    )
+    const following = () => (tally !== undefined && followed.from !== undefined ? tally : undefined)
+    return {
+      stats: Effect.suspend(() =>
+        tally !== undefined ? Effect.succeed(snapshot(tally)) : Effect.map(start, () => snapshot(tally!))
+      ),
+      inCluster: (cluster) => {
+        const t = following()
+        return t === undefined ? undefined : (t.clusters.get(cluster) ?? 0) + own.unapplied(t, cluster)
+      },
+      created: (key) => {
+        const cluster = clusterOf(key)
+        const t = following()
+        if (cluster !== undefined && t !== undefined)
+          own.add(t, cluster, conn.fullKey(key).toString(), conn.revision())
+      }
+    }
   })

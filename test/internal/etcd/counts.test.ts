@@ -110,3 +110,53 @@ describe("etcd counts kept between counts", () => {
     })
   )
 })
+
+describe("etcd counts from the totals watch", () => {
+  /** A stand-in for the watch's tally: undefined while not following. */
+  const tally = (clusters: Record<string, number> | undefined) => {
+    const created: Array<string> = []
+    const watched: Counts.Watched = {
+      inCluster: (cluster) => (clusters === undefined ? undefined : (clusters[cluster] ?? 0)),
+      created: (key) => void created.push(key)
+    }
+    return { watched, created }
+  }
+
+  it.effect("while the watch follows, a cluster's count is its tally and etcd is not asked", () =>
+    Effect.gen(function* () {
+      const etcd = fakeEtcd({ "a/": 3 })
+      const clusters = { a: 4 }
+      const { created, watched } = tally(clusters)
+      const counts = Counts.make(etcd.count, watched)
+      const countA = counts.count("a/")
+      assert.strictEqual(yield* countA, 4)
+      clusters.a = 5
+      assert.strictEqual(yield* countA, 5, "the tally as it is when the count runs")
+      assert.strictEqual(yield* counts.count("b/", 10), 0)
+      assert.deepStrictEqual(etcd.asked, [])
+      counts.created("a/10.0.0.9:1")
+      assert.deepStrictEqual(created, ["a/10.0.0.9:1"], "the watch is told of the store's own creates")
+    })
+  )
+
+  it.effect("near a bound, or for a prefix that is not one cluster, etcd counts", () =>
+    Effect.gen(function* () {
+      const etcd = fakeEtcd({ "a/": 6, "a/b/": 2, "": 9 })
+      const counts = Counts.make(etcd.count, tally({ a: 5 }).watched)
+      assert.strictEqual(yield* counts.count("a/", 10), 6, "5 is half the bound")
+      assert.strictEqual(yield* counts.count("a/b/"), 2)
+      assert.strictEqual(yield* counts.count(""), 9)
+      assert.deepStrictEqual(etcd.asked, ["a/", "a/b/", ""])
+    })
+  )
+
+  it.effect("while the watch does not follow, etcd's kept count answers", () =>
+    Effect.gen(function* () {
+      const etcd = fakeEtcd({ "a/": 3 })
+      const counts = Counts.make(etcd.count, tally(undefined).watched)
+      assert.strictEqual(yield* counts.count("a/"), 3)
+      assert.strictEqual(yield* counts.count("a/"), 3)
+      assert.deepStrictEqual(etcd.asked, ["a/"])
+    })
+  )
+})

@@ -54,7 +54,7 @@ const instance = (prefix: string, watching: boolean) =>
       Counts.make(Requests.make(conn).count),
       followed
     )
-    if (watching) yield* yield* Stats.make(conn, followed)
+    if (watching) yield* (yield* Stats.make(conn, followed)).stats
     /** Until the watch has applied every change up to etcd's revision now. */
     const caughtUp = Effect.gen(function* () {
       const now = BigInt(

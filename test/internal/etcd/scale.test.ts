@@ -69,7 +69,7 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
         timeout: Duration.seconds(5)
       })
       // Pages of 2 keys: the count must walk four pages at one revision.
-      const stats = yield* Stats.make(conn, Followed.make(), 2)
+      const { stats } = yield* Stats.make(conn, Followed.make(), 2)
       assert.deepStrictEqual(yield* stats, { entries: 7, clusters: 3 })
       const until = (want: Stats.EtcdStats, what: string) =>
         stats.pipe(
@@ -92,6 +92,39 @@ describe.skipIf(!available)("etcd store at scale (real etcd)", () => {
       yield* other.put("e/10.0.0.1:1", "x")
       yield* until({ entries: 6, clusters: 3 }, "another instance's write")
     })
+  )
+
+  it.scopedLive(
+    "a cluster's count follows the totals watch: the store's own creates at once, another's soon",
+    () =>
+      Effect.gen(function* () {
+        const ns = fresh()
+        const kv = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
+        const other = yield* Etcd.make({ endpoints: [server.endpoint], prefix: ns })
+        yield* kv.put("c/10.0.0.0:1", "x")
+        assert.strictEqual(yield* kv.count("c/"), 1)
+        yield* kv.stats // loaded: the watch follows from here
+        // Each create is in the count its put returns to, whether or not the watch has applied it yet.
+        for (let i = 1; i <= 40; i++) {
+          yield* kv.put(`c/10.0.0.${i}:1`, "x", { ttl: "60 seconds" })
+          assert.strictEqual(yield* kv.count("c/"), i + 1, `after create ${i}`)
+        }
+        // Another instance's create and delete: seen within the watch's delay, not a kept count's seconds.
+        const until = (want: number) =>
+          kv.count("c/").pipe(
+            Effect.filterOrFail(
+              (n) => n === want,
+              (n) => new Error(`count ${n}, not ${want}`)
+            ),
+            Effect.retry(Schedule.spaced("10 millis")),
+            Effect.timeout(Duration.subtract(Counts.FRESH, Duration.seconds(5))),
+            Effect.orDie
+          )
+        yield* other.put("c/10.0.1.1:1", "x")
+        yield* until(42)
+        yield* other.delete("c/10.0.0.0:1")
+        yield* until(41)
+      })
   )
 
   it.scopedLive(
