@@ -80,6 +80,12 @@ export interface KvStoreShape {
    * client's answer comes within this time whatever the store does. None for a local store.
    */
   readonly timeout?: Duration.Duration
+  /**
+   * Bounds every operation `effect` runs on this store, together, by `ms`: a fiber-local deadline, so
+   * nothing is forked per request (`Effect.timeoutFail` forks a racing fiber, tens of µs of CPU each).
+   * Optional; a caller bounding several operations by `timeout` uses `Effect.timeoutFail` without it.
+   */
+  readonly within?: (ms: number) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 export class KvStore extends Context.Tag("swarm-discovery/KvStore")<KvStore, KvStoreShape>() {}

@@ -149,7 +149,8 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       expiries,
       stats: totals.stats,
       count: (prefix) => counts.count(prefix),
-      timeout
+      timeout,
+      within: Connection.within
     }
   })
 

@@ -72,29 +72,33 @@ const clusterFull = (config: ServerConfig, cluster: string, address: string): An
  * answer comes within that bound however many store steps its checks take (none for a local store).
  */
 const withinBudget =
-  (timeout: Duration.Duration | undefined) =>
+  ({ timeout, within }: Pick<KvStoreShape, "timeout" | "within">) =>
   <A>(start: number, checks: Effect.Effect<A, KvError>): Effect.Effect<A, KvError> =>
     timeout === undefined
       ? checks
-      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.timeoutFail(checks, {
-            duration: Math.max(0, start + Duration.toMillis(timeout) - now),
-            onTimeout: () =>
-              new KvError({
-                store: "server",
-                reason: "Timeout",
-                detail:
-                  `a new entry's checks (read-only token, bounds) did not end within the store timeout ` +
-                  `(${Duration.format(timeout)}) counted from the write`
+      : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const left = Math.max(0, start + Duration.toMillis(timeout) - now)
+          // The store's own deadline where it has one: no fiber forked per new entry.
+          return within !== undefined
+            ? within(left)(checks)
+            : Effect.timeoutFail(checks, {
+                duration: left,
+                onTimeout: () =>
+                  new KvError({
+                    store: "server",
+                    reason: "Timeout",
+                    detail:
+                      `a new entry's checks (read-only token, bounds) did not end within the store timeout ` +
+                      `(${Duration.format(timeout)}) counted from the write`
+                  })
               })
-          })
-        )
+        })
 
 /** A registration: the put with its TTL clamped, and the checks a new key must pass. */
 const registering = (deps: Deps) => {
   const { config, metrics, readTokens, storeProblem, writer } = deps
   const ok = okOf(deps.pending)
-  const bounded = withinBudget(writer.timeout)
+  const bounded = withinBudget(writer)
 
   const clampTtl = (asked: number | undefined) =>
     Math.min(config.maxTtl, Math.max(config.minTtl, asked ?? config.defaultTtl))

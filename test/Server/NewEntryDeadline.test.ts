@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Option, TestClock } from "effect"
-import type { KvStoreShape } from "../../src/KvStore.js"
+import { KvError, type KvStoreShape } from "../../src/KvStore.js"
 import * as Memory from "../../src/KvStore/Memory.js"
 import * as Server from "../../src/Server/Server.js"
 
@@ -68,6 +68,31 @@ describe("a new entry's deadline", () => {
       assert.isAbove(elapsed, Duration.toMillis(TIMEOUT))
       assert.strictEqual(elapsed, Duration.toMillis(PUT) + lists.count * Duration.toMillis(LIST))
     })
+  )
+
+  it.scoped(
+    "a store with a deadline of its own bounds the checks by it, with what is left of the timeout",
+    () =>
+      Effect.gen(function* () {
+        const { shape } = slowStore(TIMEOUT)
+        const asked: Array<number> = []
+        // A stand-in for etcd's fiber-local deadline: the checks fail once what is left has passed.
+        const within =
+          (ms: number) =>
+          <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+            asked.push(ms)
+            return Effect.timeoutFail(effect, {
+              duration: ms,
+              onTimeout: () =>
+                new KvError({ store: "test", reason: "Timeout", detail: `the store's ${ms} ms` })
+            }) as Effect.Effect<A, E, R>
+          }
+        const h = yield* Server.makeHandler({ store: { ...shape, within } })
+        const { answer, elapsed } = yield* timedRegistration(h, "10.0.0.1:2375")
+        assert.deepStrictEqual(asked, [Duration.toMillis(TIMEOUT) - Duration.toMillis(PUT)])
+        assert.strictEqual(answer.status, 503)
+        assert.strictEqual(elapsed, Duration.toMillis(TIMEOUT))
+      })
   )
 
   it.scoped("a refresh is one step, untouched by the budget", () =>

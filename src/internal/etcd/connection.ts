@@ -32,6 +32,10 @@ export const within =
       Effect.locally(effect, deadline, Math.min(outer ?? Infinity, Date.now() + ms))
     )
 
+/** `effect` free of the deadline of the operation that started it: the store's own work that outlives one request. */
+export const unbounded = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, deadline, undefined)
+
 export interface ConnectionConfig {
   readonly endpoints: ReadonlyArray<string>
   readonly tls?: TlsFiles.TlsFiles

@@ -27,7 +27,7 @@ import type { IEvent, IWatchResponse } from "etcd3"
 import type { KvError } from "../../KvStore.js"
 import { clusterOf } from "../kvPairs.js"
 import * as TlsFiles from "../tlsFiles.js"
-import type { Connection } from "./connection.js"
+import { type Connection, unbounded } from "./connection.js"
 import type { Followed } from "./followed.js"
 import * as OwnCreates from "./ownCreates.js"
 
@@ -200,10 +200,11 @@ export const make = (
       if (loading !== undefined) return Deferred.await(loading)
       const ready = Deferred.unsafeMake<void, KvError>(FiberId.none)
       loading = ready
-      return load(conn, pageSize).pipe(
+      // Not bounded by the deadline of the request that asked first (`Connection.within`): it serves them all.
+      return unbounded(load(conn, pageSize)).pipe(
         Effect.flatMap((first) => {
           install(first)
-          return Effect.forkIn(keepCounting(first), scope)
+          return Effect.forkIn(unbounded(keepCounting(first)), scope)
         }),
         Effect.intoDeferred(ready),
         // A failed first load: the next asker starts again.

@@ -67,3 +67,19 @@ describe("etcd connection bounds", () => {
     })
   )
 })
+
+describe("work of the store's own, started inside an operation", () => {
+  it.scopedLive("unbounded: the operation's bound does not reach it; the store's timeout still does", () =>
+    Effect.gen(function* () {
+      const endpoint = yield* silentEndpoint
+      const conn = yield* Connection.make({ endpoints: [endpoint], timeout: Duration.millis(900) })
+      const get = conn.call("get a", () => conn.client.kv.range({ key: conn.fullKey("a") }))
+      const took = (effect: typeof get) =>
+        Effect.map(Effect.timed(Effect.flip(effect)), ([d]) => Duration.toMillis(d))
+      const bounded = yield* took(Connection.within(200)(get))
+      const freed = yield* took(Connection.within(200)(Connection.unbounded(get)))
+      assert.isBelow(bounded, 600, "the operation's 200 ms")
+      assert.isAtLeast(freed, 880, "the store's 900 ms, not the operation's 200")
+    })
+  )
+})
