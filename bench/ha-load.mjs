@@ -3,6 +3,8 @@
 //                                                    each registered entry refreshed every HEARTBEAT_S meanwhile
 //   hold ORIGINS ENTRIES CLUSTERS TTL HEARTBEAT_S SECONDS   every entry refreshed once per heartbeat, evenly spread
 //   raw ENDPOINTS INFLIGHT SECONDS                           etcd3 puts of new keys (the baseline)
+//   warm ORIGINS COUNT CLUSTERS INFLIGHT    COUNT new entries in 100 clusters after the first CLUSTERS, then
+//                                           all deleted: the figures of instances that have just started
 // Every request's latency is kept; failures keep their time (ms since the epoch) and status.
 import { Agent, request } from "node:http"
 import { percentile } from "./lib.mjs"
@@ -126,6 +128,41 @@ if (mode === "fill") {
   }
   while (inflight > 0) await sleep(50)
   process.send({ ...rec.summary(seconds), lagged })
+} else if (mode === "warm") {
+  const [origins, count, clusters, inflight] = [args[0].split(","), ...args.slice(1).map(Number)]
+  const latencies = []
+  const statuses = {}
+  const each = async (method) => {
+    let next = 0
+    await Promise.all(
+      Array.from({ length: inflight }, async () => {
+        while (next < count) {
+          const i = next++
+          const path = `/v1/clusters/${tokenOf(clusters + (i % 100))}`
+          const start = performance.now()
+          const r = await call(
+            origins[i % origins.length],
+            method,
+            method === "POST" ? `${path}?ttl=60` : `${path}/${encodeURIComponent(addressOf(i))}`,
+            method === "POST" ? addressOf(i) : undefined
+          )
+          if (method === "POST") latencies.push(performance.now() - start)
+          statuses[`${method} ${r.status}`] = (statuses[`${method} ${r.status}`] ?? 0) + 1
+        }
+      })
+    )
+  }
+  const started = performance.now()
+  await each("POST")
+  const seconds = (performance.now() - started) / 1000
+  await each("DELETE")
+  process.send({
+    requests: latencies.length,
+    rate: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    statuses
+  })
 } else if (mode === "raw") {
   const [endpoints, inflight, seconds] = [args[0].split(","), Number(args[1]), Number(args[2])]
   const { Etcd3 } = await import("etcd3")

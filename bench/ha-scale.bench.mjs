@@ -1,12 +1,14 @@
 // Scale of the HA mode: a 3-member etcd on loopback and 2 `swarm serve --store etcd://…` instances (dist/swarm.cjs).
 //  1. baseline: raw etcd3 puts of new keys, INFLIGHT in flight, on the same etcd, RAW_SECONDS long;
-//  2. fill: ENTRIES new entries in CLUSTERS clusters, INFLIGHT in flight, round-robin over both instances (ttl TTL);
-//  3. hold: every entry heart-beating every HEARTBEAT seconds for HOLD_SECONDS; meanwhile list latency (GET of a
+//  2. cold: WARMUP new entries through the instances just started (reported apart), then deleted: a server's first
+//     seconds run its code unoptimised (V8 warms it up), which the fill after it should not be measured by;
+//  3. fill: ENTRIES new entries in CLUSTERS clusters, INFLIGHT in flight, round-robin over both instances (ttl TTL);
+//  4. hold: every entry heart-beating every HEARTBEAT seconds for HOLD_SECONDS; meanwhile list latency (GET of a
 //     cluster, both instances), CPU and RSS of serve and etcd, and the expiry lateness of PROBES entries that are
 //     registered once with PROBE_TTL and never refreshed (TTL end -> gone from every instance);
-//  4. the etcd leader is killed (SIGKILL) under that load; the 503 window is first to last failed heartbeat.
+//  5. the etcd leader is killed (SIGKILL) under that load; the 503 window is first to last failed heartbeat.
 // Env: ENTRIES=100000 CLUSTERS=1000 INFLIGHT=64 TTL=180 HEARTBEAT=60 HOLD_SECONDS=600 KILL_SECONDS=30
-// RAW_SECONDS=15 FILL_LIMIT=900 PROFILE=1 (serve with --cpu-prof into bench/results/ha-scale-prof/)
+// RAW_SECONDS=15 WARMUP=10000 FILL_LIMIT=900 PROFILE=1 (serve with --cpu-prof into bench/results/ha-scale-prof/)
 // LEASES=shared (serve with --store-opt kv.leases=shared: leases shared by time, puts in shared transactions)
 // COMPACTION=1m (etcd's periodic auto-compaction keeping that much history; default: none, etcd's default).
 // Run after `npm run build`.
@@ -26,6 +28,7 @@ const HEARTBEAT = env("HEARTBEAT", 60)
 const HOLD_SECONDS = env("HOLD_SECONDS", 600)
 const KILL_SECONDS = env("KILL_SECONDS", 30)
 const RAW_SECONDS = env("RAW_SECONDS", 15)
+const WARMUP = env("WARMUP", 10_000)
 const FILL_LIMIT = env("FILL_LIMIT", 900)
 const PROBES = env("PROBES", 20)
 const PROBE_TTL = env("PROBE_TTL", Math.min(TTL, Math.floor(HOLD_SECONDS / 2)))
@@ -115,6 +118,11 @@ try {
   const origins = serves.map((s) => s.origin).join(",")
   const pids = [...serves.map((s) => s.proc.pid), ...etcd.procs.map((p) => p.pid)]
 
+  const cold = WARMUP > 0 ? await load(["warm", origins, WARMUP, CLUSTERS, INFLIGHT].map(String)) : undefined
+  if (cold)
+    console.error(
+      `cold: ${cold.rate.toFixed(0)}/s, p99 ${cold.p99.toFixed(1)} ms, ${JSON.stringify(cold.statuses)}`
+    )
   const fillMeter = meter(pids)
   const fill = await load(
     ["fill", origins, ENTRIES, CLUSTERS, INFLIGHT, TTL, FILL_LIMIT, HEARTBEAT].map(String)
@@ -165,6 +173,18 @@ try {
       value: raw.rate,
       note: `${INFLIGHT} in flight, p50 ${raw.p50.toFixed(1)} ms, p99 ${raw.p99.toFixed(1)} ms`
     },
+    ...(cold
+      ? [
+          {
+            phase: "cold",
+            figure: "new entries/s, first after start",
+            value: cold.rate,
+            note: `${cold.requests} in 100 other clusters, then deleted; ${JSON.stringify(cold.statuses)}`
+          },
+          { phase: "cold", figure: "register p50 ms", value: cold.p50, note: "" },
+          { phase: "cold", figure: "register p99 ms", value: cold.p99, note: "" }
+        ]
+      : []),
     {
       phase: "fill",
       figure: "new entries/s (2 instances)",
@@ -275,6 +295,7 @@ try {
       HEARTBEAT,
       HOLD_SECONDS,
       KILL_SECONDS,
+      WARMUP,
       PROBE_TTL,
       LEASES,
       COMPACTION
