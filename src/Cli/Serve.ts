@@ -36,7 +36,7 @@ const options = {
   storeOpt: Options.text("store-opt").pipe(
     Options.withPseudoName("key=value"),
     Options.withDescription(
-      "A store option for etcd://: kv.cacertfile=/ca.pem, kv.certfile=/cert.pem, kv.keyfile=/key.pem (TLS to etcd)."
+      "A store option for etcd://: kv.cacertfile=/ca.pem, kv.certfile=/cert.pem, kv.keyfile=/key.pem (TLS to etcd); kv.leases=per-key|shared (one lease per entry, or leases shared by time); kv.compaction=5m|off (the instances compact etcd's history)."
     ),
     Options.repeated
   ),

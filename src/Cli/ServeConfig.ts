@@ -37,6 +37,8 @@ export type StoreChoice =
       readonly tls?: TlsFiles
       /** `--store-opt kv.leases=shared`; absent: one lease per key. */
       readonly leases?: LeaseMode
+      /** `--store-opt kv.compaction=5m`: how often the group compacts etcd's history; absent: never. */
+      readonly compaction?: Duration.Duration
     }
 
 export interface TlsChoice {
@@ -69,7 +71,7 @@ export interface ServeConfig {
 export interface ServeInput {
   readonly listen: string
   readonly store: Option.Option<string>
-  /** `--store-opt k=v` (repeatable): kv.cacertfile, kv.certfile, kv.keyfile for `etcd://`. */
+  /** `--store-opt k=v` (repeatable) for `etcd://`: kv.cacertfile, kv.certfile, kv.keyfile, kv.leases, kv.compaction. */
   readonly storeOpt?: ReadonlyArray<string>
   readonly dataDir: Option.Option<string>
   readonly defaultTtl: Duration.Duration
@@ -110,7 +112,7 @@ export const parseListen = (
   return Either.right({ host: parsed.right.host, port: zero ? 0 : parsed.right.port })
 }
 
-const STORE_OPTS = ["kv.cacertfile", "kv.certfile", "kv.keyfile", "kv.leases"]
+const STORE_OPTS = ["kv.cacertfile", "kv.certfile", "kv.keyfile", "kv.leases", "kv.compaction"]
 const LEASE_MODES: ReadonlyArray<LeaseMode> = ["per-key", "shared"]
 
 const parseSqlite = (
@@ -147,24 +149,38 @@ const parseEtcd = (
     const key = eq <= 0 ? "" : opt.slice(0, eq).trim()
     if (!STORE_OPTS.includes(key)) {
       return fail(
-        `--store-opt ${JSON.stringify(opt)}: expected kv.cacertfile=/path, kv.certfile=/path, kv.keyfile=/path or kv.leases=${LEASE_MODES.join("|")}`
+        `--store-opt ${JSON.stringify(opt)}: expected kv.cacertfile=/path, kv.certfile=/path, kv.keyfile=/path, kv.leases=${LEASE_MODES.join("|")} or kv.compaction=5m|off`
       )
     }
     opts[key] = opt.slice(eq + 1)
   }
-  const { "kv.leases": leases, ...files } = opts
+  const { "kv.leases": leases, "kv.compaction": every, ...files } = opts
   const mode = LEASE_MODES.find((m) => m === leases?.trim())
   if (leases !== undefined && mode === undefined) {
     return fail(`--store-opt kv.leases=${JSON.stringify(leases)}: expected ${LEASE_MODES.join(" or ")}`)
   }
+  const compaction = parseCompaction(every)
+  if (Either.isLeft(compaction)) return fail(compaction.left)
   const tls = tlsFiles(files)
   return Either.right({
     kind: "etcd",
     endpoints: location.right.hosts,
     prefix: location.right.prefix,
     ...(tls ? { tls } : {}),
-    ...(mode ? { leases: mode } : {})
+    ...(mode ? { leases: mode } : {}),
+    ...(compaction.right ? { compaction: compaction.right } : {})
   })
+}
+
+/** `kv.compaction=5m` (at least a minute: it is the history kept for watches to resume), or `off`. */
+const parseCompaction = (every: string | undefined): Either.Either<Duration.Duration | undefined, string> => {
+  if (every === undefined || every.trim() === "off") return Either.right(undefined)
+  const parsed = GoDuration.parse(every.trim())
+  return Either.isRight(parsed) && Duration.greaterThanOrEqualTo(parsed.right, Duration.minutes(1))
+    ? Either.right(parsed.right)
+    : Either.left(
+        `--store-opt kv.compaction=${JSON.stringify(every)}: expected a duration of 1m or more (5m), or off`
+      )
 }
 
 /**

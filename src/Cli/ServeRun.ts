@@ -137,6 +137,50 @@ export const run = (config: Config) =>
     })
   )
 
+/** The etcd store of an HA group: its lease mode checked against the prefix's before the instance starts. */
+const openEtcd = (store: Extract<Config["store"], { readonly kind: "etcd" }>) =>
+  Effect.gen(function* () {
+    const { endpoints, prefix, tls, leases, compaction } = store
+    // An internal module: its static import of etcd3 is bundled, and loaded only here.
+    const Etcd = yield* Driver.load("etcd3", "the etcd store", () => import("../KvStore/Etcd.js"))
+    const kv = yield* Etcd.make({
+      endpoints,
+      prefix,
+      ...(tls ? { tls } : {}),
+      ...(leases ? { leases } : {}),
+      ...(compaction ? { compaction } : {})
+    }).pipe(
+      Effect.mapError(
+        (error) =>
+          new Common.RunFailure({
+            command: NAME,
+            reason: `the etcd store at ${endpoints.join(",")} cannot open: ${error.message}`
+          })
+      )
+    )
+    // An instance with another lease mode than the one recorded for the prefix must not start; when etcd does
+    // not answer within 2s, start anyway: the first registration claims it (internal/etcd/leaseModeRecord.ts).
+    yield* kv
+      .within(2000)(kv.claimLeaseMode)
+      .pipe(
+        Effect.catchAll((error) =>
+          error.reason === "Invalid"
+            ? new Common.RunFailure({ command: NAME, reason: `--store etcd://…: ${error.detail}` })
+            : Effect.logWarning(
+                `the lease mode is not recorded yet (${error.message}): the first registration records it`
+              )
+        )
+      )
+    // Count the totals now, for the bounds and /metrics, and start their watch: it also spares heartbeats
+    // a read of their key (internal/etcd/followed.ts). A failure here is the first asker's to report.
+    yield* Effect.forkScoped(Effect.ignore(kv.stats))
+    return {
+      store: kv,
+      stats: kv.stats,
+      description: `etcd ${endpoints.join(",")}${prefix === "" ? "" : `/${prefix}`} (${tls ? "TLS, " : ""}expiry by etcd leases)`
+    }
+  })
+
 const openStore = (config: Config) =>
   Effect.gen(function* () {
     if (config.store.kind === "memory") {
@@ -148,33 +192,7 @@ const openStore = (config: Config) =>
         description: "memory (nothing survives a restart)"
       }
     }
-    if (config.store.kind === "etcd") {
-      const { endpoints, prefix, tls, leases } = config.store
-      // An internal module: its static import of etcd3 is bundled, and loaded only here.
-      const Etcd = yield* Driver.load("etcd3", "the etcd store", () => import("../KvStore/Etcd.js"))
-      const store = yield* Etcd.make({
-        endpoints,
-        prefix,
-        ...(tls ? { tls } : {}),
-        ...(leases ? { leases } : {})
-      }).pipe(
-        Effect.mapError(
-          (error) =>
-            new Common.RunFailure({
-              command: NAME,
-              reason: `the etcd store at ${endpoints.join(",")} cannot open: ${error.message}`
-            })
-        )
-      )
-      // Count the totals now, for the bounds and /metrics, and start their watch: it also spares heartbeats
-      // a read of their key (internal/etcd/followed.ts). A failure here is the first asker's to report.
-      yield* Effect.forkScoped(Effect.ignore(store.stats))
-      return {
-        store,
-        stats: store.stats,
-        description: `etcd ${endpoints.join(",")}${prefix === "" ? "" : `/${prefix}`} (${tls ? "TLS, " : ""}expiry by etcd leases)`
-      }
-    }
+    if (config.store.kind === "etcd") return yield* openEtcd(config.store)
     const { file, synchronous } = config.store
     yield* Effect.try({
       try: () => mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 }),

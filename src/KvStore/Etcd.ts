@@ -23,11 +23,13 @@
  */
 import { Clock, Config, type ConfigError, Duration, Effect, Layer, type Scope } from "effect"
 import { KvError, KvStore, type KvSnapshot, type KvStoreShape, type TlsFiles } from "../KvStore.js"
+import * as Compactor from "../internal/etcd/compactor.js"
 import * as Connection from "../internal/etcd/connection.js"
 import * as Counts from "../internal/etcd/counts.js"
 import * as Followed from "../internal/etcd/followed.js"
 import * as KeepAlive from "../internal/etcd/keepAlive.js"
 import * as Leases from "../internal/etcd/leases.js"
+import * as LeaseModeRecord from "../internal/etcd/leaseModeRecord.js"
 import * as ListIndex from "../internal/etcd/listIndex.js"
 import * as Requests from "../internal/etcd/requests.js"
 import * as SharedLeases from "../internal/etcd/sharedLeases.js"
@@ -46,12 +48,19 @@ export interface EtcdConfig {
    * How keys with a TTL hold their leases. `"per-key"` (the default): one lease per key, a heartbeat is a
    * keep-alive. `"shared"`: one lease per TTL per second per instance, every put (heartbeats too) is a put
    * committed in shared transactions; much cheaper new keys, a key may outlive its TTL by up to 1s more
-   * (`internal/etcd/sharedLeases.ts`). Every instance sharing the etcd prefix must use the same.
+   * (`internal/etcd/sharedLeases.ts`). Every instance sharing the etcd prefix must use the same: the first
+   * records its mode under the prefix, and a store made with the other fails (`internal/etcd/leaseModeRecord.ts`).
    */
   readonly leases?: LeaseMode
+  /**
+   * Compacts etcd's history (all of it: compaction is etcd-wide) every so often, to the revision of one interval
+   * earlier, one instance of a group at a time (`internal/etcd/compactor.ts`). For leases shared by time, whose
+   * heartbeats are puts, over an etcd that does not compact itself. Default: never.
+   */
+  readonly compaction?: Duration.DurationInput
 }
 
-export type LeaseMode = "per-key" | "shared"
+export type LeaseMode = LeaseModeRecord.LeaseMode
 
 export const DEFAULT_TIMEOUT = Duration.seconds(5)
 
@@ -70,6 +79,12 @@ export interface EtcdKvStore extends KvStoreShape {
    * own writes (`internal/etcd/counts.ts`), which may miss other instances' writes and expiries that recent.
    */
   readonly count: (prefix: string) => Effect.Effect<number, KvError>
+  /**
+   * Records this store's lease mode under the prefix, or checks it is the one recorded there: fails `Invalid`
+   * when another is (`internal/etcd/leaseModeRecord.ts`). Done once, before the first put at the latest.
+   */
+  readonly claimLeaseMode: Effect.Effect<void, KvError>
+  readonly within: NonNullable<KvStoreShape["within"]>
 }
 
 export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Scope.Scope> =>
@@ -87,7 +102,10 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
     const followed = Followed.make()
     const totals = yield* Stats.make(conn, followed)
     const counts = Counts.make(Requests.make(conn).count, totals)
-    const shared = config.leases === "shared"
+    const mode = config.leases ?? "per-key"
+    const shared = mode === "shared"
+    const claimLeaseMode = yield* LeaseModeRecord.make(conn, mode)
+    if (config.compaction !== undefined) yield* Compactor.run(conn, Duration.decode(config.compaction))
     const writes = shared
       ? yield* SharedLeases.make(conn, counts, followed)
       : yield* Leases.make(conn, yield* KeepAlive.make(conn), counts, followed)
@@ -140,7 +158,8 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
 
     return {
       // A put may take several etcd calls (keep-alive, read, grant, put): the whole of it gets the bound.
-      put: (key, value, options) => Connection.within(timeoutMs)(writes.put(key, value, options)),
+      put: (key, value, options) =>
+        Connection.within(timeoutMs)(Effect.zipRight(claimLeaseMode, writes.put(key, value, options))),
       // A delete refused (its key written meanwhile) is sent again: all of it within the bound too.
       delete: (key) => Connection.within(timeoutMs)(writes.remove(key)),
       deletePrefix: (prefix) => Connection.within(timeoutMs)(writes.removePrefix(prefix)),
@@ -150,7 +169,8 @@ export const make = (config: EtcdConfig): Effect.Effect<EtcdKvStore, KvError, Sc
       stats: totals.stats,
       count: (prefix) => counts.count(prefix),
       timeout,
-      within: Connection.within
+      within: Connection.within,
+      claimLeaseMode
     }
   })
 

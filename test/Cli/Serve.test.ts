@@ -96,6 +96,22 @@ describe("serve flags", () => {
       assert.include(bad.left.reason, '"pooled"')
       assert.include(bad.left.reason, "per-key or shared")
     }
+    // kv.compaction: how often the group compacts etcd; a minute at least, or off.
+    const etcdWith = (opts: Array<string>) => Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, opts)
+    const every = etcdWith(["kv.leases=shared", "kv.compaction=5m"])
+    assert.isTrue(Either.isRight(every) && every.right.kind === "etcd")
+    if (Either.isRight(every) && every.right.kind === "etcd")
+      assert.strictEqual(Duration.toMillis(every.right.compaction!), 300_000)
+    const off = etcdWith(["kv.compaction=off"])
+    assert.isTrue(Either.isRight(off) && off.right.kind === "etcd" && off.right.compaction === undefined)
+    for (const value of ["30s", "often", ""]) {
+      const refused = etcdWith([`kv.compaction=${value}`])
+      assert.isTrue(Either.isLeft(refused), value)
+      if (Either.isLeft(refused)) {
+        assert.include(refused.left.reason, `kv.compaction=${JSON.stringify(value)}`)
+        assert.include(refused.left.reason, "1m or more (5m), or off")
+      }
+    }
   })
 
   it.effect("defaults", () =>

@@ -157,9 +157,10 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
       const kv = yield* store({ prefix: `/${ns}/` })
       yield* kv.put("tok/10.0.0.1:2375", "10.0.0.1:2375")
       const raw = yield* Effect.promise(() => server.etcdctl("get", "--prefix", `${ns}/`, "--keys-only"))
+      // Beside the entry, the store's own record of its lease mode (internal/etcd/leaseModeRecord.ts).
       assert.deepStrictEqual(
         raw.split("\n").filter((l) => l !== ""),
-        [`${ns}/tok/10.0.0.1:2375`]
+        [`${ns}/\u0000lease-mode`, `${ns}/tok/10.0.0.1:2375`]
       )
       assert.deepStrictEqual((yield* kv.list("tok/")).pairs, [
         { key: "tok/10.0.0.1:2375", value: "10.0.0.1:2375" }
@@ -319,7 +320,7 @@ describe.skipIf(!available)("KvStore/Etcd (real etcd)", () => {
         const keys = yield* Effect.promise(() => server.etcdctl("get", "--prefix", "--keys-only", `${ns}/`))
         assert.deepStrictEqual(
           keys.split("\n").filter((l) => l !== ""),
-          [`${ns}/${token}/10.0.0.1:2375`]
+          [`${ns}/\u0000lease-mode`, `${ns}/${token}/10.0.0.1:2375`]
         )
         // A long-poll on B wakes for a registration made through A (well before its 20s wait).
         let index = Object.entries(listed.headers ?? {}).find(

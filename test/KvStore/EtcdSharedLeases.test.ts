@@ -149,8 +149,8 @@ describe.skipIf(!available)("KvStore/Etcd with shared leases (real etcd)", () =>
         .filter((line) => line.length > 0)
       assert.strictEqual(
         stored.length,
-        3,
-        `the two entries and this instance's fence: ${JSON.stringify(stored)}`
+        4,
+        `the two entries, this instance's fence and the lease mode's record: ${JSON.stringify(stored)}`
       )
       assert.deepStrictEqual(
         (yield* kv.list("")).pairs.map((p) => p.key),

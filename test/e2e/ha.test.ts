@@ -126,6 +126,24 @@ describe.skipIf(!haveEtcd)("e2e: swarm serve --store etcd:// (two instances)", (
     assert.isTrue(gone((await members(a, token)).addresses))
   }, 30_000)
 
+  it("an instance started with the other lease mode exits at once, naming the mode to use", async () => {
+    const port = await freePort()
+    const other = spawnSwarm([
+      ...["serve", "--store", `etcd://${etcd.endpoint}/ha-${process.pid}`, "--listen", `127.0.0.1:${port}`],
+      ...["--store-opt", "kv.leases=shared"]
+    ])
+    servers.push(other)
+    const exited = await other.exited
+    assert.notStrictEqual(exited.code, 0, other.transcript())
+    const said = other.transcript()
+    assert.include(said, 'lease mode "shared" does not match "per-key", recorded for the prefix')
+    assert.include(said, "--store-opt kv.leases=per-key")
+    // The group it was refused from goes on.
+    const token = await fetch(`${a}/v1/clusters`, { method: "POST" }).then(text)
+    await register(b, token, "10.0.2.1:2375")
+    assert.deepStrictEqual((await members(a, token)).addresses, ["10.0.2.1:2375"])
+  }, 30_000)
+
   it("/metrics on either instance counts the entries and clusters in etcd, whoever wrote them", async () => {
     const figure = async (origin: string, name: string) => {
       const body = await fetch(`${origin}/metrics`).then(text)

@@ -55,6 +55,8 @@ export interface Connection {
   readonly attemptMs: number
   /** `etcd at h1,h2`, for messages. */
   readonly where: string
+  /** The prefix every key is stored under (`swarm/`, or empty), for messages. */
+  readonly namespace: string
   readonly fullKey: (key: string) => Buffer
   readonly userKey: (key: Buffer) => string
   readonly prefixRange: (prefix: string) => { readonly key: Buffer; readonly range_end: Buffer }
@@ -248,6 +250,7 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
       hosts,
       attemptMs,
       where,
+      namespace,
       fullKey: (key) => Buffer.from(namespace + key),
       userKey: (key) => key.toString().slice(namespace.length),
       prefixRange: (prefix) => {
