@@ -36,7 +36,7 @@ const options = {
   storeOpt: Options.text("store-opt").pipe(
     Options.withPseudoName("key=value"),
     Options.withDescription(
-      "A store option for etcd://: kv.cacertfile=/ca.pem, kv.certfile=/cert.pem, kv.keyfile=/key.pem (TLS to etcd); kv.leases=per-key|shared (one lease per entry, or leases shared by time); kv.compaction=5m|off (the instances compact etcd's history)."
+      "A store option for etcd://: kv.cacertfile=/ca.pem, kv.certfile=/cert.pem, kv.keyfile=/key.pem (TLS to etcd); kv.leases=shared|per-key (leases shared by time, the default, or one lease per entry); kv.compaction=5m|off (how often the instances compact etcd's history; default 5m with shared leases)."
     ),
     Options.repeated
   ),

@@ -147,7 +147,7 @@ const openEtcd = (store: Extract<Config["store"], { readonly kind: "etcd" }>) =>
       endpoints,
       prefix,
       ...(tls ? { tls } : {}),
-      ...(leases ? { leases } : {}),
+      leases,
       ...(compaction ? { compaction } : {})
     }).pipe(
       Effect.mapError(
@@ -177,7 +177,10 @@ const openEtcd = (store: Extract<Config["store"], { readonly kind: "etcd" }>) =>
     return {
       store: kv,
       stats: kv.stats,
-      description: `etcd ${endpoints.join(",")}${prefix === "" ? "" : `/${prefix}`} (${tls ? "TLS, " : ""}expiry by etcd leases)`
+      description:
+        `etcd ${endpoints.join(",")}${prefix === "" ? "" : `/${prefix}`} (${tls ? "TLS, " : ""}` +
+        `${leases === "shared" ? "leases shared by time" : "one lease per entry"}` +
+        `${compaction ? `, history compacted every ${GoDuration.format(compaction)}` : ""})`
     }
   })
 

@@ -57,9 +57,16 @@ describe("serve flags", () => {
       Serve.parseStore(Option.some("sqlite:///var/lib/d.db?synchronous=full"), dir),
       Either.right({ kind: "sqlite", file: "/var/lib/d.db", synchronous: "full" })
     )
+    // etcd: leases shared by time, and the group compacting etcd every 5 minutes, unless told otherwise.
     assert.deepStrictEqual(
       Serve.parseStore(Option.some("etcd://h1:2379,h2:2379/swarm"), dir),
-      Either.right({ kind: "etcd", endpoints: ["h1:2379", "h2:2379"], prefix: "swarm" })
+      Either.right({
+        kind: "etcd",
+        endpoints: ["h1:2379", "h2:2379"],
+        prefix: "swarm",
+        leases: "shared",
+        compaction: Duration.minutes(5)
+      })
     )
     const cases: ReadonlyArray<readonly [string, string]> = [
       ["etcd:///swarm", "host:port"],
@@ -85,10 +92,11 @@ describe("serve flags", () => {
     }
     assert.isTrue(Either.isRight(Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, opt)))
     // kv.leases picks the etcd store's lease mode; anything else is named with what would be right.
-    const shared = Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, ["kv.leases=shared"])
+    const perKey = Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, ["kv.leases=per-key"])
     assert.deepStrictEqual(
-      shared,
-      Either.right({ kind: "etcd", endpoints: ["h1:2379"], prefix: "swarm", leases: "shared" })
+      perKey,
+      Either.right({ kind: "etcd", endpoints: ["h1:2379"], prefix: "swarm", leases: "per-key" }),
+      "one lease per entry: heartbeats are keep-alives, no history to compact"
     )
     const bad = Serve.parseStore(Option.some("etcd://h1:2379/swarm"), dir, ["kv.leases=pooled"])
     assert.isTrue(Either.isLeft(bad))
@@ -102,8 +110,14 @@ describe("serve flags", () => {
     assert.isTrue(Either.isRight(every) && every.right.kind === "etcd")
     if (Either.isRight(every) && every.right.kind === "etcd")
       assert.strictEqual(Duration.toMillis(every.right.compaction!), 300_000)
-    const off = etcdWith(["kv.compaction=off"])
-    assert.isTrue(Either.isRight(off) && off.right.kind === "etcd" && off.right.compaction === undefined)
+    for (const opts of [["kv.compaction=off"], ["kv.leases=shared", "kv.compaction=off"]]) {
+      const off = etcdWith(opts)
+      assert.isTrue(Either.isRight(off) && off.right.kind === "etcd" && off.right.compaction === undefined)
+    }
+    const perKeyCompacted = etcdWith(["kv.leases=per-key", "kv.compaction=10m"])
+    assert.isTrue(Either.isRight(perKeyCompacted) && perKeyCompacted.right.kind === "etcd")
+    if (Either.isRight(perKeyCompacted) && perKeyCompacted.right.kind === "etcd")
+      assert.strictEqual(Duration.toMillis(perKeyCompacted.right.compaction!), 600_000)
     for (const value of ["30s", "often", ""]) {
       const refused = etcdWith([`kv.compaction=${value}`])
       assert.isTrue(Either.isLeft(refused), value)

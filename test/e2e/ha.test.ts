@@ -130,14 +130,14 @@ describe.skipIf(!haveEtcd)("e2e: swarm serve --store etcd:// (two instances)", (
     const port = await freePort()
     const other = spawnSwarm([
       ...["serve", "--store", `etcd://${etcd.endpoint}/ha-${process.pid}`, "--listen", `127.0.0.1:${port}`],
-      ...["--store-opt", "kv.leases=shared"]
+      ...["--store-opt", "kv.leases=per-key"]
     ])
     servers.push(other)
     const exited = await other.exited
     assert.notStrictEqual(exited.code, 0, other.transcript())
     const said = other.transcript()
-    assert.include(said, 'lease mode "shared" does not match "per-key", recorded for the prefix')
-    assert.include(said, "--store-opt kv.leases=per-key")
+    assert.include(said, 'lease mode "per-key" does not match "shared", recorded for the prefix')
+    assert.include(said, "--store-opt kv.leases=shared")
     // The group it was refused from goes on.
     const token = await fetch(`${a}/v1/clusters`, { method: "POST" }).then(text)
     await register(b, token, "10.0.2.1:2375")

@@ -29,7 +29,7 @@ const TTL_SECONDS = 8
 const WAIT_MS = 3_000
 const STEADY_MS = 8_000
 
-// Both lease modes of the etcd store: one lease per entry (the default), and leases shared by time.
+// Both lease modes of the etcd store: one lease per entry, and leases shared by time (swarm serve's default).
 describe.skipIf(!ready).each(["per-key", "shared"] as const)(
   "HA under faults (etcd leases: %s): swarm serve over a 3-member etcd",
   (leases) => {

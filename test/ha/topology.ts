@@ -68,7 +68,7 @@ export const build = async (
   dir: string,
   options: {
     readonly instances: number
-    /** The etcd store's lease mode (`--store-opt kv.leases=…`); default one lease per key. */
+    /** The etcd store's lease mode (`--store-opt kv.leases=…`); default one lease per key (serve's is shared). */
     readonly leases?: "per-key" | "shared"
   }
 ): Promise<Topology> => {
@@ -106,7 +106,7 @@ export const build = async (
   const store = `etcd://${endpoints.join(",")}/ha`
   const instances: Array<Instance> = instanceNodes.map((node) => {
     const listen = `${node.address(FRONT)}:${SERVE_PORT}`
-    const leases = options.leases === "shared" ? ["--store-opt", "kv.leases=shared"] : []
+    const leases = ["--store-opt", `kv.leases=${options.leases ?? "per-key"}`]
     const argv = envCommand(process.execPath, [
       SWARM,
       "serve",
