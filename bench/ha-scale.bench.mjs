@@ -9,7 +9,8 @@
 //  5. the etcd leader is killed (SIGKILL) under that load; the 503 window is first to last failed heartbeat.
 // Env: ENTRIES=100000 CLUSTERS=1000 INFLIGHT=64 TTL=180 HEARTBEAT=60 HOLD_SECONDS=600 KILL_SECONDS=30
 // RAW_SECONDS=15 WARMUP=10000 FILL_LIMIT=900 PROFILE=1 (serve with --cpu-prof into bench/results/ha-scale-prof/)
-// LEASES=shared (serve with --store-opt kv.leases=shared: leases shared by time, puts in shared transactions)
+// LEASES=shared|per-key (serve's --store-opt kv.leases; default shared, as serve's own default: leases shared by
+// time, puts in shared transactions; per-key: one lease per entry)
 // COMPACTION=1m (etcd's periodic auto-compaction keeping that much history; default: none, etcd's default).
 // Run after `npm run build`.
 import { fork, spawnSync } from "node:child_process"
@@ -32,7 +33,7 @@ const WARMUP = env("WARMUP", 10_000)
 const FILL_LIMIT = env("FILL_LIMIT", 900)
 const PROBES = env("PROBES", 20)
 const PROBE_TTL = env("PROBE_TTL", Math.min(TTL, Math.floor(HOLD_SECONDS / 2)))
-const LEASES = process.env.LEASES ?? "per-key"
+const LEASES = process.env.LEASES ?? "shared"
 const COMPACTION = process.env.COMPACTION
 
 const countBy = (xs, f) => xs.reduce((acc, x) => ({ ...acc, [f(x)]: (acc[f(x)] ?? 0) + 1 }), {})
@@ -113,7 +114,7 @@ try {
   console.error(`raw: ${raw.rate.toFixed(0)}/s`)
   const args = ["--max-total-entries", String(ENTRIES * 2), "--max-clusters", String(CLUSTERS * 2)]
   args.push("--max-new-clusters-per-minute", "1000000", "--min-ttl", "1s")
-  if (LEASES !== "per-key") args.push("--store-opt", `kv.leases=${LEASES}`)
+  args.push("--store-opt", `kv.leases=${LEASES}`)
   for (let i = 0; i < 2; i++) serves.push(await startServe(etcd.endpoints, { profileDir, args }))
   const origins = serves.map((s) => s.origin).join(",")
   const pids = [...serves.map((s) => s.proc.pid), ...etcd.procs.map((p) => p.pid)]
