@@ -173,10 +173,9 @@ const parseEtcd = (
   if (leases !== undefined && mode === undefined) {
     return fail(`--store-opt kv.leases=${JSON.stringify(leases)}: expected ${LEASE_MODES.join(" or ")}`)
   }
-  const compaction = parseCompaction(every)
-  if (Either.isLeft(compaction)) return fail(compaction.left)
   const chosen = mode ?? DEFAULT_LEASES
-  const interval = every === undefined && chosen === "shared" ? DEFAULT_COMPACTION : compaction.right
+  const compaction = parseCompaction(every, chosen)
+  if (Either.isLeft(compaction)) return fail(compaction.left)
   const tls = tlsFiles(files)
   return Either.right({
     kind: "etcd",
@@ -184,13 +183,20 @@ const parseEtcd = (
     prefix: location.right.prefix,
     ...(tls ? { tls } : {}),
     leases: chosen,
-    ...(interval ? { compaction: interval } : {})
+    ...(compaction.right ? { compaction: compaction.right } : {})
   })
 }
 
-/** `kv.compaction=5m` (at least a minute: it is the history kept for watches to resume), or `off`. */
-const parseCompaction = (every: string | undefined): Either.Either<Duration.Duration | undefined, string> => {
-  if (every === undefined || every.trim() === "off") return Either.right(undefined)
+/**
+ * `kv.compaction=5m` (at least a minute: it is the history kept for watches to resume), or `off`; absent, the
+ * default of the lease mode.
+ */
+const parseCompaction = (
+  every: string | undefined,
+  leases: LeaseMode
+): Either.Either<Duration.Duration | undefined, string> => {
+  if (every === undefined) return Either.right(leases === "shared" ? DEFAULT_COMPACTION : undefined)
+  if (every.trim() === "off") return Either.right(undefined)
   const parsed = GoDuration.parse(every.trim())
   return Either.isRight(parsed) && Duration.greaterThanOrEqualTo(parsed.right, Duration.minutes(1))
     ? Either.right(parsed.right)

@@ -49,7 +49,8 @@ export interface EtcdConfig {
    * keep-alive. `"shared"`: one lease per TTL per second per instance, every put (heartbeats too) is a put
    * committed in shared transactions; much cheaper new keys, a key may outlive its TTL by up to 1s more
    * (`internal/etcd/sharedLeases.ts`). Every instance sharing the etcd prefix must use the same: the first
-   * records its mode under the prefix, and a store made with the other fails (`internal/etcd/leaseModeRecord.ts`).
+   * to write records its mode under the prefix, and a store with the other has its puts refused
+   * (`internal/etcd/leaseModeRecord.ts`).
    */
   readonly leases?: LeaseMode
   /**
