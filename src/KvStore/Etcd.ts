@@ -46,9 +46,9 @@ export interface EtcdConfig {
   readonly timeout?: Duration.DurationInput
   /**
    * How keys with a TTL hold their leases. `"per-key"` (the default): one lease per key, a heartbeat is a
-   * keep-alive. `"shared"`: one lease per TTL per second per instance, every put (heartbeats too) is a put
-   * committed in shared transactions; much cheaper new keys, a key may outlive its TTL by up to 1s more
-   * (`internal/etcd/sharedLeases.ts`). Every instance sharing the etcd prefix must use the same: the first
+   * keep-alive. `"shared"`: one lease per TTL per quarter second per instance, revoked by the store a TTL
+   * after its last put; every put (heartbeats too) is a put committed in shared transactions; much cheaper
+   * new keys (`internal/etcd/sharedLeases.ts`). Every instance sharing the etcd prefix must use the same: the first
    * to write records its mode under the prefix, and a store with the other has its puts refused
    * (`internal/etcd/leaseModeRecord.ts`).
    */

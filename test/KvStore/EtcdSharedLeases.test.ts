@@ -9,7 +9,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Queue, Stream, TestClock } from "effect"
 import type { KvSnapshot } from "../../src/KvStore.js"
 import * as Etcd from "../../src/KvStore/Etcd.js"
-import { BUCKET_MS } from "../../src/internal/etcd/sharedLeases.js"
+import { BUCKET_MS } from "../../src/internal/etcd/leaseBuckets.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../support/etcd.js"
 import { subjectOf, testStore } from "../support/KvStoreSuite.js"
 
@@ -45,6 +45,21 @@ const handled = (method: string) =>
     return Number(line?.split(" ").pop() ?? 0)
   })
 
+/** Waits real time (etcd answers in real time, whatever the TestClock says). */
+const realPause = (ms: number) =>
+  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+/** `read` again, every 50 ms of real time for up to 3 s, until `done` says its answer is the awaited one. */
+const untilReal = <A, E>(read: Effect.Effect<A, E>, done: (a: A) => boolean): Effect.Effect<A, E> =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 60; i++) {
+      const a = yield* read
+      if (done(a)) return a
+      yield* realPause(50)
+    }
+    return yield* read
+  })
+const keys = (snapshot: KvSnapshot) => snapshot.pairs.map((x) => x.key)
+
 describe.skipIf(!available)("KvStore/Etcd with shared leases (real etcd)", () => {
   beforeAll(async () => {
     server = await startEtcd()
@@ -54,7 +69,7 @@ describe.skipIf(!available)("KvStore/Etcd with shared leases (real etcd)", () =>
   })
 
   it.scoped(
-    "a lease serves the puts of one second and is granted for the TTL + 1s; the next second gets another",
+    "a lease serves the puts of one quarter second and is granted for the TTL + 1s; the next gets another",
     () =>
       Effect.gen(function* () {
         const kv = yield* store()
@@ -65,22 +80,51 @@ describe.skipIf(!available)("KvStore/Etcd with shared leases (real etcd)", () =>
         assert.strictEqual(
           yield* grantedTtl(first),
           31,
-          "TTL + 1s: a put up to 1s after the grant still gets its TTL"
+          "TTL + 1s: a put at the end of the lease's quarter second still gets its TTL from etcd's own expiry"
         )
         yield* TestClock.adjust(BUCKET_MS - 1)
         assert.strictEqual(yield* kv.put(`${p}b`, "v", { ttl: "30 seconds" }), "created")
-        assert.strictEqual(yield* leaseOf(`${p}b`), first, "the same second: the same lease")
-        // Another TTL in the same second: a lease of its own.
+        assert.strictEqual(yield* leaseOf(`${p}b`), first, "the same quarter second: the same lease")
+        // Another TTL in the same quarter second: a lease of its own.
         yield* kv.put(`${p}c`, "v", { ttl: "40 seconds" })
         const other = yield* leaseOf(`${p}c`)
         assert.notStrictEqual(other, first)
         assert.strictEqual(yield* grantedTtl(other), 41)
         yield* TestClock.adjust(1)
-        // A heartbeat moves the key to the lease of its second: updated, not created.
+        // A heartbeat moves the key to the lease of its quarter second: updated, not created.
         assert.strictEqual(yield* kv.put(`${p}a`, "v", { ttl: "30 seconds" }), "updated")
         const next = yield* leaseOf(`${p}a`)
-        assert.isTrue(next !== first && next > 0n, "a new second: a new lease")
+        assert.isTrue(next !== first && next > 0n, "a new quarter second: a new lease")
         assert.strictEqual(yield* leaseOf(`${p}b`), first, "b stays on the lease of its last put")
+      })
+  )
+
+  it.scoped(
+    "the store revokes a lease a TTL after its last put: a key not put again goes then, not at etcd's expiry",
+    () =>
+      Effect.gen(function* () {
+        const kv = yield* store()
+        const p = fresh()
+        yield* kv.put(`${p}left`, "v", { ttl: "30 seconds" })
+        yield* kv.put(`${p}kept`, "v", { ttl: "30 seconds" })
+        const lease = yield* leaseOf(`${p}left`)
+        assert.strictEqual(yield* leaseOf(`${p}kept`), lease, "both on one lease")
+        yield* TestClock.adjust("20 seconds")
+        // A heartbeat of `kept` moves it to a newer lease.
+        assert.strictEqual(yield* kv.put(`${p}kept`, "v", { ttl: "30 seconds" }), "updated")
+        yield* TestClock.adjust(10_000 - 1)
+        yield* realPause(200)
+        assert.deepStrictEqual(
+          keys(yield* kv.list(p)),
+          [`${p}kept`, `${p}left`],
+          "a TTL after the put is not over"
+        )
+        // Real time has barely passed: etcd would expire the lease (granted for 31 s) half a minute from now.
+        yield* TestClock.adjust(1)
+        const listed = yield* untilReal(kv.list(p), (s) => s.pairs.length < 2)
+        assert.deepStrictEqual(keys(listed), [`${p}kept`], "the lease of the first puts is revoked")
+        assert.isNaN(yield* grantedTtl(lease), "etcd no longer has the lease")
+        assert.isTrue((yield* leaseOf(`${p}kept`)) > 0n)
       })
   )
 
@@ -195,13 +239,13 @@ describe.skipIf(!available)("KvStore/Etcd with shared leases (real etcd)", () =>
   )
 
   describe("the KvStore suite", () => {
-    // A key lives from its put to the end of a lease granted up to 1s before it with TTL + 1s, expired by
-    // etcd's lessor (every 500ms) through raft: never early, up to about 1.5s later than one lease per key.
+    // A key lives from its put until the store revokes its lease, a TTL after the lease's last use (at most
+    // a quarter second after the key's own put): never early.
     testStore({
       clock: "live",
       make: subjectOf(Effect.suspend(() => store())),
       ttl: "2 seconds",
-      expiry: { earliest: "1900 millis", latest: "4500 millis" },
+      expiry: { earliest: "1900 millis", latest: "3000 millis" },
       fresh: false
     })
   })

@@ -82,50 +82,51 @@ const putOf = (key: Buffer, value: Buffer, lease: string) => ({
   request_put: { key, value, lease, prev_kv: true }
 })
 
+/** The lease for a put of TTL `seconds`, held by the transaction until the scope closes (when it ended). */
+export type LeaseFor = (seconds: number) => Effect.Effect<string, KvError, Scope.Scope>
+
 /** One send of `round`: undefined when etcd refused it (its fence moved, or a key written after the revision known). */
 const sender =
-  (
-    { call, client }: Connection,
-    leaseFor: (seconds: number) => Effect.Effect<string, KvError>,
-    known: () => bigint,
-    fence: Fence
-  ) =>
+  ({ call, client }: Connection, leaseFor: LeaseFor, known: () => bigint, fence: Fence) =>
   (round: ReadonlyArray<Pending>) =>
-    Effect.gen(function* () {
-      const leases = new Map<number, string>()
-      for (const { seconds } of round) if (!leases.has(seconds)) leases.set(seconds, yield* leaseFor(seconds))
-      // The fence goes when this committer has been idle for the longest TTL it was given.
-      const fenceLease = leases.get(Math.max(...leases.keys()))!
-      const revision = known()
-      const res = yield* call(`put ${round.length} keys`, () =>
-        client.kv.txn({
-          compare: [
-            { key: fence.key, target: "Mod", result: "Equal", mod_revision: String(fence.revision) },
-            ...round.map((p) => ({
-              key: p.key,
-              target: "Mod" as const,
-              result: "Less" as const,
-              mod_revision: String(revision + 1n)
-            }))
-          ],
-          success: [
-            ...round.map((p) => putOf(p.key, p.value, leases.get(p.seconds)!)),
-            putOf(fence.key, FENCE_VALUE, fenceLease)
-          ],
-          failure: [{ request_range: { key: fence.key } }]
-        })
-      )
-      if (!res.succeeded) {
-        fence.revision = BigInt(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? "0")
-        return undefined
-      }
-      fence.revision = BigInt(res.header.revision)
-      return round.map((_, i) => ({ created: !res.responses[i]?.response_put?.prev_kv }))
-    })
+    Effect.scoped(
+      Effect.gen(function* () {
+        const leases = new Map<number, string>()
+        for (const { seconds } of round)
+          if (!leases.has(seconds)) leases.set(seconds, yield* leaseFor(seconds))
+        // The fence goes when this committer has been idle for the longest TTL it was given.
+        const fenceLease = leases.get(Math.max(...leases.keys()))!
+        const revision = known()
+        const res = yield* call(`put ${round.length} keys`, () =>
+          client.kv.txn({
+            compare: [
+              { key: fence.key, target: "Mod", result: "Equal", mod_revision: String(fence.revision) },
+              ...round.map((p) => ({
+                key: p.key,
+                target: "Mod" as const,
+                result: "Less" as const,
+                mod_revision: String(revision + 1n)
+              }))
+            ],
+            success: [
+              ...round.map((p) => putOf(p.key, p.value, leases.get(p.seconds)!)),
+              putOf(fence.key, FENCE_VALUE, fenceLease)
+            ],
+            failure: [{ request_range: { key: fence.key } }]
+          })
+        )
+        if (!res.succeeded) {
+          fence.revision = BigInt(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? "0")
+          return undefined
+        }
+        fence.revision = BigInt(res.header.revision)
+        return round.map((_, i) => ({ created: !res.responses[i]?.response_put?.prev_kv }))
+      })
+    )
 
 export const make = (
   conn: Connection,
-  leaseFor: (seconds: number) => Effect.Effect<string, KvError>,
+  leaseFor: LeaseFor,
   /** The last revision this instance saw elsewhere (its totals watch), if it follows one. */
   followed: () => bigint = () => 0n
 ): Effect.Effect<GroupCommit, never, Scope.Scope> =>

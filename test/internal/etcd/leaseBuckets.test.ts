@@ -1,0 +1,158 @@
+/**
+ * Leases shared by time (`internal/etcd/leaseBuckets.ts`) on a connection whose lease calls are recorded,
+ * under the TestClock: one grant per TTL per bucket, and each lease revoked by the store a TTL after the last
+ * transaction that held it ended, never before; a revoke that does not go through is tried again until
+ * etcd's own expiry would have ended the lease.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Scope, TestClock } from "effect"
+import { KvError } from "../../../src/KvStore.js"
+import type { Connection } from "../../../src/internal/etcd/connection.js"
+import * as LeaseBuckets from "../../../src/internal/etcd/leaseBuckets.js"
+
+const { BUCKET_MS } = LeaseBuckets
+
+interface Calls {
+  readonly grants: Array<number>
+  /** Revokes that etcd answered, by lease id. */
+  readonly revoked: Array<string>
+  attempts: number
+  /** How the next revokes fail: so many times, or with etcd's "not found". */
+  failing: number | "not found"
+}
+
+const recording = (): { conn: Connection; calls: Calls } => {
+  const calls: Calls = { grants: [], revoked: [], attempts: 0, failing: 0 }
+  const client = {
+    leaseClient: {
+      leaseGrant: async ({ TTL }: { TTL: number }) => {
+        calls.grants.push(TTL)
+        return { ID: String(calls.grants.length), TTL: String(TTL) }
+      },
+      leaseRevoke: async ({ ID }: { ID: string }) => {
+        calls.attempts++
+        if (calls.failing === "not found") throw new Error("etcdserver: requested lease not found")
+        if (calls.failing > 0) {
+          calls.failing--
+          throw new Error("no answer")
+        }
+        calls.revoked.push(ID)
+        return {}
+      }
+    }
+  }
+  const call = <A>(what: string, f: () => Promise<A>) =>
+    Effect.tryPromise({
+      try: f,
+      catch: (cause) =>
+        new KvError({ store: "etcd", reason: "Unavailable", detail: `${what}: ${String(cause)}` })
+    })
+  return { conn: { call, client } as unknown as Connection, calls }
+}
+
+/** Lets the store's fibers run what the clock now allows (their etcd calls are promises). */
+const settle = Effect.forEach(Array.from({ length: 5 }), () => Effect.yieldNow(), { discard: true })
+const advance = (ms: number) => Effect.zipRight(TestClock.adjust(ms), settle)
+
+/** A transaction holding the lease for TTL `seconds` until `end` runs. */
+const hold = (buckets: LeaseBuckets.LeaseBuckets, seconds: number) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const id = yield* Scope.extend(buckets.leaseFor(seconds), scope)
+    return { id, end: Scope.close(scope, Exit.void) }
+  })
+
+describe("internal/etcd/leaseBuckets", () => {
+  it.scoped("one lease per TTL per bucket, granted for the TTL + 1s", () =>
+    Effect.gen(function* () {
+      const { calls, conn } = recording()
+      const buckets = yield* LeaseBuckets.make(conn)
+      const a = yield* hold(buckets, 30)
+      yield* advance(BUCKET_MS - 1)
+      const b = yield* hold(buckets, 30)
+      const other = yield* hold(buckets, 40)
+      yield* advance(1)
+      const next = yield* hold(buckets, 30)
+      assert.strictEqual(b.id, a.id, "the same bucket: the same lease")
+      assert.notStrictEqual(other.id, a.id, "another TTL: a lease of its own")
+      assert.notStrictEqual(next.id, a.id, "the next bucket: a new lease")
+      assert.deepStrictEqual(calls.grants, [31, 41, 31])
+      assert.strictEqual(buckets.count(), 3)
+    })
+  )
+
+  it.scoped("a lease is revoked a TTL after its last transaction ended, not before", () =>
+    Effect.gen(function* () {
+      const { calls, conn } = recording()
+      const buckets = yield* LeaseBuckets.make(conn)
+      const first = yield* hold(buckets, 30)
+      yield* advance(100)
+      yield* first.end
+      yield* advance(100)
+      const last = yield* hold(buckets, 30)
+      yield* last.end
+      // The last use ended at 200 ms: the lease goes at 30.2 s.
+      yield* advance(30_000 - 1)
+      assert.deepStrictEqual(calls.revoked, [], "a TTL after the first use, the last one's TTL is not over")
+      yield* advance(1)
+      assert.deepStrictEqual(calls.revoked, [first.id])
+      assert.strictEqual(buckets.count(), 0)
+    })
+  )
+
+  it.scoped(
+    "a transaction still holding the lease past its bucket puts the revoke off until a TTL after it",
+    () =>
+      Effect.gen(function* () {
+        const { calls, conn } = recording()
+        const buckets = yield* LeaseBuckets.make(conn)
+        const slow = yield* hold(buckets, 10)
+        yield* advance(15_000)
+        assert.deepStrictEqual(calls.revoked, [], "held: never revoked, however long")
+        yield* slow.end
+        yield* advance(10_000 - 1)
+        assert.deepStrictEqual(calls.revoked, [])
+        yield* advance(1)
+        assert.deepStrictEqual(calls.revoked, [slow.id])
+      })
+  )
+
+  it.scoped("a revoke that fails is tried again, and given up once etcd has expired the lease itself", () =>
+    Effect.gen(function* () {
+      const { calls, conn } = recording()
+      const buckets = yield* LeaseBuckets.make(conn)
+      calls.failing = 2
+      const a = yield* hold(buckets, 5)
+      yield* a.end
+      yield* advance(5_000)
+      assert.strictEqual(calls.attempts, 1)
+      yield* advance(1_000)
+      assert.deepStrictEqual(calls.revoked, [a.id], "revoked at the third attempt")
+      assert.strictEqual(calls.attempts, 3)
+
+      calls.failing = 1_000
+      const before = calls.attempts
+      const b = yield* hold(buckets, 5)
+      yield* b.end
+      yield* advance(20_000)
+      const tried = calls.attempts
+      assert.isAtLeast(tried - before, 3, "tried again while the lease could still be live")
+      yield* advance(20_000)
+      assert.strictEqual(calls.attempts, tried, "not after TTL + 1s from its grant: etcd expired it")
+      assert.strictEqual(buckets.count(), 0)
+    })
+  )
+
+  it.scoped("a lease etcd no longer has is not asked for again", () =>
+    Effect.gen(function* () {
+      const { calls, conn } = recording()
+      const buckets = yield* LeaseBuckets.make(conn)
+      calls.failing = "not found"
+      const a = yield* hold(buckets, 5)
+      yield* a.end
+      yield* advance(5_000)
+      yield* advance(5_000)
+      assert.strictEqual(calls.attempts, 1)
+    })
+  )
+})
