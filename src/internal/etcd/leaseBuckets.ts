@@ -1,8 +1,11 @@
 /**
  * This instance's leases shared by time (`sharedLeases.ts`): per TTL, one
- * lease serves the puts of `BUCKET_MS`, granted for the TTL + 1 s when its
- * first put asks for it, and revoked by this instance as soon as the TTL has
- * passed since the last transaction that used it ended.
+ * lease serves the puts of `BUCKET_MS`, granted for the TTL + 1 s, and is
+ * revoked by this instance as soon as the TTL has passed since the last
+ * transaction that used it ended. Each bucket's lease is asked for when the
+ * one before it opens, so no transaction waits for a grant (measured: with a
+ * grant on the path four times a second, heartbeats at 100k entries took
+ * 5-10 ms more at the median and each instance 0.03-0.05 cores more).
  *
  * Why revoke, not wait for etcd: etcd expires a lease at its grant + TTL,
  * and only whole seconds, so a key put at the start of its lease's second
@@ -24,10 +27,16 @@ import * as LeasePool from "./leasePool.js"
 /** A lease serves the puts of this long from when it was asked for. */
 export const BUCKET_MS = 250
 
-interface Bucket {
-  /** When the grant was asked for (ms). */
-  readonly from: number
+/** A lease asked of etcd: when (etcd's own expiry counts from about then), and its id once granted. */
+interface Asked {
+  readonly at: number
   readonly id: Deferred.Deferred<string, KvError>
+}
+
+interface Bucket {
+  /** When it opened to puts (ms). */
+  readonly from: number
+  readonly lease: Asked
   /** Transactions given this lease that have not ended. */
   users: number
   /** When the last of them ended (ms). */
@@ -55,10 +64,47 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const current = new Map<number, Bucket>()
+    /** Per TTL, the lease of the next bucket, asked when the current one opened. */
+    const ahead = new Map<number, Asked>()
     let live = 0
     const grant = LeasePool.grant(conn)
-    const revoke = (id: string) =>
-      conn.call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id }))
+    // In the store's scope, interruptible: an acquisition (`Effect.acquireRelease`) is not, and what it forks
+    // would inherit that.
+    const background = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.forkIn(Effect.interruptible(Effect.ignore(effect)), scope)
+
+    const ask = (seconds: number, now: number) =>
+      Effect.gen(function* () {
+        const lease: Asked = { at: now, id: yield* Deferred.make<string, KvError>() }
+        live++
+        yield* background(
+          grant(seconds + 1).pipe(
+            Effect.map(({ id }) => id),
+            Effect.tapError(() => Effect.sync(() => live--)),
+            Effect.intoDeferred(lease.id)
+          )
+        )
+        return lease
+      })
+
+    /** Revokes `lease`, tried again until etcd has expired it on its own (TTL + 1 s from when it was asked). */
+    const revoke = (lease: Asked, seconds: number) =>
+      Effect.flatMap(Deferred.await(lease.id), (id) =>
+        conn
+          .call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id }))
+          .pipe(
+            Effect.retry({
+              schedule: retrying,
+              // Not found: etcd expired it already (or a leader's revoke went through before its answer was lost).
+              while: (error) =>
+                Effect.map(
+                  monotonicMillis,
+                  (t) => t < lease.at + (seconds + 1) * 1000 && !/not found/i.test(error.detail)
+                )
+            }),
+            Effect.ensuring(Effect.sync(() => live--))
+          )
+      )
 
     const release = (bucket: Bucket) =>
       Effect.flatMap(monotonicMillis, (now) => {
@@ -69,26 +115,31 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
           : Effect.void
       })
 
-    /** Revokes the bucket's lease a TTL after its last use; etcd's own expiry ends it if that keeps failing. */
+    /** Revokes the bucket's lease a TTL after its last use. */
     const retire = (seconds: number, bucket: Bucket) =>
       Effect.gen(function* () {
-        const id = yield* Deferred.await(bucket.id)
+        yield* Deferred.await(bucket.lease.id)
         yield* Effect.sleep(Duration.millis(BUCKET_MS))
         if (bucket.users > 0) yield* Deferred.await(bucket.idle)
         const now = yield* monotonicMillis
         yield* Effect.sleep(Duration.millis(Math.max(0, bucket.lastUse + seconds * 1000 - now)))
-        const expiredBy = bucket.from + (seconds + 1) * 1000
-        yield* revoke(id).pipe(
-          Effect.retry({
-            schedule: retrying,
-            // Not found: etcd expired it already (or a leader's revoke went through before its answer was lost).
-            while: (error) =>
-              Effect.map(monotonicMillis, (t) => t < expiredBy && !/not found/i.test(error.detail))
-          }),
-          Effect.ignore,
-          Effect.ensuring(Effect.sync(() => live--))
-        )
-      }).pipe(Effect.ignore)
+        yield* revoke(bucket.lease, seconds)
+      })
+
+    /**
+     * The lease for a bucket opening now: the one asked ahead when it is young enough that etcd's own expiry
+     * still gives a put at the bucket's end its TTL (asked at most 1 s before it), else a new one; and the next
+     * bucket's is asked now, so that a bucket's first transaction does not wait for a grant.
+     */
+    const leaseOfBucket = (seconds: number, now: number) =>
+      Effect.gen(function* () {
+        const spare = ahead.get(seconds)
+        const usable = spare !== undefined && now + BUCKET_MS - spare.at <= 1000
+        if (spare !== undefined && !usable) yield* background(revoke(spare, seconds))
+        const lease = usable ? spare : yield* ask(seconds, now)
+        ahead.set(seconds, yield* ask(seconds, now))
+        return lease
+      })
 
     const acquire = (seconds: number) =>
       Effect.gen(function* () {
@@ -100,34 +151,24 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
         }
         const next: Bucket = {
           from: now,
-          id: yield* Deferred.make<string, KvError>(),
+          lease: yield* leaseOfBucket(seconds, now),
           users: 1,
           lastUse: now,
           idle: yield* Deferred.make<void>()
         }
         current.set(seconds, next)
-        live++
-        // In the store's scope: every put of this bucket waits for it, whichever asked first. Interruptible:
-        // an acquisition (`Effect.acquireRelease`) is not, and what it forks would inherit that.
-        yield* grant(seconds + 1).pipe(
-          Effect.map(({ id }) => id),
-          Effect.tapError(() =>
-            Effect.sync(() => {
-              live--
-              if (current.get(seconds) === next) current.delete(seconds)
-            })
-          ),
-          Effect.intoDeferred(next.id),
-          Effect.interruptible,
-          Effect.forkIn(scope)
-        )
-        yield* Effect.forkIn(Effect.interruptible(retire(seconds, next)), scope)
+        yield* background(retire(seconds, next))
         return next
       })
 
     const leaseFor = (seconds: number) =>
       Effect.acquireRelease(acquire(seconds), release).pipe(
-        Effect.flatMap((bucket) => Deferred.await(bucket.id))
+        Effect.flatMap((bucket) =>
+          // A failed grant: the next put opens a bucket of its own rather than fail with this one.
+          Effect.tapError(Deferred.await(bucket.lease.id), () =>
+            Effect.sync(() => current.get(seconds) === bucket && current.delete(seconds))
+          )
+        )
       )
 
     return { leaseFor, count: () => live }

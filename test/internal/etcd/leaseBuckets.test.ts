@@ -5,7 +5,7 @@
  * etcd's own expiry would have ended the lease.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Scope, TestClock } from "effect"
+import { Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 import { KvError } from "../../../src/KvStore.js"
 import type { Connection } from "../../../src/internal/etcd/connection.js"
 import * as LeaseBuckets from "../../../src/internal/etcd/leaseBuckets.js"
@@ -17,17 +17,20 @@ interface Calls {
   /** Revokes that etcd answered, by lease id. */
   readonly revoked: Array<string>
   attempts: number
+  /** False: grants asked from now on stay unanswered. */
+  grantsAnswered: boolean
   /** How the next revokes fail: so many times, or with etcd's "not found". */
   failing: number | "not found"
 }
 
 const recording = (): { conn: Connection; calls: Calls } => {
-  const calls: Calls = { grants: [], revoked: [], attempts: 0, failing: 0 }
+  const calls: Calls = { grants: [], revoked: [], attempts: 0, grantsAnswered: true, failing: 0 }
   const client = {
     leaseClient: {
-      leaseGrant: async ({ TTL }: { TTL: number }) => {
+      leaseGrant: ({ TTL }: { TTL: number }) => {
         calls.grants.push(TTL)
-        return { ID: String(calls.grants.length), TTL: String(TTL) }
+        const answer = { ID: String(calls.grants.length), TTL: String(TTL) }
+        return calls.grantsAnswered ? Promise.resolve(answer) : new Promise<typeof answer>(() => {})
       },
       leaseRevoke: async ({ ID }: { ID: string }) => {
         calls.attempts++
@@ -73,11 +76,47 @@ describe("internal/etcd/leaseBuckets", () => {
       const other = yield* hold(buckets, 40)
       yield* advance(1)
       const next = yield* hold(buckets, 30)
+      yield* settle
       assert.strictEqual(b.id, a.id, "the same bucket: the same lease")
       assert.notStrictEqual(other.id, a.id, "another TTL: a lease of its own")
       assert.notStrictEqual(next.id, a.id, "the next bucket: a new lease")
-      assert.deepStrictEqual(calls.grants, [31, 41, 31])
-      assert.strictEqual(buckets.count(), 3)
+      // Each bucket's lease, and per TTL the next bucket's, asked when a bucket opens.
+      assert.deepStrictEqual(calls.grants, [31, 31, 41, 41, 31])
+      assert.strictEqual(next.id, "2", "the next bucket takes the lease asked ahead")
+      assert.strictEqual(buckets.count(), 5)
+    })
+  )
+
+  it.scoped(
+    "a bucket's first transaction does not wait for a grant: its lease was asked when the last opened",
+    () =>
+      Effect.gen(function* () {
+        const { calls, conn } = recording()
+        const buckets = yield* LeaseBuckets.make(conn)
+        yield* hold(buckets, 30)
+        yield* settle
+        calls.grantsAnswered = false
+        yield* advance(BUCKET_MS)
+        const next = yield* Effect.fork(hold(buckets, 30))
+        yield* settle
+        const done = yield* Fiber.poll(next)
+        assert.isTrue(Option.isSome(done), "answered while etcd has not answered the grant asked now")
+        assert.deepStrictEqual(calls.grants, [31, 31, 31])
+      })
+  )
+
+  it.scoped("a lease asked ahead too long ago is not used: revoked, and a new one asked", () =>
+    Effect.gen(function* () {
+      const { calls, conn } = recording()
+      const buckets = yield* LeaseBuckets.make(conn)
+      const first = yield* hold(buckets, 30)
+      yield* first.end
+      // The spare was asked at 0: a put at the end of a bucket opening at 800 ms would outlive etcd's expiry of it.
+      yield* advance(800)
+      const late = yield* hold(buckets, 30)
+      yield* settle
+      assert.deepStrictEqual(calls.revoked, ["2"])
+      assert.strictEqual(late.id, "3", "a lease asked now")
     })
   )
 
@@ -96,7 +135,7 @@ describe("internal/etcd/leaseBuckets", () => {
       assert.deepStrictEqual(calls.revoked, [], "a TTL after the first use, the last one's TTL is not over")
       yield* advance(1)
       assert.deepStrictEqual(calls.revoked, [first.id])
-      assert.strictEqual(buckets.count(), 0)
+      assert.strictEqual(buckets.count(), 1, "only the lease asked ahead for the next bucket")
     })
   )
 
@@ -139,7 +178,7 @@ describe("internal/etcd/leaseBuckets", () => {
       assert.isAtLeast(tried - before, 3, "tried again while the lease could still be live")
       yield* advance(20_000)
       assert.strictEqual(calls.attempts, tried, "not after TTL + 1s from its grant: etcd expired it")
-      assert.strictEqual(buckets.count(), 0)
+      assert.strictEqual(buckets.count(), 1, "only the lease asked ahead for the next bucket")
     })
   )
 
