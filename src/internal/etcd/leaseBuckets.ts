@@ -60,51 +60,55 @@ const retrying = Schedule.exponential(Duration.millis(100)).pipe(
   Schedule.union(Schedule.spaced(Duration.seconds(2)))
 )
 
+/** etcd's lease calls of the buckets, run in the store's scope, counting the leases held in `tally`. */
+const leaseCalls = (conn: Connection, scope: Scope.Scope, tally: { live: number }) => {
+  const grant = LeasePool.grant(conn)
+  // Interruptible: an acquisition (`Effect.acquireRelease`) is not, and what it forks would inherit that.
+  const background = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.forkIn(Effect.interruptible(Effect.ignore(effect)), scope)
+
+  const ask = (seconds: number, now: number) =>
+    Effect.gen(function* () {
+      const lease: Asked = { at: now, id: yield* Deferred.make<string, KvError>() }
+      tally.live++
+      yield* background(
+        grant(seconds + 1).pipe(
+          Effect.map(({ id }) => id),
+          Effect.tapError(() => Effect.sync(() => tally.live--)),
+          Effect.intoDeferred(lease.id)
+        )
+      )
+      return lease
+    })
+
+  /** Revokes `lease`, tried again until etcd has expired it on its own (TTL + 1 s from when it was asked). */
+  const revoke = (lease: Asked, seconds: number) =>
+    Effect.flatMap(Deferred.await(lease.id), (id) =>
+      conn
+        .call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id }))
+        .pipe(
+          Effect.retry({
+            schedule: retrying,
+            // Not found: etcd expired it already (or a leader's revoke went through before its answer was lost).
+            while: (error) =>
+              Effect.map(
+                monotonicMillis,
+                (t) => t < lease.at + (seconds + 1) * 1000 && !/not found/i.test(error.detail)
+              )
+          }),
+          Effect.ensuring(Effect.sync(() => tally.live--))
+        )
+    )
+  return { background, ask, revoke }
+}
+
 export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const scope = yield* Effect.scope
     const current = new Map<number, Bucket>()
     /** Per TTL, the lease of the next bucket, asked when the current one opened. */
     const ahead = new Map<number, Asked>()
-    let live = 0
-    const grant = LeasePool.grant(conn)
-    // In the store's scope, interruptible: an acquisition (`Effect.acquireRelease`) is not, and what it forks
-    // would inherit that.
-    const background = <A, E>(effect: Effect.Effect<A, E>) =>
-      Effect.forkIn(Effect.interruptible(Effect.ignore(effect)), scope)
-
-    const ask = (seconds: number, now: number) =>
-      Effect.gen(function* () {
-        const lease: Asked = { at: now, id: yield* Deferred.make<string, KvError>() }
-        live++
-        yield* background(
-          grant(seconds + 1).pipe(
-            Effect.map(({ id }) => id),
-            Effect.tapError(() => Effect.sync(() => live--)),
-            Effect.intoDeferred(lease.id)
-          )
-        )
-        return lease
-      })
-
-    /** Revokes `lease`, tried again until etcd has expired it on its own (TTL + 1 s from when it was asked). */
-    const revoke = (lease: Asked, seconds: number) =>
-      Effect.flatMap(Deferred.await(lease.id), (id) =>
-        conn
-          .call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id }))
-          .pipe(
-            Effect.retry({
-              schedule: retrying,
-              // Not found: etcd expired it already (or a leader's revoke went through before its answer was lost).
-              while: (error) =>
-                Effect.map(
-                  monotonicMillis,
-                  (t) => t < lease.at + (seconds + 1) * 1000 && !/not found/i.test(error.detail)
-                )
-            }),
-            Effect.ensuring(Effect.sync(() => live--))
-          )
-      )
+    const tally = { live: 0 }
+    const { ask, background, revoke } = leaseCalls(conn, yield* Effect.scope, tally)
 
     const release = (bucket: Bucket) =>
       Effect.flatMap(monotonicMillis, (now) => {
@@ -171,5 +175,5 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
         )
       )
 
-    return { leaseFor, count: () => live }
+    return { leaseFor, count: () => tally.live }
   })
