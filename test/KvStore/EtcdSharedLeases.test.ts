@@ -12,6 +12,7 @@ import * as Etcd from "../../src/KvStore/Etcd.js"
 import { BUCKET_MS } from "../../src/internal/etcd/leaseBuckets.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../support/etcd.js"
 import { subjectOf, testStore } from "../support/KvStoreSuite.js"
+import { sleep } from "../support/kv-server.js"
 
 const available = etcdAvailable()
 
@@ -46,8 +47,7 @@ const handled = (method: string) =>
   })
 
 /** Waits real time (etcd answers in real time, whatever the TestClock says). */
-const realPause = (ms: number) =>
-  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+const realPause = (ms: number) => Effect.promise(() => sleep(ms))
 /** `read` again, every 50 ms of real time for up to 3 s, until `done` says its answer is the awaited one. */
 const untilReal = <A, E>(read: Effect.Effect<A, E>, done: (a: A) => boolean): Effect.Effect<A, E> =>
   Effect.gen(function* () {

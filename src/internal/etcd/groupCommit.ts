@@ -10,8 +10,9 @@
  * registered 1,053 new entries/s, 2 committers 905/s and 4 committers 635/s
  * (smaller batches, more transactions).
  *
- * The lease of each put is asked for when its batch is committed, so a lease
- * shared by time (`sharedLeases.ts`) is never older than that batch. And a
+ * The lease of each put is taken when its batch is committed and held until
+ * its transaction ends, so a lease shared by time (`leaseBuckets.ts`) is never
+ * older than that batch's bucket, nor revoked under it. And a
  * transaction applies only if none of its keys was written after the last
  * revision this instance knew when it sent it: etcd may apply a transaction
  * late (an attempt that timed out, a retry on another member, a proposal
