@@ -13,7 +13,9 @@
  * nothing either. Only a changed value, another TTL or a missing key costs a
  * put. So a heartbeat costs no write and a new key one on its path (the grant
  * is pooled under load). A lease of another TTL is revoked once its key left
- * it. Concurrent puts of a key share one lease.
+ * it. Concurrent puts of a key share one lease. A lease carries one key, so
+ * a delete revokes the leases of the keys it removes (`writes.ts`): a late
+ * copy of a put naming one is refused then.
  *
  * The revision is that of the member answering; a follower may lag the
  * leader by moments, which bounds how stale "unchanged" can be.
@@ -355,6 +357,7 @@ export const make = (
       putWithTtl: putWithTtl(conn, leases, liveness(leases, keepAlive), requests, counts, followed),
       released: leases.release,
       held: () => leases.table.size,
-      spares: leases.pool.spares
+      spares: leases.pool.spares,
+      leasePerKey: true
     })
   })

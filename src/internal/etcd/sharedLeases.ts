@@ -61,6 +61,7 @@ export const make = (
       // A shared lease runs out on its own; a key leaving it changes nothing for the others.
       released: () => Effect.void,
       held: leases.count,
-      spares: () => 0
+      spares: () => 0,
+      leasePerKey: false
     })
   })

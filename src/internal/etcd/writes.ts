@@ -2,8 +2,17 @@
  * The writes both lease modes share (`leases.ts`, `sharedLeases.ts`): a put
  * without a TTL, deletes, and the kept counts they move. Each mode brings its
  * put with a TTL and what a key's leaving its lease costs.
+ *
+ * A delete must not be undone by a late copy of a put acknowledged before it
+ * (etcd may apply a copy of a write after its answer came through another
+ * attempt: the HA suite saw a create sent to an etcd leader paused by SIGSTOP,
+ * retried on another member and acknowledged, applied again when the old
+ * leader ran). A missing key passes a create's "does not exist" compare
+ * again. With shared leases the group commit's fence refuses such copies
+ * (`groupCommit.ts`); with a lease per key the delete ends the leases of its
+ * keys first (a revoke deletes their keys), and a copy naming one is refused.
  */
-import type { IKeyValue } from "etcd3"
+import { EtcdLeaseInvalidError, type IKeyValue } from "etcd3"
 import { type Duration, Effect } from "effect"
 import type { KvError, PutOptions, PutResult } from "../../KvStore.js"
 import type { Connection } from "./connection.js"
@@ -33,7 +42,68 @@ export interface Mode {
   readonly released: (fullKey: string) => Effect.Effect<void>
   readonly held: () => number
   readonly spares: () => number
+  /** Each lease carries one key: a delete revokes the leases of its keys before it deletes. */
+  readonly leasePerKey: boolean
 }
+
+type Range = { readonly key: Buffer; readonly range_end?: Buffer }
+
+/**
+ * Deletes the keys of `range` only if none was created after the revision this instance knew: etcd may
+ * apply a late copy of a delete that was acknowledged through another attempt, and it must not take away
+ * a registration acknowledged since (a register right after a DELETE would be lost). Keys only written
+ * again since (heartbeats, which put in the shared lease mode) do not hold it up. Refused (a key created
+ * meanwhile), it is sent again knowing etcd's revision. The keys it deleted.
+ */
+const deleteUnlessCreated = (conn: Connection, followed: Followed.Followed) => (what: string, range: Range) =>
+  Requests.resending(
+    Effect.gen(function* () {
+      const res = yield* conn.call(what, () =>
+        conn.client.kv.txn({
+          compare: [
+            {
+              ...range,
+              target: "Create",
+              result: "Less",
+              create_revision: String(Followed.known(conn, followed.applied) + 1n)
+            }
+          ],
+          success: [{ request_delete_range: { ...range, prev_kv: true } }],
+          failure: []
+        })
+      )
+      const deleted = res.responses[0]?.response_delete_range
+      return res.succeeded && deleted !== undefined ? (deleted.prev_kvs ?? []) : undefined
+    }),
+    (sends) => `${what} not committed: refused ${sends} times, keys created under it meanwhile`
+  )
+
+/**
+ * Revokes the leases the keys of `range` are on (one key each): a revoke deletes its key, and a late copy
+ * of a put naming that lease is refused from then on. A lease already gone (expired, revoked, or by a retried
+ * revoke whose first attempt went through) is passed over. The keys on them, as read first.
+ */
+const endLeases = (conn: Connection) => (what: string, range: Range) =>
+  Effect.gen(function* () {
+    const { kvs } = yield* conn.call(`read ${what}`, () =>
+      conn.client.kv.range({ ...range, keys_only: true })
+    )
+    const leased = kvs.filter((kv) => kv.lease !== "0" && !conn.isReserved(kv.key))
+    yield* Effect.forEach(
+      new Set(leased.map((kv) => kv.lease)),
+      (id) =>
+        conn
+          .call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id }))
+          .pipe(
+            Effect.catchIf(
+              (error) => error.cause instanceof EtcdLeaseInvalidError,
+              () => Effect.void
+            )
+          ),
+      { concurrency: 8, discard: true }
+    )
+    return leased
+  })
 
 export const make = (
   conn: Connection,
@@ -42,8 +112,8 @@ export const make = (
   followed: Followed.Followed,
   mode: Mode
 ): Writes => {
-  const { call, client } = conn
   const { read, checkLimit, write } = requests
+  const [endingLeases, deleting] = [endLeases(conn), deleteUnlessCreated(conn, followed)]
 
   const putAny = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
     options?.ttl !== undefined
@@ -71,42 +141,21 @@ export const make = (
       { discard: true }
     )
 
-  /**
-   * Deletes the keys of `range` only if none was created after the revision this instance knew: etcd may
-   * apply a late copy of a delete that was acknowledged through another attempt, and it must not take away
-   * a registration acknowledged since (a register right after a DELETE would be lost). Keys only written
-   * again since (heartbeats, which put in the shared lease mode) do not hold it up. Refused (a key created
-   * meanwhile), it is sent again knowing etcd's revision. How many keys it deleted.
-   */
-  const deleteUnlessCreated = (what: string, range: { readonly key: Buffer; readonly range_end?: Buffer }) =>
-    Requests.resending(
-      Effect.gen(function* () {
-        const res = yield* call(what, () =>
-          client.kv.txn({
-            compare: [
-              {
-                ...range,
-                target: "Create",
-                result: "Less",
-                create_revision: String(Followed.known(conn, followed.applied) + 1n)
-              }
-            ],
-            success: [{ request_delete_range: { ...range, prev_kv: true } }],
-            failure: []
-          })
-        )
-        const deleted = res.responses[0]?.response_delete_range
-        if (!res.succeeded || deleted === undefined) return undefined
-        yield* forget(deleted.prev_kvs ?? [])
-        return Number(deleted.deleted)
-      }),
-      (sends) => `${what} not committed: refused ${sends} times, keys created under it meanwhile`
-    )
+  /** How many keys of `range` it deleted (counted once, whether by a revoke or by the delete). */
+  const removeRange = (what: string, range: Range) =>
+    Effect.gen(function* () {
+      const ended = mode.leasePerKey ? yield* endingLeases(what, range) : []
+      yield* forget(ended)
+      const seen = new Set(ended.map((kv) => kv.key.toString()))
+      const deleted = (yield* deleting(what, range)).filter((kv) => !seen.has(kv.key.toString()))
+      yield* forget(deleted)
+      return ended.length + deleted.length
+    })
 
   const remove = (key: string) =>
-    Effect.map(deleteUnlessCreated(`delete ${key}`, { key: conn.fullKey(key) }), (n) => n > 0)
+    Effect.map(removeRange(`delete ${key}`, { key: conn.fullKey(key) }), (n) => n > 0)
 
-  const removePrefix = (prefix: string) => deleteUnlessCreated(`delete ${prefix}*`, conn.prefixRange(prefix))
+  const removePrefix = (prefix: string) => removeRange(`delete ${prefix}*`, conn.prefixRange(prefix))
 
   return { put, remove, removePrefix, held: mode.held, spares: mode.spares }
 }

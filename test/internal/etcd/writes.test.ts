@@ -23,7 +23,8 @@ const writesOver = (conn: Connection.Connection) =>
     putWithTtl: () => Effect.dieMessage("not used"),
     released: () => Effect.void,
     held: () => 0,
-    spares: () => 0
+    spares: () => 0,
+    leasePerKey: false
   })
 
 /** `conn` whose transactions are recorded in `sent`. */
