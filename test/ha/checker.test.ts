@@ -103,6 +103,25 @@ describe("HA history checker", () => {
     assert.deepStrictEqual(found([register(0), list(past + 6_000, [A])], [after]), ["lateExpiry"])
   })
 
+  it("lateExpiry: says whether etcd had deleted the entry (a stale answer) or not yet (a late lease)", () => {
+    const past = TTL * 1000 + DEFAULT_BOUNDS.expiryGraceMs + 500
+    const read = list(past, [A])
+    const until = deadline(register(0), [], DEFAULT_BOUNDS)
+    const detail = (deletedAt: number) =>
+      check({
+        ops: [register(0), read],
+        faults: [],
+        deletions: [{ cluster: C, address: A, revision: 9, at: deletedAt }]
+      }).map((v) => v.detail)
+    const [stale] = detail(until + 200)
+    assert.match(stale!, /etcd deleted it at \d+, 200ms past the deadline \(the instance answered stale\)/)
+    const [late] = detail(read.completedAt + 300)
+    assert.match(late!, /etcd had not deleted it when the read was answered/)
+    // Without the watchers' record the detail says nothing of etcd.
+    const [plain] = check({ ops: [register(0), read], faults: [] }).map((v) => v.detail)
+    assert.notMatch(plain!, /etcd/)
+  })
+
   it("lateExpiry: stretched by every election etcd logged while the entry lived, asked for by a fault or not", () => {
     const { expiryGraceMs, leaseExtendMs } = DEFAULT_BOUNDS
     // Elected 5 s after the write (a member back with a higher term forced it): renewed to TTL + extend.

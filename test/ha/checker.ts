@@ -32,7 +32,8 @@
  * its answer: what must be there, must be there throughout; what must be
  * gone, must be gone from its start.
  */
-import type { Fault, History, Op } from "./history.js"
+import { deletedAfter } from "./deletions.js"
+import type { Deletion, Fault, History, Op } from "./history.js"
 
 export interface Bounds {
   /** A write whose outcome is unknown may take effect until this long after it was sent. */
@@ -160,6 +161,19 @@ interface Context {
   readonly elections: ReadonlyArray<number>
   readonly staleLessor: boolean
   readonly bounds: Bounds
+  readonly deletions: ReadonlyArray<Deletion>
+}
+
+/**
+ * What etcd did with an entry listed past its deadline `until` (nothing when no watcher ran): it deleted it
+ * before the read was answered (the instance answered stale), or had not (its lease ran late).
+ */
+const etcdSaw = (context: Context, read: Op, address: string, after: number, until: number): string => {
+  if (context.deletions.length === 0) return ""
+  const d = deletedAfter(context.deletions, read.cluster, address, after)
+  return d === undefined || d.at > read.completedAt
+    ? "; etcd had not deleted it when the read was answered (etcd's lease ran late)"
+    : `; etcd deleted it at ${Math.round(d.at)}, ${Math.round(d.at - until)}ms past the deadline (the instance answered stale)`
 }
 
 /**
@@ -205,9 +219,10 @@ const judgeEntry = (
     }
     const puts = before.filter((w) => w.kind !== "delete")
     const until = Math.max(...puts.map((w) => deadline(w, faults, bounds, elections)))
-    return at > until
-      ? { property: "lateExpiry", op: read, detail: `${address} listed ${at - until}ms past its deadline` }
-      : undefined
+    if (at <= until) return undefined
+    const after = Math.max(...puts.map((w) => w.invokedAt))
+    const detail = `${address} listed ${at - until}ms past its deadline${etcdSaw(context, read, address, after, until)}`
+    return { property: "lateExpiry", op: read, detail }
   }
   // Not listed: lost only when an acknowledged put must still be alive and no delete was tried.
   if (before.some((w) => w.kind === "delete")) return undefined
@@ -243,7 +258,8 @@ const checkReads = (history: History, bounds: Bounds): Array<Violation> => {
     faults: history.faults,
     elections: history.elections ?? [],
     staleLessor: history.staleLessor === true,
-    bounds
+    bounds,
+    deletions: history.deletions ?? []
   }
   for (const read of history.ops) {
     if (!isRead(read) || read.outcome !== "ok" || read.entries === undefined) continue

@@ -85,7 +85,7 @@ describe.skipIf(!ready).each(["per-key", "shared"] as const)(
       console.log(`ha suite: etcd elected a leader ${elections.length} times (the first at start-up)`)
       // Entries renewed by keep-alives meet etcd's stale-lessor bug on the etcd versions that have it.
       const staleLessor = leases === "per-key" && etcdHasStaleLessor(etcdVersion())
-      const history: History = { ops, faults, elections, staleLessor }
+      const history: History = { ops, faults, elections, staleLessor, deletions: t.deletions() }
       const violations = check(history)
       const report = summarize(
         history,

@@ -60,6 +60,14 @@ export interface Fault {
   readonly endedAt: number
 }
 
+/** etcd deleted an entry (a DELETE, or its lease ran out), at the earliest time a member's watch saw it. */
+export interface Deletion {
+  readonly cluster: string
+  readonly address: string
+  readonly revision: number
+  readonly at: number
+}
+
 export interface History {
   readonly ops: ReadonlyArray<Op>
   readonly faults: ReadonlyArray<Fault>
@@ -76,4 +84,6 @@ export interface History {
    * A refresh acknowledged near a leader change may then not have renewed its entry (`checker.ts`).
    */
   readonly staleLessor?: boolean
+  /** When etcd deleted each entry (`deletions.ts`), to tell a late expiry by etcd from a stale answer. */
+  readonly deletions?: ReadonlyArray<Deletion>
 }

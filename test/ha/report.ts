@@ -6,7 +6,8 @@
  */
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { PROPERTIES, REQUIRED, type Property, type Violation } from "./checker.js"
+import { DEFAULT_BOUNDS, deadline, PROPERTIES, REQUIRED, type Property, type Violation } from "./checker.js"
+import { type ExpiryLateness, expiryLateness } from "./deletions.js"
 import type { Fault, History, Op, OpKind, Outcome } from "./history.js"
 
 export interface WindowReport {
@@ -32,6 +33,8 @@ export interface RunReport {
   readonly windows: ReadonlyArray<WindowReport>
   readonly totals: { readonly operations: number; readonly outcomes: Record<Outcome, number> }
   readonly verdict: Record<Property, number>
+  /** How late etcd deleted entries whose TTL ran out (when the deletion watchers ran). */
+  readonly etcdExpiry?: ExpiryLateness
 }
 
 const zeroOutcomes = (): Record<Outcome, number> => ({ ok: 0, fail: 0, unknown: 0 })
@@ -117,7 +120,15 @@ export const summarize = (
   for (const op of history.ops) outcomes[op.outcome]++
   const verdict = zeroVerdict()
   for (const v of violations) verdict[v.property]++
-  return { windows, totals: { operations: history.ops.length, outcomes }, verdict }
+  const etcdExpiry =
+    history.deletions === undefined
+      ? {}
+      : {
+          etcdExpiry: expiryLateness(history.ops, history.deletions, (write) =>
+            deadline(write, history.faults, DEFAULT_BOUNDS, history.elections)
+          )
+        }
+  return { windows, totals: { operations: history.ops.length, outcomes }, verdict, ...etcdExpiry }
 }
 
 /** One line per window, for the test's output. */
@@ -142,9 +153,21 @@ export const format = (report: RunReport): string => {
   })
   const t = report.totals
   const total = PROPERTIES.map((p) => `${p} ${report.verdict[p]}`).join(", ")
+  const e = report.etcdExpiry
+  const expiry =
+    e === undefined
+      ? []
+      : [
+          `etcd deleted ${e.expiries} entries at their TTL: p50 ${e.p50Ms}ms, p99 ${e.p99Ms}ms, max ${e.maxMs}ms ` +
+            `after the last acknowledged put's answer + TTL; the nearest to the checker's deadline ` +
+            (e.nearestDeadlineMs <= 0
+              ? `${-e.nearestDeadlineMs}ms before it`
+              : `${e.nearestDeadlineMs}ms PAST it`)
+        ]
   return [
     ...lines,
-    `total ${t.operations} ops (ok ${t.outcomes.ok}, fail ${t.outcomes.fail}, unknown ${t.outcomes.unknown}): ${total}`
+    `total ${t.operations} ops (ok ${t.outcomes.ok}, fail ${t.outcomes.fail}, unknown ${t.outcomes.unknown}): ${total}`,
+    ...expiry
   ].join("\n")
 }
 

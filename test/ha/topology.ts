@@ -7,15 +7,19 @@
  */
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { ManagedProcess, waitUntil } from "../support/kv-server.js"
 import type { Lab, Node } from "../support/netns.js"
 import { SWARM } from "../support/token-e2e.js"
+import { merge } from "./deletions.js"
+import type { Deletion } from "./history.js"
 
 export const BACK = "back"
 export const FRONT = "front"
 const CLIENT_PORT = 2379
 const PEER_PORT = 2380
 const SERVE_PORT = 8375
+const WATCHER = fileURLToPath(new URL("./deletionWatcher.ts", import.meta.url))
 
 export interface Member {
   readonly name: string
@@ -48,6 +52,8 @@ export interface Topology {
    * fault, a member coming back with a higher term, a starved machine): the checker needs the real ones.
    */
   readonly elections: () => ReadonlyArray<number>
+  /** When etcd deleted each entry, as the members' own watches saw it (`deletionWatcher.ts`). */
+  readonly deletions: () => ReadonlyArray<Deletion>
   /** Stops every process (SIGKILL). */
   readonly stop: () => Promise<void>
 }
@@ -101,6 +107,13 @@ export const build = async (
       url,
       process: lab.process(node, "etcd", args, join(dir, `${node.name}.log`))
     }
+  })
+
+  // One deletion watcher per member, on the member's loopback (no fault cuts it), from after it is healthy.
+  const watchers = memberNodes.map((node) => {
+    const out = join(dir, `${node.name}.deletions.jsonl`)
+    const args = ["--import", "tsx", WATCHER, `http://127.0.0.1:${CLIENT_PORT}`, "ha/", out]
+    return { out, process: lab.process(node, process.execPath, args, join(dir, `${node.name}-watch.log`)) }
   })
 
   const store = `etcd://${endpoints.join(",")}/ha`
@@ -191,16 +204,18 @@ export const build = async (
       .sort((a, b) => a - b)
 
   const stop = async () => {
-    await Promise.all([...instances, ...members].map((p) => p.process.stop("SIGKILL")))
+    await Promise.all([...instances, ...members, ...watchers].map((p) => p.process.stop("SIGKILL")))
   }
 
   try {
     for (const member of members) member.process.start()
     await Promise.all(members.map(startMember))
+    for (const watcher of watchers) watcher.process.start()
     await Promise.all(instances.map(startInstance))
   } catch (error) {
     await stop()
     throw error
   }
-  return { lab, members, instances, client, leader, startMember, startInstance, elections, stop }
+  const deletions = () => merge(watchers.map((w) => w.out))
+  return { lab, members, instances, client, leader, startMember, startInstance, elections, deletions, stop }
 }
