@@ -97,6 +97,12 @@ export const startEtcdCluster = async (members = 3, { compaction } = {}) => {
     /** The largest database size (bytes) of any live member. */
     dbSize: async () => Math.max(...(await status()).map((s) => s.Status.dbSize)),
     leases: async () => Number(/found ([0-9]+) leases/.exec(await ctl("lease", "list"))?.[1] ?? NaN),
+    /** Compacts etcd's history up to now and waits until it is gone from the members' databases. */
+    compact: async () => {
+      const revision = Math.max(...(await status()).map((s) => Number(s.Status.header.revision)))
+      await ctl("compact", String(revision), "--physical")
+      return revision
+    },
     kill: async (i) => {
       procs[i].kill("SIGKILL")
       await exited(procs[i])
