@@ -41,7 +41,13 @@ interface Bucket {
   users: number
   /** When the last of them ended (ms). */
   lastUse: number
-  /** Done when the bucket is closed to new puts and no transaction holds its lease. */
+  /**
+   * Closed to new transactions by its retire. Not left to the clock: a timer may fire a little before the
+   * monotonic clock says its time has come (Node counts it from the event loop's time as of its turn began), and a
+   * transaction joining after the retire read `lastUse` would see its lease revoked before its keys' TTL.
+   */
+  closed: boolean
+  /** Done when the bucket is closed and no transaction holds its lease. */
   readonly idle: Deferred.Deferred<void>
 }
 
@@ -114,9 +120,7 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
       Effect.flatMap(monotonicMillis, (now) => {
         bucket.users--
         bucket.lastUse = now
-        return bucket.users === 0 && now >= bucket.from + BUCKET_MS
-          ? Deferred.succeed(bucket.idle, undefined)
-          : Effect.void
+        return bucket.users === 0 && bucket.closed ? Deferred.succeed(bucket.idle, undefined) : Effect.void
       })
 
     /** Revokes the bucket's lease a TTL after its last use. */
@@ -124,6 +128,7 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
       Effect.gen(function* () {
         yield* Deferred.await(bucket.lease.id)
         yield* Effect.sleep(Duration.millis(BUCKET_MS))
+        bucket.closed = true
         if (bucket.users > 0) yield* Deferred.await(bucket.idle)
         const now = yield* monotonicMillis
         yield* Effect.sleep(Duration.millis(Math.max(0, bucket.lastUse + seconds * 1000 - now)))
@@ -149,7 +154,7 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
       Effect.gen(function* () {
         const now = yield* monotonicMillis
         const open = current.get(seconds)
-        if (open !== undefined && now < open.from + BUCKET_MS) {
+        if (open !== undefined && !open.closed && now < open.from + BUCKET_MS) {
           open.users++
           return open
         }
@@ -158,6 +163,7 @@ export const make = (conn: Connection): Effect.Effect<LeaseBuckets, never, Scope
           lease: yield* leaseOfBucket(seconds, now),
           users: 1,
           lastUse: now,
+          closed: false,
           idle: yield* Deferred.make<void>()
         }
         current.set(seconds, next)

@@ -5,7 +5,7 @@
  * etcd's own expiry would have ended the lease.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 import { KvError } from "../../../src/KvStore.js"
 import type { Connection } from "../../../src/internal/etcd/connection.js"
 import * as LeaseBuckets from "../../../src/internal/etcd/leaseBuckets.js"
@@ -64,6 +64,15 @@ const hold = (buckets: LeaseBuckets.LeaseBuckets, seconds: number) =>
     const id = yield* Scope.extend(buckets.leaseFor(seconds), scope)
     return { id, end: Scope.close(scope, Exit.void) }
   })
+
+/**
+ * `clock` with timers that fire `ms` early against its time, as Node's may: a timer counts from the event loop's
+ * time as of its turn began, which lags the monotonic clock by however long the turn has run.
+ */
+const firingEarly = (clock: Clock.Clock, ms: number): Clock.Clock => ({
+  ...clock,
+  sleep: (duration) => clock.sleep(Duration.millis(Math.max(0, Duration.toMillis(duration) - ms)))
+})
 
 describe("internal/etcd/leaseBuckets", () => {
   it.scoped("one lease per TTL per bucket, granted for the TTL + 1s", () =>
@@ -193,5 +202,30 @@ describe("internal/etcd/leaseBuckets", () => {
       yield* advance(5_000)
       assert.strictEqual(calls.attempts, 1)
     })
+  )
+
+  it.scoped(
+    "a bucket closes when its retire wakes, even before the clock says its quarter second is over",
+    () =>
+      Effect.gen(function* () {
+        const { calls, conn } = recording()
+        // The store and its transactions see the early timers (its fibers keep the clock they were forked with).
+        const early = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          Effect.flatMap(Effect.clock, (clock) => Effect.withClock(effect, firingEarly(clock, 5)))
+        const buckets = yield* early(LeaseBuckets.make(conn))
+        const a = yield* early(hold(buckets, 30))
+        yield* a.end
+        // The retire wakes now, 5 ms before the bucket's end by the clock: a transaction then gets a new lease.
+        yield* advance(BUCKET_MS - 5)
+        const b = yield* early(hold(buckets, 30))
+        assert.notStrictEqual(b.id, a.id, "a bucket whose retire has begun takes no more transactions")
+        yield* advance(1_000)
+        yield* b.end // at BUCKET_MS - 5 + 1,000 ms
+        yield* advance(30_000 - (BUCKET_MS - 5 + 1_000) + 100) // 100 ms past a TTL after a ended
+        assert.include(calls.revoked, a.id, "a's lease revoked a TTL after its last use")
+        assert.notInclude(calls.revoked, b.id, "b's lease lives a TTL after b ended")
+        yield* advance(BUCKET_MS - 5 + 1_000)
+        assert.include(calls.revoked, b.id, "and is revoked then")
+      })
   )
 })
