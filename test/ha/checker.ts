@@ -32,7 +32,6 @@
  * its answer: what must be there, must be there throughout; what must be
  * gone, must be gone from its start.
  */
-import { deletedAfter } from "./deletions.js"
 import type { Deletion, Fault, History, Op } from "./history.js"
 
 export interface Bounds {
@@ -164,6 +163,15 @@ interface Context {
   readonly deletions: ReadonlyArray<Deletion>
 }
 
+/** The first deletion of `address` in `cluster` etcd made after `after`, if any. */
+const deletedAfter = (
+  deletions: ReadonlyArray<Deletion>,
+  cluster: string,
+  address: string,
+  after: number
+): Deletion | undefined =>
+  deletions.find((d) => d.cluster === cluster && d.address === address && d.at > after)
+
 /**
  * What etcd did with an entry listed past its deadline `until` (nothing when no watcher ran): it deleted it
  * before the read was answered (the instance answered stale), or had not (its lease ran late).
@@ -238,7 +246,8 @@ const judgeEntry = (
     : { property: "lost", op: read, detail }
 }
 
-const timelines = (ops: ReadonlyArray<Op>) => {
+/** Each entry's writes (register, refresh, delete), by cluster and address, in the order they were sent. */
+export const timelines = (ops: ReadonlyArray<Op>) => {
   const byCluster = new Map<string, Map<string, Timeline & { writes: Array<Op> }>>()
   for (const op of ops) {
     if (!isWrite(op) || op.address === undefined) continue

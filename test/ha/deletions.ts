@@ -4,6 +4,7 @@
  * expiries came after their entry's last acknowledged put and TTL.
  */
 import { existsSync, readFileSync } from "node:fs"
+import { DEFAULT_BOUNDS, timelines } from "./checker.js"
 import type { Deletion, Op } from "./history.js"
 
 /** `<namespace>/<cluster token>/<address>`: the entries of the suite's clusters, not the store's own keys. */
@@ -27,15 +28,6 @@ export const merge = (files: ReadonlyArray<string>): Array<Deletion> => {
   return [...earliest.values()].sort((a, b) => a.at - b.at)
 }
 
-/** The first deletion of `address` in `cluster` after `after`, if etcd made one. */
-export const deletedAfter = (
-  deletions: ReadonlyArray<Deletion>,
-  cluster: string,
-  address: string,
-  after: number
-): Deletion | undefined =>
-  deletions.find((d) => d.cluster === cluster && d.address === address && d.at > after)
-
 export interface ExpiryLateness {
   /** Deletions that no client DELETE asked for: the entry's lease ran out. */
   readonly expiries: number
@@ -53,9 +45,6 @@ export interface ExpiryLateness {
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
 
-/** A write whose outcome is unknown may take effect this long after it was sent (as the checker's bound). */
-const UNKNOWN_WINDOW_MS = 15_000
-
 /**
  * How late etcd deleted entries whose TTL ran out, counted from the answer to their last acknowledged put
  * (as the checker counts). Left out: a deletion after a DELETE of the entry (it is that DELETE's), one while
@@ -66,20 +55,17 @@ export const expiryLateness = (
   deletions: ReadonlyArray<Deletion>,
   deadline: (write: Op) => number
 ): ExpiryLateness => {
-  const writes = new Map<string, Array<Op>>()
-  for (const op of ops) {
-    if (op.address === undefined || op.kind === "list" || op.kind === "poll") continue
-    const id = `${op.cluster}/${op.address}`
-    writes.set(id, [...(writes.get(id) ?? []), op])
-  }
+  const byEntry = timelines(ops)
   const late: Array<number> = []
   let nearest = -Infinity
   for (const d of deletions) {
-    const before = (writes.get(`${d.cluster}/${d.address}`) ?? []).filter(
+    const before = (byEntry.get(d.cluster)?.get(d.address)?.writes ?? []).filter(
       (w) => w.invokedAt < d.at && w.outcome !== "fail"
     )
     const unsure = before.some(
-      (w) => w.completedAt > d.at || (w.outcome === "unknown" && w.invokedAt + UNKNOWN_WINDOW_MS > d.at)
+      (w) =>
+        w.completedAt > d.at ||
+        (w.outcome === "unknown" && w.invokedAt + DEFAULT_BOUNDS.unknownWindowMs > d.at)
     )
     const last = before.filter((w) => w.outcome === "ok").at(-1)
     if (unsure || last === undefined || last.kind === "delete" || last.ttl === undefined) continue

@@ -90,20 +90,18 @@ const leaseCalls = (conn: Connection, scope: Scope.Scope, tally: { live: number 
   /** Revokes `lease`, tried again until etcd has expired it on its own (TTL + 1 s from when it was asked). */
   const revoke = (lease: Asked, seconds: number) =>
     Effect.flatMap(Deferred.await(lease.id), (id) =>
-      conn
-        .call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id }))
-        .pipe(
-          Effect.retry({
-            schedule: retrying,
-            // Not found: etcd expired it already (or a leader's revoke went through before its answer was lost).
-            while: (error) =>
-              Effect.map(
-                monotonicMillis,
-                (t) => t < lease.at + (seconds + 1) * 1000 && !/not found/i.test(error.detail)
-              )
-          }),
-          Effect.ensuring(Effect.sync(() => tally.live--))
-        )
+      LeasePool.revoke(conn)(id).pipe(
+        Effect.retry({
+          schedule: retrying,
+          // Not found: etcd expired it already (or a leader's revoke went through before its answer was lost).
+          while: (error) =>
+            Effect.map(
+              monotonicMillis,
+              (t) => t < lease.at + (seconds + 1) * 1000 && !LeasePool.leaseGone(error)
+            )
+        }),
+        Effect.ensuring(Effect.sync(() => tally.live--))
+      )
     )
   return { background, ask, revoke }
 }

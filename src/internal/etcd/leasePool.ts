@@ -13,6 +13,7 @@
  * halves. A quiet store grants on demand and holds no spare lease.
  */
 import { Clock, Duration, Effect, type Scope } from "effect"
+import { EtcdLeaseInvalidError } from "etcd3"
 import { KvError } from "../../KvStore.js"
 import { type Connection, STORE } from "./connection.js"
 import type { Background } from "./background.js"
@@ -71,10 +72,19 @@ export const grant =
       )
     )
 
+/** Revokes lease `id` (which deletes the keys on it). */
+export const revoke =
+  ({ call, client }: Connection) =>
+  (id: string): Effect.Effect<unknown, KvError> =>
+    call(`revoke lease ${id}`, () => client.leaseClient.leaseRevoke({ ID: id }))
+
+/** etcd no longer has the lease: it expired, or was revoked (perhaps by an attempt whose answer was lost). */
+export const leaseGone = (error: KvError): boolean =>
+  error.cause instanceof EtcdLeaseInvalidError || /lease not found/i.test(error.detail)
+
 /** etcd's lease calls: a grant, and a revoke now or in the background. */
 const leaseCalls = (conn: Connection, background: Background) => {
-  const revokeNow = (id: string) =>
-    conn.call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id })).pipe(Effect.ignore)
+  const revokeNow = (id: string) => Effect.ignore(revoke(conn)(id))
   return { grant: grant(conn), revokeNow, revoke: (id: string) => background.run(revokeNow(id)) }
 }
 

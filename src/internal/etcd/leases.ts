@@ -21,7 +21,6 @@
  * leader by moments, which bounds how stale "unchanged" can be.
  */
 import { Clock, Deferred, Duration, Effect, Schedule, type Scope } from "effect"
-import { EtcdLeaseInvalidError } from "etcd3"
 import { KvError, type PutOptions } from "../../KvStore.js"
 import * as Background from "./background.js"
 import type { Connection } from "./connection.js"
@@ -77,7 +76,6 @@ const makeLeases = (
 ): Effect.Effect<Leases, never, Scope.Scope> =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
-    const { call, client } = conn
     const background = yield* Background.make
     const pool = yield* LeasePool.make(conn, keepAlive, background)
     const table = new Map<string, Held>()
@@ -94,9 +92,7 @@ const makeLeases = (
 
     const revokeLater = (held: Held) =>
       Deferred.await(held.id).pipe(
-        Effect.flatMap(({ id }) =>
-          call(`revoke lease ${id}`, () => client.leaseClient.leaseRevoke({ ID: id }))
-        ),
+        Effect.flatMap(({ id }) => LeasePool.revoke(conn)(id)),
         Effect.ignore,
         background.run
       )
@@ -333,13 +329,10 @@ const putWithTtl = (
       if (kv === undefined) yield* requests.checkLimit(limit)
       return yield* writeOnLease(key, value, ours).pipe(
         // Revoked since our keep-alive (another instance deleted the key): a new lease then.
-        Effect.catchIf(
-          (error) => error.cause instanceof EtcdLeaseInvalidError,
-          () => {
-            if (table.get(mapKey) === ours) table.delete(mapKey)
-            return fresh(key, mapKey, value, seconds, limit)
-          }
-        )
+        Effect.catchIf(LeasePool.leaseGone, () => {
+          if (table.get(mapKey) === ours) table.delete(mapKey)
+          return fresh(key, mapKey, value, seconds, limit)
+        })
       )
     })
 }

@@ -12,12 +12,13 @@
  * (`groupCommit.ts`); with a lease per key the delete ends the leases of its
  * keys first (a revoke deletes their keys), and a copy naming one is refused.
  */
-import { EtcdLeaseInvalidError, type IKeyValue } from "etcd3"
+import type { IKeyValue } from "etcd3"
 import { type Duration, Effect } from "effect"
 import type { KvError, PutOptions, PutResult } from "../../KvStore.js"
 import type { Connection } from "./connection.js"
 import type { Counts } from "./counts.js"
 import * as Followed from "./followed.js"
+import * as LeasePool from "./leasePool.js"
 import * as Requests from "./requests.js"
 
 export interface Writes {
@@ -91,15 +92,7 @@ const endLeases = (conn: Connection) => (what: string, range: Range) =>
     const leased = kvs.filter((kv) => kv.lease !== "0" && !conn.isReserved(kv.key))
     yield* Effect.forEach(
       new Set(leased.map((kv) => kv.lease)),
-      (id) =>
-        conn
-          .call(`revoke lease ${id}`, () => conn.client.leaseClient.leaseRevoke({ ID: id }))
-          .pipe(
-            Effect.catchIf(
-              (error) => error.cause instanceof EtcdLeaseInvalidError,
-              () => Effect.void
-            )
-          ),
+      (id) => Effect.catchIf(LeasePool.revoke(conn)(id), LeasePool.leaseGone, () => Effect.void),
       { concurrency: 8, discard: true }
     )
     return leased
@@ -113,7 +106,8 @@ export const make = (
   mode: Mode
 ): Writes => {
   const { read, checkLimit, write } = requests
-  const [endingLeases, deleting] = [endLeases(conn), deleteUnlessCreated(conn, followed)]
+  const endingLeases = endLeases(conn)
+  const deleting = deleteUnlessCreated(conn, followed)
 
   const putAny = (key: string, value: string, options?: PutOptions): Effect.Effect<PutResult, KvError> =>
     options?.ttl !== undefined
