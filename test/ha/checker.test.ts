@@ -73,6 +73,16 @@ describe("HA history checker", () => {
     assert.deepStrictEqual(found([register(0), remove(500, "unknown"), list(1_000, [])]), [])
   })
 
+  it("lost: a DELETE answered 404 did not happen, and the violation names it", () => {
+    const refused = { ...remove(500), outcome: "fail" as const, status: 404 }
+    const violations = check({ ops: [register(0), refused, list(1_000, [])], faults: [] })
+    assert.deepStrictEqual(
+      violations.map((v) => v.property),
+      ["lost"]
+    )
+    assert.include(violations[0]!.detail, `a DELETE of it sent at ${refused.invokedAt} (s1) was answered 404`)
+  })
+
   it("lost: a long-poll answer may trail the write by the propagation delay, no more", () => {
     const poll = (end: number, entries: ReadonlyArray<string>) =>
       op({ kind: "poll", invokedAt: end - 2_000, completedAt: end, entries, index: ++clock, waitMs: 3_000 })

@@ -239,7 +239,13 @@ const judgeEntry = (
   const keeps = (w: Op) => to < w.invokedAt + (w.ttl ?? 0) * 1000 - bounds.expiryEarlyMs
   const alive = acked.find(keeps)
   if (alive === undefined) return undefined
-  const detail = `${address} acknowledged at ${alive.completedAt} (${alive.instance})`
+  // A DELETE refused (404) before the read is no delete; named, since a wrong refusal would look like this.
+  const refused = timeline.writes.find((w) => w.kind === "delete" && w.invokedAt < read.completedAt)
+  const detail =
+    `${address} acknowledged at ${alive.completedAt} (${alive.instance})` +
+    (refused === undefined
+      ? ""
+      : `; a DELETE of it sent at ${refused.invokedAt} (${refused.instance}) was answered ${refused.status}`)
   const renewedForSure = (w: Op) => w.kind !== "refresh" || !nearLeaderChange(w, context)
   return context.staleLessor && !acked.some((w) => keeps(w) && renewedForSure(w))
     ? { property: "staleLessor", op: read, detail: `${detail}, near an etcd leader change` }

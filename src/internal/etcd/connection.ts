@@ -50,6 +50,14 @@ export interface Connection {
    * given member, such as keep-alives, which etcd answers cheaply only on its leader (`leader.ts`).
    */
   readonly memberClient: (host: string) => Etcd3
+  /**
+   * A client that sends each request to one member only, never again to another after a transport failure:
+   * for a delete, or a put outside a transaction. When a member passed such a write on to the leader and then
+   * failed (killed, cut off), the write applied and only its answer was lost; sent again it would find its
+   * keys gone (or written) and misreport what it did: 404 for an entry it deleted, "updated" for a key it
+   * created. Its failure is an unknown outcome (a 503), never a wrong answer (`faultHandling.ts`).
+   */
+  readonly onceClient: Etcd3
   readonly hosts: ReadonlyArray<string>
   /** What one attempt on one member gets of the timeout (the rest is for trying another). */
   readonly attemptMs: number
@@ -218,13 +226,16 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
           watchBackoff: shortBackoff
         }
       })
-    const client = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => clientOf(hosts, Math.max(2, hosts.length + 1)),
-        catch: (cause) => invalid(`bad etcd endpoints: ${TlsFiles.describe(cause)}`, cause)
-      }),
-      (client) => Effect.sync(() => client.close())
-    )
+    const clientTrying = (attempts: number) =>
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => clientOf(hosts, attempts),
+          catch: (cause) => invalid(`bad etcd endpoints: ${TlsFiles.describe(cause)}`, cause)
+        }),
+        (client) => Effect.sync(() => client.close())
+      )
+    const client = yield* clientTrying(Math.max(2, hosts.length + 1))
+    const onceClient = yield* clientTrying(1)
     const members = new Map<string, Etcd3>()
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -247,6 +258,7 @@ export const make = (config: ConnectionConfig): Effect.Effect<Connection, KvErro
     return {
       client,
       memberClient,
+      onceClient,
       hosts,
       attemptMs,
       where,

@@ -13,12 +13,15 @@
  *   another endpoint is not skipped; its next attempt after that tells whether
  *   it is back, and a success clears it. With every endpoint failing nothing is
  *   skipped, so an etcd that comes back is used at once.
- * A request retried after a missed deadline may have been applied by the
- * attempt that timed out. The create-or-read transaction tolerates that (see
- * `leases.ts`); a put or a delete would misreport what it did on the retry
- * ("updated" for the key it created, 404 for the key it deleted), so those
- * get the whole timeout in one attempt: a silent member costs them a `503`
- * (outcome unknown), never a wrong answer.
+ * A request retried after a transport failure (a missed deadline, a member
+ * killed after passing it on to the leader) may have been applied by the
+ * attempt that failed. The create-or-read transaction tolerates that (see
+ * `leases.ts`), and so does the group commit (its fence); a put or a delete
+ * would misreport what it did on the retry ("updated" for the key it
+ * created, 404 for the key it deleted), so those go through a client that
+ * sends once (`Connection.onceClient`) and get the whole timeout for their
+ * one attempt: a failing member costs them a `503` (outcome unknown), never
+ * a wrong answer.
  */
 import { type CallContext, type IOptions, isRecoverableError } from "etcd3"
 

@@ -33,7 +33,7 @@ export const resending = <A>(
   })
 
 export const make = (conn: Connection) => {
-  const { call, client } = conn
+  const { call, client, onceClient } = conn
   const read = (key: string) =>
     call(`get ${key}`, () => client.kv.range({ key: conn.fullKey(key) })).pipe(
       Effect.map((res) => ({ kv: res.kvs[0] as IKeyValue | undefined, revision: res.header.revision }))
@@ -54,8 +54,9 @@ export const make = (conn: Connection) => {
       : count(limit.prefix).pipe(Effect.flatMap((n) => (n < limit.max ? Effect.void : limitExceeded(limit))))
 
   const write = (key: string, value: string, lease?: string) =>
+    // Sent once: a retry after its answer was lost would report "updated" (`Connection.onceClient`).
     call(`put ${key}`, () =>
-      client.kv.put({
+      onceClient.kv.put({
         key: conn.fullKey(key),
         value: Buffer.from(value),
         prev_kv: true,

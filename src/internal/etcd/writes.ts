@@ -59,8 +59,9 @@ type Range = { readonly key: Buffer; readonly range_end?: Buffer }
 const deleteUnlessCreated = (conn: Connection, followed: Followed.Followed) => (what: string, range: Range) =>
   Requests.resending(
     Effect.gen(function* () {
+      // Sent once: a retry after its answer was lost would find nothing left to delete (`Connection.onceClient`).
       const res = yield* conn.call(what, () =>
-        conn.client.kv.txn({
+        conn.onceClient.kv.txn({
           compare: [
             {
               ...range,

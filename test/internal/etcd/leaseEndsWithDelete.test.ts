@@ -40,10 +40,11 @@ const instance = (prefix: string) =>
       timeout: Duration.seconds(5)
     })
     const sent: Sent = { txns: [], puts: [] }
-    const kv = conn.client.kv
-    const [txn, put] = [kv.txn.bind(kv), kv.put.bind(kv)]
+    // Creates are transactions; a put of a new value goes through the client that sends once.
+    const [kv, once] = [conn.client.kv, conn.onceClient.kv]
+    const [txn, put] = [kv.txn.bind(kv), once.put.bind(once)]
     kv.txn = (req) => (sent.txns.push(req), txn(req))
-    kv.put = (req) => (sent.puts.push(req), put(req))
+    once.put = (req) => (sent.puts.push(req), put(req))
     const writes = yield* Leases.make(
       conn,
       yield* KeepAlive.make(conn),

@@ -5,11 +5,8 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as Connection from "../../../src/internal/etcd/connection.js"
-import * as Counts from "../../../src/internal/etcd/counts.js"
-import * as Followed from "../../../src/internal/etcd/followed.js"
-import * as Requests from "../../../src/internal/etcd/requests.js"
-import * as Writes from "../../../src/internal/etcd/writes.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../../support/etcd.js"
+import { writesOver } from "../../support/etcdWrites.js"
 
 type Kv = Connection.Connection["client"]["kv"]
 type TxnRequest = Parameters<Kv["txn"]>[0]
@@ -17,21 +14,12 @@ type TxnRequest = Parameters<Kv["txn"]>[0]
 const available = etcdAvailable()
 let server: EtcdServer
 
-/** The writes over `conn` (no puts with a TTL: these tests delete). */
-const writesOver = (conn: Connection.Connection) =>
-  Writes.make(conn, Counts.make(Requests.make(conn).count), Requests.make(conn), Followed.make(), {
-    putWithTtl: () => Effect.dieMessage("not used"),
-    released: () => Effect.void,
-    held: () => 0,
-    spares: () => 0,
-    leasePerKey: false
-  })
-
 /** `conn` whose transactions are recorded in `sent`. */
 const recording = (conn: Connection.Connection, sent: Array<TxnRequest>): Connection.Connection =>
   ({
     ...conn,
-    client: { kv: { txn: (req: TxnRequest) => (sent.push(req), conn.client.kv.txn(req)) } }
+    // Deletes go through the client that sends once.
+    onceClient: { kv: { txn: (req: TxnRequest) => (sent.push(req), conn.onceClient.kv.txn(req)) } }
   }) as never
 
 describe.skipIf(!available)("internal/etcd/writes: deletes (real etcd)", () => {
