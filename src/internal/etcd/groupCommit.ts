@@ -30,11 +30,14 @@
  * transaction, and compares it with the revision its last one left: of the
  * copies of one send at most one applies, and a copy arriving after any later
  * commit of this committer is refused. A refused send learns the fence's
- * revision from the answer and goes again.
+ * revision from the answer and goes again. When the fence had moved past its
+ * last commit, a copy of the send applied unseen (its answer lost): a key
+ * created at that revision is reported created, not updated, so the kept
+ * counts still see it.
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { Deferred, Effect, Queue, type Scope } from "effect"
+import { Cause, Deferred, Effect, Option, Queue, type Scope } from "effect"
 import { KvError } from "../../KvStore.js"
 import { type Connection, STORE } from "./connection.js"
 import * as Followed from "./followed.js"
@@ -83,13 +86,33 @@ const putOf = (key: Buffer, value: Buffer, lease: string) => ({
   request_put: { key, value, lease, prev_kv: true }
 })
 
+/** What a round's puts fail with: its error, or one naming the defect that ended it. */
+const failureOf = (cause: Cause.Cause<KvError>): KvError =>
+  Option.getOrElse(
+    Cause.failureOption(cause),
+    () =>
+      new KvError({
+        store: STORE,
+        reason: "BadResponse",
+        detail: `puts not committed, the group commit failed: ${Cause.pretty(cause)}`
+      })
+  )
+
 /** The lease for a put of TTL `seconds`, held by the transaction until the scope closes (when it ended). */
 export type LeaseFor = (seconds: number) => Effect.Effect<string, KvError, Scope.Scope>
+
+/**
+ * What the sends of one round learnt: the revision at which a copy of one of them applied unseen (its answer
+ * lost, then refused by the fence when sent again). A key created at that revision was created by this round.
+ */
+interface Unseen {
+  revision?: string
+}
 
 /** One send of `round`: undefined when etcd refused it (its fence moved, or a key written after the revision known). */
 const sender =
   ({ call, client }: Connection, leaseFor: LeaseFor, known: () => bigint, fence: Fence) =>
-  (round: ReadonlyArray<Pending>) =>
+  (round: ReadonlyArray<Pending>, unseen: Unseen) =>
     Effect.scoped(
       Effect.gen(function* () {
         const leases = new Map<number, string>()
@@ -117,11 +140,17 @@ const sender =
           })
         )
         if (!res.succeeded) {
-          fence.revision = BigInt(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? "0")
+          const moved = res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? "0"
+          // Only this committer writes its fence: moved past its last commit, a copy of this round applied.
+          if (BigInt(moved) !== fence.revision) unseen.revision = moved
+          fence.revision = BigInt(moved)
           return undefined
         }
         fence.revision = BigInt(res.header.revision)
-        return round.map((_, i) => ({ created: !res.responses[i]?.response_put?.prev_kv }))
+        return round.map((_, i) => {
+          const before = res.responses[i]?.response_put?.prev_kv
+          return { created: !before || before.create_revision === unseen.revision }
+        })
       })
     )
 
@@ -150,12 +179,14 @@ export const make = (
 
     const commit = (round: ReadonlyArray<Pending>) =>
       Requests.resending(
-        send(round),
+        send(round, {}),
         (sends) =>
           `${round.length} puts not committed: refused ${sends} times, their keys (or this committer's fence) written meanwhile`
       ).pipe(
-        Effect.matchEffect({
-          onFailure: (error) => Effect.forEach(round, (p) => Deferred.fail(p.done, error), { discard: true }),
+        // A defect (a bug) fails the round's puts too: the committer goes on, and no put waits forever.
+        Effect.matchCauseEffect({
+          onFailure: (cause) =>
+            Effect.forEach(round, (p) => Deferred.fail(p.done, failureOf(cause)), { discard: true }),
           onSuccess: (results) =>
             Effect.forEach(round, (p, i) => Deferred.succeed(p.done, results[i]!), { discard: true })
         }),

@@ -4,7 +4,7 @@
  * and a late copy of a transaction that did commit must not bring back a key deleted since.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Either } from "effect"
 import * as Connection from "../../../src/internal/etcd/connection.js"
 import * as GroupCommit from "../../../src/internal/etcd/groupCommit.js"
 import { type EtcdServer, etcdAvailable, startEtcd } from "../../support/etcd.js"
@@ -100,8 +100,25 @@ describe.skipIf(!available)("internal/etcd/groupCommit (real etcd)", () => {
     })
   )
 
+  it.scopedLive("a defect fails its round's puts, and the committer goes on with the next", () =>
+    Effect.gen(function* () {
+      const conn = yield* Connection.make({ endpoints: [server.endpoint], timeout: Duration.seconds(3) })
+      const lease = yield* Effect.promise(() =>
+        conn.client.leaseClient.leaseGrant({ TTL: 60, ID: 0 }).then((r) => r.ID)
+      )
+      let asked = 0
+      const leaseFor = () => (++asked === 1 ? Effect.dieMessage("a bug in leaseFor") : Effect.succeed(lease))
+      const commits = yield* GroupCommit.make(conn, leaseFor)
+      const first = yield* Effect.either(commits.put(Buffer.from(`gc${process.pid}/bug`), "v", 60))
+      assert.isTrue(Either.isLeft(first), "the first put fails")
+      if (Either.isLeft(first)) assert.include(first.left.detail, "a bug in leaseFor")
+      const second = yield* commits.put(Buffer.from(`gc${process.pid}/after-bug`), "v", 60)
+      assert.isTrue(second.created, "the next put is committed")
+    })
+  )
+
   it.scopedLive(
-    "a send whose first copy committed unseen is refused by the fence, then sent again and applied",
+    "a send whose first copy committed unseen is refused by the fence, then sent again, applied, and reports the key created",
     () =>
       Effect.gen(function* () {
         const real = yield* Connection.make({ endpoints: [server.endpoint], timeout: Duration.seconds(3) })
@@ -116,8 +133,9 @@ describe.skipIf(!available)("internal/etcd/groupCommit (real etcd)", () => {
         )
         const commits = yield* GroupCommit.make(conn, () => Effect.succeed(lease))
         const key = Buffer.from(`gc${process.pid}/unseen`)
-        yield* commits.put(key, "v", 60)
+        const committed = yield* commits.put(key, "v", 60)
         assert.strictEqual(sends, 2, "the second copy was refused, and the batch sent once more")
+        assert.isTrue(committed.created, "created by the copy that applied unseen: not 'updated'")
         const now = yield* Effect.promise(() => client.kv.range({ key }))
         assert.strictEqual(now.kvs[0]?.value.toString(), "v")
         assert.strictEqual(now.kvs[0]?.lease, lease)
